@@ -1,0 +1,102 @@
+"""The FastAPI application: ``create_app()`` wires domains, middleware and start-up."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from pathlib import Path
+from typing import Any
+
+from fastapi import FastAPI, Response
+from fastapi.middleware.cors import CORSMiddleware
+from sqlalchemy import text
+
+from user_service.auth.endpoints import router as auth_router
+from user_service.bootstrap import build_services, close_services
+from user_service.config import Settings, get_settings
+from user_service.deps import Services
+from user_service.logging import configure_logging
+from user_service.metrics import MetricsMiddleware, metrics_endpoint
+from user_service.redis import redis_ok
+from user_service.sessions.endpoints import router as sessions_router
+from user_service.tokens.endpoints import router as keys_router
+from user_service.users.endpoints import router as users_router
+from user_service.web import (
+    BodySizeLimitMiddleware,
+    SecurityHeadersMiddleware,
+    install_error_handlers,
+    mount_frontend,
+)
+
+REPO_ROOT = Path(__file__).resolve().parents[2]
+
+
+def _health_router(app: FastAPI) -> None:
+    @app.get("/health/live", tags=["operations"])
+    async def live() -> dict[str, str]:
+        return {"status": "ok"}
+
+    @app.get("/health/ready", tags=["operations"])
+    async def ready(response: Response, services: Services) -> dict[str, Any]:
+        """Database must answer; Redis, when configured, is reported (the service degrades
+        safely without it: in-process rate limits, decisions from the database)."""
+        checks: dict[str, str] = {}
+        try:
+            async with services.engine.connect() as connection:
+                await connection.execute(text("SELECT 1"))
+            checks["database"] = "ok"
+        except Exception:
+            checks["database"] = "down"
+        redis_state = await redis_ok(services.redis)
+        if redis_state is not None:
+            checks["redis"] = "ok" if redis_state else "down"
+        if checks["database"] != "ok":
+            response.status_code = 503
+            status = "unavailable"
+        elif checks.get("redis") == "down":
+            status = "degraded"
+        else:
+            status = "ok"
+        return {"status": status, "checks": checks}
+
+
+def create_app(settings: Settings | None = None) -> FastAPI:
+    settings = settings or get_settings()
+    configure_logging(settings.log_level, settings.log_json)
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        services = await build_services(settings)
+        app.state.services = services
+        try:
+            yield
+        finally:
+            await close_services(services)
+
+    app = FastAPI(
+        title="Quantagro User Service",
+        version="1.0.0",
+        description="Identity provider and policy decision point of the Quantagro platform.",
+        lifespan=lifespan,
+    )
+    install_error_handlers(app)
+    for router in (auth_router, sessions_router, users_router, keys_router):
+        app.include_router(router)
+    _health_router(app)
+    app.add_route("/metrics", metrics_endpoint, include_in_schema=False)
+
+    app.add_middleware(
+        CORSMiddleware,
+        allow_origins=sorted(settings.allowed_origins),
+        allow_credentials=True,
+        allow_methods=["GET", "POST", "PUT", "PATCH", "DELETE"],
+        allow_headers=["Authorization", "Content-Type", "X-Device-Fingerprint"],
+        max_age=600,
+    )
+    app.add_middleware(BodySizeLimitMiddleware, max_bytes=settings.max_body_bytes)
+    app.add_middleware(SecurityHeadersMiddleware, hsts=settings.cookie_secure)
+    app.add_middleware(MetricsMiddleware)
+
+    dist = settings.frontend_dist or REPO_ROOT / "frontend" / "dist"
+    mount_frontend(app, dist)
+    return app

@@ -1,0 +1,73 @@
+"""SQL for the audit log."""
+
+from __future__ import annotations
+
+import datetime as dt
+import uuid
+from collections.abc import AsyncIterator
+
+from sqlalchemy import Select, select, text
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from user_service.models import AuthEvent
+
+# Arbitrary constant naming the audit chain's advisory lock on PostgreSQL.
+_CHAIN_LOCK_KEY = 0x51A0D17
+
+
+async def lock_chain(session: AsyncSession) -> None:
+    """Serialise chain appends until commit (SQLite's BEGIN IMMEDIATE already does)."""
+    if session.bind.dialect.name == "postgresql":
+        await session.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": _CHAIN_LOCK_KEY})
+
+
+async def last_hash(session: AsyncSession) -> str | None:
+    result = await session.execute(select(AuthEvent.hash).order_by(AuthEvent.id.desc()).limit(1))
+    return result.scalar_one_or_none()
+
+
+def query_events(
+    *,
+    user_id: uuid.UUID | None,
+    event_type: str | None,
+    since: dt.datetime | None,
+    until: dt.datetime | None,
+    before_id: int | None,
+    limit: int,
+) -> Select[tuple[AuthEvent]]:
+    query = select(AuthEvent).order_by(AuthEvent.id.desc()).limit(limit)
+    if user_id is not None:
+        query = query.where(AuthEvent.user_id == user_id)
+    if event_type:
+        if event_type.endswith(".*"):
+            query = query.where(AuthEvent.event_type.startswith(event_type[:-1]))
+        else:
+            query = query.where(AuthEvent.event_type == event_type)
+    if since is not None:
+        query = query.where(AuthEvent.occurred_at >= since)
+    if until is not None:
+        query = query.where(AuthEvent.occurred_at < until)
+    if before_id is not None:
+        query = query.where(AuthEvent.id < before_id)
+    return query
+
+
+async def list_events(session: AsyncSession, query: Select[tuple[AuthEvent]]) -> list[AuthEvent]:
+    return list((await session.execute(query)).scalars())
+
+
+async def iterate_chain(session: AsyncSession, batch: int = 1000) -> AsyncIterator[AuthEvent]:
+    after = 0
+    while True:
+        rows = list(
+            (
+                await session.execute(
+                    select(AuthEvent).where(AuthEvent.id > after).order_by(AuthEvent.id).limit(batch)
+                )
+            ).scalars()
+        )
+        if not rows:
+            return
+        for row in rows:
+            yield row
+        after = rows[-1].id

@@ -1,0 +1,191 @@
+"""Registration and the password step of login (SPEC §3, §5)."""
+
+from __future__ import annotations
+
+import datetime as dt
+import uuid
+from dataclasses import dataclass
+
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from user_service.audit import service as audit
+from user_service.audit.service import RequestContext
+from user_service.auth import password_policy
+from user_service.auth.schemas import LoginIn, RegisterIn
+from user_service.db import utcnow
+from user_service.events.outbox import emit
+from user_service.exceptions import Conflict, Forbidden, RateLimited, Unauthorized
+from user_service.kit import crypto
+from user_service.mfa import repository as mfa_repository
+from user_service.models import MfaChallenge, User
+from user_service.sessions import repository as sessions_repository
+from user_service.sessions import service as sessions
+from user_service.state import AppServices
+from user_service.users import repository as users_repository
+
+MFA_METHODS = ["totp", "backup_code"]
+
+
+def _invalid_credentials() -> Unauthorized:
+    return Unauthorized("Incorrect email or password.", code="invalid_credentials", commit=True)
+
+
+async def register(
+    db: AsyncSession, services: AppServices, data: RegisterIn, context: RequestContext
+) -> User:
+    settings = services.settings
+    limit = await services.rate_limiter.hit(settings.rate_limit_register_ip, f"register:{context.ip}")
+    if not limit.allowed:
+        raise RateLimited(limit.retry_after)
+    password_policy.enforce(data.password, services.password_rules, (data.email, data.name))
+    # Hash before touching the database: no lock is held during bcrypt.
+    password_hash = await services.hasher.hash(data.password)
+    user = User(
+        id=uuid.uuid4(),
+        email=data.email,
+        password_hash=password_hash,
+        name=data.name,
+        phone=data.phone,
+        timezone=data.timezone or "Asia/Kolkata",
+        locale=data.locale or "en-IN",
+        status="active",
+    )
+    db.add(user)
+    try:
+        await db.flush()
+    except IntegrityError as exc:
+        raise Conflict(
+            "An account with this email already exists.", code="email_already_registered"
+        ) from exc
+    roles = await users_repository.roles_by_name(db, ["user"])
+    await users_repository.grant_role(db, user.id, roles["user"], granted_by="system")
+    await audit.record(db, "user.registered", context=context, user_id=user.id)
+    emit(
+        db,
+        "user.registered",
+        aggregate_type="user",
+        aggregate_id=user.id,
+        payload={"user_id": str(user.id), "email": user.email},
+    )
+    await db.flush()
+    return user
+
+
+@dataclass(frozen=True)
+class MfaPending:
+    session_token: str
+    expires_in: int
+
+
+async def _check_login_limits(
+    services: AppServices, db: AsyncSession, email: str, context: RequestContext
+) -> None:
+    settings = services.settings
+    for rule, key in (
+        (settings.rate_limit_login_ip, f"login-ip:{context.ip}"),
+        (settings.rate_limit_login_account, f"login-account:{email}"),
+    ):
+        result = await services.rate_limiter.check(rule, key)
+        if not result.allowed:
+            user = await users_repository.get_by_email(db, email)
+            await audit.record(
+                db,
+                "login.rate_limited",
+                context=context,
+                user_id=user.id if user else None,
+                actor="anonymous",
+                risk_score=70,
+            )
+            raise RateLimited(
+                result.retry_after,
+                "Too many failed sign-in attempts. Try again later.",
+                commit=True,
+            )
+
+
+async def _count_failure(services: AppServices, email: str, context: RequestContext) -> None:
+    settings = services.settings
+    await services.rate_limiter.hit(settings.rate_limit_login_ip, f"login-ip:{context.ip}")
+    await services.rate_limiter.hit(settings.rate_limit_login_account, f"login-account:{email}")
+
+
+async def _login_risk(db: AsyncSession, user: User, context: RequestContext) -> int:
+    if context.ip is None:
+        return 0
+    known = await sessions_repository.user_ips(db, user.id)
+    return 0 if not known or context.ip in known else 30
+
+
+async def login(
+    db: AsyncSession, services: AppServices, data: LoginIn, context: RequestContext
+) -> sessions.SessionGrant | MfaPending:
+    await _check_login_limits(services, db, data.email, context)
+    user = await users_repository.get_by_email(db, data.email)
+    if user is None:
+        await services.hasher.burn_time(data.password)
+        await _count_failure(services, data.email, context)
+        await audit.record(
+            db, "login.failed", context=context, actor="anonymous", risk_score=40,
+            details={"reason": "invalid_credentials"},
+        )
+        raise _invalid_credentials()
+
+    valid, new_hash = await services.hasher.verify_and_update(data.password, user.password_hash)
+    if not valid:
+        await _count_failure(services, data.email, context)
+        await audit.record(
+            db, "login.failed", context=context, user_id=user.id, actor="anonymous",
+            risk_score=50, details={"reason": "invalid_credentials"},
+        )
+        raise _invalid_credentials()
+
+    if user.status != "active":
+        await audit.record(
+            db, "login.failed", context=context, user_id=user.id, risk_score=60,
+            details={"reason": f"account_{user.status}"},
+        )
+        raise Forbidden(
+            f"This account is {user.status}. Contact support to restore access.",
+            code="account_inactive",
+            commit=True,
+        )
+
+    if new_hash is not None:
+        user.password_hash = new_hash
+    await services.rate_limiter.reset(
+        services.settings.rate_limit_login_account, f"login-account:{data.email}"
+    )
+
+    if await mfa_repository.is_enabled(db, user.id):
+        return await _start_mfa_challenge(db, services, user, data, context)
+
+    risk = await _login_risk(db, user, context)
+    grant = await sessions.start_session(
+        db, services, user, context, persist=data.persist_session, amr=["pwd"], mfa_verified=False
+    )
+    await audit.record(
+        db, "login.success", context=context, user_id=user.id, risk_score=risk,
+        details={"session_id": str(grant.session.id), "amr": ["pwd"]},
+    )
+    return grant
+
+
+async def _start_mfa_challenge(
+    db: AsyncSession, services: AppServices, user: User, data: LoginIn, context: RequestContext
+) -> MfaPending:
+    raw = crypto.new_token(crypto.MFA_SESSION_PREFIX)
+    ttl = services.settings.mfa_challenge_ttl_seconds
+    db.add(
+        MfaChallenge(
+            token_hash=crypto.hash_token(raw),
+            user_id=user.id,
+            expires_at=utcnow() + dt.timedelta(seconds=ttl),
+            persist_session=data.persist_session,
+            device_fingerprint=data.device_fingerprint,
+            ip=context.ip,
+            user_agent=(context.user_agent or "")[:512] or None,
+        )
+    )
+    await db.flush()
+    return MfaPending(session_token=raw, expires_in=ttl)

@@ -1,0 +1,159 @@
+"""``user-service``: migrations, serving, keys, clients, admins and the audit chain.
+
+Commands that create a secret print it once, alone on the last line, so scripts can capture
+it with ``tail -n 1``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import sys
+from collections.abc import Awaitable, Callable
+from pathlib import Path
+from typing import Annotated, TypeVar
+
+import typer
+
+from user_service.config import Settings, get_settings
+
+app = typer.Typer(help="Quantagro User Service", no_args_is_help=True, add_completion=False)
+keys_app = typer.Typer(help="JWT signing keys", no_args_is_help=True)
+app.add_typer(keys_app, name="keys")
+audit_app = typer.Typer(help="The audit log", no_args_is_help=True)
+app.add_typer(audit_app, name="audit")
+
+SERVICE_DIR = Path(__file__).resolve().parents[1]
+T = TypeVar("T")
+
+
+def _run(factory: Callable[[Settings], Awaitable[T]]) -> T:
+    settings = get_settings()
+    return asyncio.run(factory(settings))
+
+
+def _fail(message: str) -> None:
+    typer.echo(f"error: {message}", err=True)
+    raise typer.Exit(1)
+
+
+def alembic_config(database_url: str):  # type: ignore[no-untyped-def]
+    from alembic.config import Config
+
+    config = Config(str(SERVICE_DIR / "alembic.ini"))
+    config.set_main_option("script_location", str(SERVICE_DIR / "migrations"))
+    config.attributes["database_url"] = database_url
+    return config
+
+
+@app.command()
+def migrate(revision: str = "head") -> None:
+    """Apply database migrations (creates the SQLite file and its folder if needed)."""
+    from alembic import command
+
+    settings = get_settings()
+    if settings.is_sqlite:
+        path = settings.database_url.split(":///", 1)[1]
+        Path(path).parent.mkdir(parents=True, exist_ok=True)
+    command.upgrade(alembic_config(settings.database_url), revision)
+    typer.echo(f"database migrated to {revision}")
+
+
+@app.command()
+def serve(
+    host: Annotated[str | None, typer.Option(help="defaults to HOST")] = None,
+    port: Annotated[int | None, typer.Option(help="defaults to PORT")] = None,
+    workers: int = 1,
+) -> None:
+    """Serve the API (and the built frontend) with uvicorn."""
+    import uvicorn
+
+    settings = get_settings()
+    if settings.is_sqlite and workers != 1:
+        _fail("SQLite (the embedded default) runs one worker; use PostgreSQL for more")
+    uvicorn.run(
+        "user_service.app:create_app",
+        factory=True,
+        host=host or settings.host,
+        port=port or settings.port,
+        workers=workers,
+        proxy_headers=False,  # X-Forwarded-For is read only from TRUSTED_PROXIES, by the app
+        server_header=False,
+        log_level=settings.log_level.lower(),
+    )
+
+
+@app.command()
+def openapi(output: Annotated[Path | None, typer.Option("--output", "-o")] = None) -> None:
+    """Print (or write) the OpenAPI document — the frontend's types are generated from it."""
+    from user_service.app import create_app
+
+    document = json.dumps(create_app().openapi(), indent=2, sort_keys=True) + "\n"
+    if output:
+        output.write_text(document)
+    else:
+        sys.stdout.write(document)
+
+
+@keys_app.command("rotate")
+def keys_rotate() -> None:
+    """Add a new active signing key; older keys stay in the JWKS until their tokens expire."""
+    from user_service.bootstrap import build_services, close_services
+    from user_service.tokens.signing_keys import rotate_signing_key
+
+    async def run(settings: Settings) -> tuple[str, list[str]]:
+        services = await build_services(settings)
+        try:
+            async with services.sessionmaker() as session:
+                key, retired = await rotate_signing_key(
+                    session,
+                    services.key_provider,
+                    settings.jwt_key_size,
+                    max(settings.access_token_ttl_seconds, settings.service_token_ttl_seconds),
+                )
+                await session.commit()
+            return key.kid, retired
+        finally:
+            await close_services(services)
+
+    kid, retired = _run(run)
+    typer.echo(f"retired (still published until their tokens expire): {', '.join(retired) or '-'}")
+    typer.echo(f"new signing key: {kid}")
+
+
+@audit_app.command("verify")
+def audit_verify() -> None:
+    """Check the hash chain of the audit log; exits 1 at the first broken link."""
+    from user_service.audit.service import verify_chain
+    from user_service.db import create_engine, create_sessionmaker
+
+    async def run(settings: Settings):  # type: ignore[no-untyped-def]
+        engine = create_engine(settings.database_url)
+        try:
+            async with create_sessionmaker(engine)() as session:
+                return await verify_chain(session)
+        finally:
+            await engine.dispose()
+
+    report = _run(run)
+    if report.ok:
+        typer.echo(f"audit chain intact: {report.checked} records verified")
+    else:
+        _fail(
+            f"audit chain broken at record {report.first_broken_id}: {report.problem} "
+            f"({report.checked} records verified before it)"
+        )
+
+
+def main() -> None:
+    try:
+        app()
+    except Exception as exc:  # a clean message for configuration errors, not a traceback
+        from pydantic import ValidationError
+
+        from user_service.kit.encryption import KeyProviderError
+
+        if isinstance(exc, ValidationError | KeyProviderError):
+            typer.echo(f"error: {exc}", err=True)
+            raise SystemExit(2) from None
+        raise

@@ -1,0 +1,176 @@
+"""Configuration from environment variables (documented in ``.env.example``).
+
+Everything is validated at start-up; a bad value stops the service with a message that says
+how to fix it rather than failing on the first request.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+from functools import lru_cache
+from pathlib import Path
+from typing import Annotated, Literal
+
+from pydantic import Field, SecretStr, field_validator, model_validator
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
+
+DATA_DIR = Path("data")
+
+
+def _split_csv(value: object) -> object:
+    if isinstance(value, str):
+        return [item.strip() for item in value.split(",") if item.strip()]
+    return value
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_file=".env", extra="ignore", case_sensitive=False)
+
+    # --- serving -------------------------------------------------------------------------
+    host: str = "127.0.0.1"
+    port: int = Field(8001, ge=1, le=65535)
+    environment: Literal["development", "production", "test"] = "development"
+    log_level: str = "INFO"
+    log_json: bool = False
+    frontend_dist: Path | None = None
+    max_body_bytes: int = Field(1_048_576, ge=1024)
+
+    # --- storage -------------------------------------------------------------------------
+    database_url: str = f"sqlite+aiosqlite:///{DATA_DIR}/user_service.db"
+    redis_url: str | None = None
+    database_pool_size: int = Field(10, ge=1)
+    sql_echo: bool = False
+
+    # --- cryptography --------------------------------------------------------------------
+    kms_master_key_file: Path = DATA_DIR / "master.key"
+    jwt_key_size: int = Field(4096, ge=2048, le=8192)
+    jwt_issuer: str = "user_service"
+    jwt_audience: str = "trading_platform"
+    access_token_ttl_seconds: int = Field(900, ge=60, le=3600)
+    service_token_ttl_seconds: int = Field(3600, ge=60, le=86400)
+    signing_key_refresh_seconds: int = Field(30, ge=1, le=60)
+    bcrypt_rounds: int = Field(12, ge=4, le=16)
+    password_hash_workers: int = Field(4, ge=1, le=64)
+
+    # --- sessions ------------------------------------------------------------------------
+    session_max_age_days: int = Field(90, ge=1)
+    session_idle_days: int = Field(14, ge=1)
+    refresh_reuse_grace_seconds: int = Field(5, ge=0, le=60)
+    mfa_challenge_ttl_seconds: int = Field(600, ge=60, le=3600)
+    mfa_challenge_max_attempts: int = Field(5, ge=1, le=20)
+    cookie_secure: bool = True
+    cookie_name: str = "refresh_token"
+
+    # --- web -----------------------------------------------------------------------------
+    cors_origins: Annotated[list[str], NoDecode] = Field(default_factory=list)
+    trusted_proxies: Annotated[list[str], NoDecode] = Field(default_factory=list)
+    frontend_url: str = "http://127.0.0.1:8001"
+
+    # --- password policy -----------------------------------------------------------------
+    password_min_length: int = Field(12, ge=8, le=128)
+    password_composition_rules: bool = True
+    password_min_zxcvbn_score: int = Field(2, ge=0, le=4)
+
+    # --- rate limits (limits' notation: "N per M unit") ----------------------------------
+    rate_limit_login_account: str = "5 per 15 minutes"
+    rate_limit_login_ip: str = "100 per 15 minutes"
+    rate_limit_register_ip: str = "5 per hour"
+    rate_limit_refresh_session: str = "10 per minute"
+    rate_limit_mfa_verify: str = "10 per 5 minutes"
+    rate_limit_password_reset: str = "5 per hour"
+    rate_limit_email_resend: str = "5 per hour"
+
+    # --- mail ----------------------------------------------------------------------------
+    smtp_host: str | None = None
+    smtp_port: int = Field(25, ge=1, le=65535)
+    smtp_username: str | None = None
+    smtp_password: SecretStr | None = None
+    smtp_starttls: bool = False
+    mail_from: str = "Quantagro <no-reply@quantagro.local>"
+    mail_dir: Path = DATA_DIR / "mail"
+
+    # --- broker --------------------------------------------------------------------------
+    kite_api_base_url: str = "https://api.kite.trade"
+    kite_login_url: str = "https://kite.zerodha.com/connect/login"
+    kite_timeout_seconds: float = Field(10.0, gt=0, le=60)
+
+    @field_validator("cors_origins", "trusted_proxies", mode="before")
+    @classmethod
+    def _csv(cls, value: object) -> object:
+        return _split_csv(value)
+
+    @field_validator("trusted_proxies")
+    @classmethod
+    def _valid_networks(cls, value: list[str]) -> list[str]:
+        for item in value:
+            try:
+                ipaddress.ip_network(item, strict=False)
+            except ValueError as exc:
+                raise ValueError(
+                    f"TRUSTED_PROXIES entry {item!r} is not an IP address or CIDR "
+                    "(example: 10.0.0.0/8,127.0.0.1)"
+                ) from exc
+        return value
+
+    @field_validator("cors_origins")
+    @classmethod
+    def _valid_origins(cls, value: list[str]) -> list[str]:
+        for origin in value:
+            if origin == "*":
+                raise ValueError(
+                    "CORS_ORIGINS cannot be '*': the refresh cookie needs credentialed CORS, "
+                    "list the exact origins (example: https://app.quantagro.in)"
+                )
+            if not origin.startswith(("http://", "https://")) or origin.endswith("/"):
+                raise ValueError(
+                    f"CORS_ORIGINS entry {origin!r} must be an origin like "
+                    "https://app.example.com (scheme and host, no trailing slash)"
+                )
+        return value
+
+    @field_validator("database_url")
+    @classmethod
+    def _async_driver(cls, value: str) -> str:
+        if value.startswith("postgresql://") or value.startswith("postgres://"):
+            return "postgresql+asyncpg://" + value.split("://", 1)[1]
+        if value.startswith("sqlite:///"):
+            return "sqlite+aiosqlite:///" + value.removeprefix("sqlite:///")
+        if not value.startswith(("postgresql+asyncpg://", "sqlite+aiosqlite://")):
+            raise ValueError(
+                "DATABASE_URL must be postgresql+asyncpg://… or sqlite+aiosqlite:///path.db"
+            )
+        return value
+
+    @field_validator("redis_url")
+    @classmethod
+    def _redis_scheme(cls, value: str | None) -> str | None:
+        if value in (None, ""):
+            return None
+        if not value.startswith(("redis://", "rediss://", "unix://")):
+            raise ValueError("REDIS_URL must start with redis://, rediss:// or unix://")
+        return value
+
+    @model_validator(mode="after")
+    def _secure_cookie_in_production(self) -> Settings:
+        if self.environment == "production" and not self.cookie_secure:
+            raise ValueError("COOKIE_SECURE=false is only allowed outside production")
+        return self
+
+    @property
+    def is_sqlite(self) -> bool:
+        return self.database_url.startswith("sqlite")
+
+    @property
+    def frontend_origin(self) -> str:
+        scheme, rest = self.frontend_url.split("://", 1)
+        return f"{scheme}://{rest.split('/', 1)[0]}"
+
+    @property
+    def allowed_origins(self) -> set[str]:
+        """Origins allowed to send credentialed requests (CORS and the refresh/logout check)."""
+        return {*self.cors_origins, self.frontend_origin}
+
+
+@lru_cache
+def get_settings() -> Settings:
+    return Settings()

@@ -1,0 +1,43 @@
+"""FastAPI dependencies shared by every domain: the unit of work and the request context."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from typing import Annotated
+
+from fastapi import Depends, Request
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from user_service.audit.service import RequestContext
+from user_service.db import unit_of_work
+from user_service.kit.ip import client_ip
+from user_service.state import AppServices
+
+
+def get_services(request: Request) -> AppServices:
+    services: AppServices = request.app.state.services
+    return services
+
+
+Services = Annotated[AppServices, Depends(get_services)]
+
+
+async def get_db(services: Services) -> AsyncIterator[AsyncSession]:
+    async for session in unit_of_work(services.sessionmaker):
+        yield session
+
+
+DbSession = Annotated[AsyncSession, Depends(get_db)]
+
+
+def get_request_context(request: Request, services: Services) -> RequestContext:
+    peer = request.client.host if request.client else None
+    ip = client_ip(peer, request.headers.get("x-forwarded-for"), services.trusted_proxies)
+    return RequestContext(
+        ip=ip,
+        user_agent=request.headers.get("user-agent"),
+        device_fingerprint=request.headers.get("x-device-fingerprint"),
+    )
+
+
+RequestCtx = Annotated[RequestContext, Depends(get_request_context)]

@@ -1,0 +1,196 @@
+"""Typed builders for each transactional email (what the services call).
+
+Each builder takes exactly the facts its email needs, builds the frontend links from
+``FRONTEND_URL`` (SPEC §2: ``{FRONTEND_URL}/reset-password?token=…``), and renders
+:mod:`user_service.mail.templates`. Tokens go only into the link, never into a header, so a
+log line about a message (kind, recipient, file path) can never carry one.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+from email.message import EmailMessage
+from urllib.parse import urlencode
+
+from user_service.mail.templates import MailKind, render
+
+__all__ = [
+    "EMAIL_VERIFICATION_TTL",
+    "PASSWORD_RESET_TTL",
+    "email_verification",
+    "frontend_link",
+    "mfa_disabled",
+    "mfa_enabled",
+    "new_sign_in",
+    "password_changed",
+    "password_reset",
+]
+
+EMAIL_VERIFICATION_TTL = timedelta(hours=24)
+PASSWORD_RESET_TTL = timedelta(minutes=30)
+
+VERIFY_EMAIL_PATH = "/verify-email"
+RESET_PASSWORD_PATH = "/reset-password"
+FORGOT_PASSWORD_PATH = "/forgot-password"
+SECURITY_PATH = "/security"
+SESSIONS_PATH = "/sessions"
+
+_UNKNOWN = "unknown"
+
+
+def frontend_link(frontend_url: str, path: str, token: str | None = None) -> str:
+    """``{frontend_url}{path}`` plus ``?token=…`` (URL-encoded) when a token is given."""
+    link = frontend_url.rstrip("/") + path
+    if token is not None:
+        link += "?" + urlencode({"token": token})
+    return link
+
+
+def email_verification(
+    *,
+    to: str,
+    sender: str,
+    frontend_url: str,
+    token: str,
+    name: str | None = None,
+    valid_for: timedelta = EMAIL_VERIFICATION_TTL,
+) -> EmailMessage:
+    """The link sent at registration and on ``/v1/auth/email/resend`` (single-use, 24 h)."""
+    return render(
+        MailKind.EMAIL_VERIFICATION,
+        to=to,
+        sender=sender,
+        name=_greeting_name(name),
+        link=frontend_link(frontend_url, VERIFY_EMAIL_PATH, token),
+        valid_for=_duration(valid_for),
+    )
+
+
+def password_reset(
+    *,
+    to: str,
+    sender: str,
+    frontend_url: str,
+    token: str,
+    name: str | None = None,
+    valid_for: timedelta = PASSWORD_RESET_TTL,
+) -> EmailMessage:
+    """The reset link of ``/v1/auth/password/reset-request`` (single-use, 30 min)."""
+    return render(
+        MailKind.PASSWORD_RESET,
+        to=to,
+        sender=sender,
+        name=_greeting_name(name),
+        link=frontend_link(frontend_url, RESET_PASSWORD_PATH, token),
+        valid_for=_duration(valid_for),
+    )
+
+
+def password_changed(
+    *,
+    to: str,
+    sender: str,
+    frontend_url: str,
+    when: datetime,
+    ip: str | None = None,
+    name: str | None = None,
+) -> EmailMessage:
+    """Notice after a password change or reset, so a hijack does not go unnoticed."""
+    return render(
+        MailKind.PASSWORD_CHANGED,
+        to=to,
+        sender=sender,
+        name=_greeting_name(name),
+        when=_when(when),
+        ip=ip or _UNKNOWN,
+        forgot_link=frontend_link(frontend_url, FORGOT_PASSWORD_PATH),
+    )
+
+
+def mfa_enabled(
+    *,
+    to: str,
+    sender: str,
+    frontend_url: str,
+    when: datetime,
+    ip: str | None = None,
+    name: str | None = None,
+) -> EmailMessage:
+    """Notice that TOTP was enabled (issue #3: "the user is told by email")."""
+    return render(
+        MailKind.MFA_ENABLED,
+        to=to,
+        sender=sender,
+        name=_greeting_name(name),
+        when=_when(when),
+        ip=ip or _UNKNOWN,
+        forgot_link=frontend_link(frontend_url, FORGOT_PASSWORD_PATH),
+    )
+
+
+def mfa_disabled(
+    *,
+    to: str,
+    sender: str,
+    frontend_url: str,
+    when: datetime,
+    ip: str | None = None,
+    name: str | None = None,
+) -> EmailMessage:
+    """Notice that TOTP was disabled — the change an attacker would most want hidden."""
+    return render(
+        MailKind.MFA_DISABLED,
+        to=to,
+        sender=sender,
+        name=_greeting_name(name),
+        when=_when(when),
+        ip=ip or _UNKNOWN,
+        forgot_link=frontend_link(frontend_url, FORGOT_PASSWORD_PATH),
+        security_link=frontend_link(frontend_url, SECURITY_PATH),
+    )
+
+
+def new_sign_in(
+    *,
+    to: str,
+    sender: str,
+    frontend_url: str,
+    when: datetime,
+    ip: str | None = None,
+    device: str | None = None,
+    name: str | None = None,
+) -> EmailMessage:
+    """Optional notice of a sign-in from a new device."""
+    return render(
+        MailKind.NEW_SIGN_IN,
+        to=to,
+        sender=sender,
+        name=_greeting_name(name),
+        when=_when(when),
+        ip=ip or _UNKNOWN,
+        device=device or "an unknown device",
+        forgot_link=frontend_link(frontend_url, FORGOT_PASSWORD_PATH),
+        sessions_link=frontend_link(frontend_url, SESSIONS_PATH),
+    )
+
+
+def _greeting_name(name: str | None) -> str:
+    cleaned = " ".join((name or "").split())
+    return cleaned or "there"
+
+
+def _when(moment: datetime) -> str:
+    if moment.tzinfo is None:
+        raise ValueError("when must be timezone-aware")
+    return moment.astimezone(UTC).strftime("%d %b %Y at %H:%M UTC")
+
+
+def _duration(period: timedelta) -> str:
+    seconds = int(period.total_seconds())
+    if seconds <= 0:
+        raise ValueError("valid_for must be positive")
+    for unit, size in (("day", 86400), ("hour", 3600), ("minute", 60)):
+        if seconds % size == 0 and (unit != "day" or seconds // size > 1):
+            count = seconds // size
+            return f"{count} {unit}{'s' if count != 1 else ''}"
+    return f"{seconds} seconds"

@@ -1,0 +1,245 @@
+"""Every transactional email the service sends, in one place: subject, plain text and HTML.
+
+Templates are ``string.Template``: no logic, nothing to sandbox, nothing to install. Every
+value is HTML-escaped before it goes into the HTML part (a user's name is user input), and the
+plain-text part carries the same words and the same link, so mail clients without HTML — and
+people who distrust HTML mail — lose nothing. :func:`render` is generic; the typed builders in
+``user_service.mail.messages`` are what the rest of the service calls.
+"""
+
+from __future__ import annotations
+
+import html
+from collections.abc import Mapping
+from dataclasses import dataclass
+from email.headerregistry import Address
+from email.message import EmailMessage
+from email.utils import formatdate, make_msgid, parseaddr
+from enum import StrEnum
+from string import Template
+
+__all__ = ["KIND_HEADER", "TEMPLATES", "MailKind", "MailTemplate", "render"]
+
+KIND_HEADER = "X-Quantagro-Mail"
+_FALLBACK_DOMAIN = "quantagro.invalid"
+
+
+class MailKind(StrEnum):
+    EMAIL_VERIFICATION = "email_verification"
+    PASSWORD_RESET = "password_reset"
+    PASSWORD_CHANGED = "password_changed"
+    MFA_ENABLED = "mfa_enabled"
+    MFA_DISABLED = "mfa_disabled"
+    NEW_SIGN_IN = "new_sign_in"
+
+
+@dataclass(frozen=True)
+class MailTemplate:
+    """Subject, plain-text body and HTML body fragment (wrapped in :data:`_LAYOUT`)."""
+
+    subject: str
+    text: Template
+    html: Template
+
+
+_TEXT_FOOTER = """
+--
+Quantagro · this is an automated message about your account; replies are not read.
+"""
+
+_LAYOUT = Template("""\
+<!doctype html>
+<html lang="en">
+<head><meta charset="utf-8"><meta name="viewport" content="width=device-width">\
+<title>$title</title></head>
+<body style="margin:0;padding:0;background:#f4f5f7;font-family:Arial,Helvetica,sans-serif;\
+color:#1f2933;">
+<table role="presentation" width="100%" cellpadding="0" cellspacing="0">
+<tr><td align="center" style="padding:24px 12px;">
+<table role="presentation" width="560" cellpadding="0" cellspacing="0" \
+style="max-width:560px;background:#ffffff;border-radius:8px;">
+<tr><td style="padding:24px 32px 8px;font-size:20px;font-weight:bold;">Quantagro</td></tr>
+<tr><td style="padding:8px 32px 24px;font-size:15px;line-height:1.5;">
+$body
+</td></tr>
+<tr><td style="padding:16px 32px;font-size:12px;color:#6b7280;border-top:1px solid #e5e7eb;">
+This is an automated message about your Quantagro account; replies are not read.
+</td></tr>
+</table>
+</td></tr>
+</table>
+</body>
+</html>
+""")
+
+_BUTTON = (
+    '<p style="margin:24px 0;"><a href="$link" style="background:#1d4ed8;color:#ffffff;'
+    'padding:12px 20px;border-radius:6px;text-decoration:none;display:inline-block;">'
+)
+_RAW_LINK = (
+    '<p style="font-size:13px;color:#6b7280;">If the button does not work, copy this link '
+    'into your browser:<br><a href="$link" style="color:#1d4ed8;word-break:break-all;">'
+    "$link</a></p>"
+)
+
+TEMPLATES: Mapping[MailKind, MailTemplate] = {
+    MailKind.EMAIL_VERIFICATION: MailTemplate(
+        subject="Confirm your email address",
+        text=Template("""\
+Hello $name,
+
+Please confirm the email address of your Quantagro account by opening this link:
+
+$link
+
+The link is valid for $valid_for and works once. If you did not create a Quantagro
+account, you can ignore this email.
+"""),
+        html=Template(
+            "<p>Hello $name,</p>"
+            "<p>Please confirm the email address of your Quantagro account.</p>"
+            + _BUTTON
+            + "Confirm email address</a></p>"
+            "<p>The link is valid for $valid_for and works once. If you did not create a "
+            "Quantagro account, you can ignore this email.</p>" + _RAW_LINK
+        ),
+    ),
+    MailKind.PASSWORD_RESET: MailTemplate(
+        subject="Reset your Quantagro password",
+        text=Template("""\
+Hello $name,
+
+Someone asked to reset the password of your Quantagro account. To choose a new
+password, open this link:
+
+$link
+
+The link is valid for $valid_for and works once. If you did not ask for a password
+reset, ignore this email: your password stays as it is.
+"""),
+        html=Template(
+            "<p>Hello $name,</p>"
+            "<p>Someone asked to reset the password of your Quantagro account. To choose a "
+            "new password, use the button below.</p>" + _BUTTON + "Choose a new password</a></p>"
+            "<p>The link is valid for $valid_for and works once. If you did not ask for a "
+            "password reset, ignore this email: your password stays as it is.</p>" + _RAW_LINK
+        ),
+    ),
+    MailKind.PASSWORD_CHANGED: MailTemplate(
+        subject="Your Quantagro password was changed",
+        text=Template("""\
+Hello $name,
+
+The password of your Quantagro account was changed on $when (IP address $ip).
+Sessions on your other devices have been signed out.
+
+If this was not you, reset your password at once: $forgot_link
+"""),
+        html=Template(
+            "<p>Hello $name,</p>"
+            "<p>The password of your Quantagro account was changed on $when "
+            "(IP address $ip). Sessions on your other devices have been signed out.</p>"
+            '<p>If this was not you, <a href="$forgot_link" style="color:#1d4ed8;">reset your '
+            "password</a> at once.</p>"
+        ),
+    ),
+    MailKind.MFA_ENABLED: MailTemplate(
+        subject="Two-factor authentication is on",
+        text=Template("""\
+Hello $name,
+
+Two-factor authentication was turned on for your Quantagro account on $when
+(IP address $ip). From now on, signing in needs your password and a code from your
+authenticator app. Keep your backup codes somewhere safe: they get you in if you lose
+your phone.
+
+If this was not you, reset your password at once: $forgot_link
+"""),
+        html=Template(
+            "<p>Hello $name,</p>"
+            "<p>Two-factor authentication was turned on for your Quantagro account on $when "
+            "(IP address $ip). From now on, signing in needs your password and a code from "
+            "your authenticator app.</p>"
+            "<p>Keep your backup codes somewhere safe: they get you in if you lose your "
+            "phone.</p>"
+            '<p>If this was not you, <a href="$forgot_link" style="color:#1d4ed8;">reset your '
+            "password</a> at once.</p>"
+        ),
+    ),
+    MailKind.MFA_DISABLED: MailTemplate(
+        subject="Two-factor authentication was turned off",
+        text=Template("""\
+Hello $name,
+
+Two-factor authentication was turned off for your Quantagro account on $when
+(IP address $ip). Signing in now needs only your password.
+
+If this was not you, reset your password at once ($forgot_link) and turn
+two-factor authentication back on: $security_link
+"""),
+        html=Template(
+            "<p>Hello $name,</p>"
+            "<p>Two-factor authentication was turned off for your Quantagro account on "
+            "$when (IP address $ip). Signing in now needs only your password.</p>"
+            '<p>If this was not you, <a href="$forgot_link" style="color:#1d4ed8;">reset your '
+            'password</a> at once and <a href="$security_link" style="color:#1d4ed8;">turn '
+            "two-factor authentication back on</a>.</p>"
+        ),
+    ),
+    MailKind.NEW_SIGN_IN: MailTemplate(
+        subject="New sign-in to your Quantagro account",
+        text=Template("""\
+Hello $name,
+
+Your Quantagro account was signed in to on $when from $device (IP address $ip).
+
+If this was you, there is nothing to do. If not, reset your password at once
+($forgot_link) and review your sessions: $sessions_link
+"""),
+        html=Template(
+            "<p>Hello $name,</p>"
+            "<p>Your Quantagro account was signed in to on $when from $device "
+            "(IP address $ip).</p>"
+            "<p>If this was you, there is nothing to do. If not, "
+            '<a href="$forgot_link" style="color:#1d4ed8;">reset your password</a> at once '
+            'and <a href="$sessions_link" style="color:#1d4ed8;">review your sessions</a>.</p>'
+        ),
+    ),
+}
+
+
+def render(kind: MailKind, *, to: str, sender: str, **context: str) -> EmailMessage:
+    """Build a ``multipart/alternative`` message (text first, then HTML) for ``kind``.
+
+    ``sender`` is the configured ``MAIL_FROM``. Every placeholder of the template must be in
+    ``context``; a missing one is a programming error and raises ``KeyError`` naming it (the
+    values themselves are never put in the error, as they may hold a token).
+    """
+    template = TEMPLATES[kind]
+    text = template.text.substitute(context) + _TEXT_FOOTER
+    escaped = {key: html.escape(value, quote=True) for key, value in context.items()}
+    body = template.html.substitute(escaped)
+    page = _LAYOUT.substitute(title=html.escape(template.subject), body=body)
+
+    message = EmailMessage()
+    message["Subject"] = template.subject
+    message["From"] = sender
+    message["To"] = to
+    message["Date"] = formatdate(usegmt=True)
+    message["Message-ID"] = make_msgid(domain=_domain_of(sender))
+    # RFC 3834: tells auto-responders not to answer.
+    message["Auto-Submitted"] = "auto-generated"
+    message[KIND_HEADER] = kind.value
+    message.set_content(text)
+    message.add_alternative(page, subtype="html")
+    return message
+
+
+def _domain_of(sender: str) -> str:
+    """Domain for Message-ID from the sender (never ``getfqdn()``, which may block on DNS)."""
+    address = parseaddr(sender)[1]
+    try:
+        domain = Address(addr_spec=address).domain if address else ""
+    except (ValueError, IndexError):
+        domain = ""
+    return domain or _FALLBACK_DOMAIN

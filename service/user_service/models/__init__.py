@@ -1,0 +1,39 @@
+"""Every table, imported here so ``Base.metadata`` is complete for Alembic."""
+
+from user_service.models.auth_event import AuthEvent
+from user_service.models.mfa_challenge import MfaChallenge
+from user_service.models.mfa_totp import MfaBackupCode, MfaTotp
+from user_service.models.oauth_client import OAuthClient, RevokedToken
+from user_service.models.one_time_token import EmailVerificationToken, PasswordResetToken
+from user_service.models.outbox_event import OutboxEvent
+from user_service.models.policy import Policy
+from user_service.models.refresh_token import RefreshToken
+from user_service.models.role import Role, UserRole
+from user_service.models.session import UserSession
+from user_service.models.signing_key import JwtSigningKey
+from user_service.models.trading_account import TradingAccount, TradingAccountMembership
+from user_service.models.user import USER_STATUSES, User
+from user_service.models.user_preferences import UserPreferences
+
+__all__ = [
+    "USER_STATUSES",
+    "AuthEvent",
+    "EmailVerificationToken",
+    "JwtSigningKey",
+    "MfaBackupCode",
+    "MfaChallenge",
+    "MfaTotp",
+    "OAuthClient",
+    "OutboxEvent",
+    "PasswordResetToken",
+    "Policy",
+    "RefreshToken",
+    "RevokedToken",
+    "Role",
+    "TradingAccount",
+    "TradingAccountMembership",
+    "User",
+    "UserPreferences",
+    "UserRole",
+    "UserSession",
+]

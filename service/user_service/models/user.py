@@ -1,0 +1,38 @@
+import datetime as dt
+import uuid
+
+from sqlalchemy import CheckConstraint, String, Uuid
+from sqlalchemy.orm import Mapped, mapped_column
+
+from user_service.db import Base, utcnow
+
+USER_STATUSES = ("active", "suspended", "deactivated")
+
+
+class User(Base):
+    __tablename__ = "users"
+    __table_args__ = (
+        CheckConstraint("status IN ('active', 'suspended', 'deactivated')", name="status"),
+    )
+
+    id: Mapped[uuid.UUID] = mapped_column(Uuid, primary_key=True, default=uuid.uuid4)
+    # Normalised (trimmed, case-folded); the unique constraint is the one source of truth
+    # against concurrent duplicate registrations.
+    email: Mapped[str] = mapped_column(String(320), unique=True)
+    password_hash: Mapped[str] = mapped_column(String(200))
+    name: Mapped[str] = mapped_column(String(200))
+    phone: Mapped[str | None] = mapped_column(String(32))
+    timezone: Mapped[str] = mapped_column(String(64), default="Asia/Kolkata")
+    locale: Mapped[str] = mapped_column(String(35), default="en-IN")
+    status: Mapped[str] = mapped_column(String(16), default="active")
+    email_verified_at: Mapped[dt.datetime | None]
+    password_changed_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
+    created_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
+    updated_at: Mapped[dt.datetime] = mapped_column(default=utcnow, onupdate=utcnow)
+
+    @property
+    def email_verified(self) -> bool:
+        return self.email_verified_at is not None
+
+    def __repr__(self) -> str:
+        return f"User(id={self.id}, status={self.status})"

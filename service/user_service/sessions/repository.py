@@ -1,0 +1,93 @@
+"""SQL for sessions and refresh tokens."""
+
+from __future__ import annotations
+
+import datetime as dt
+import uuid
+
+from sqlalchemy import select, update
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from user_service.models import RefreshToken, UserSession
+
+
+async def get_session(session: AsyncSession, session_id: uuid.UUID) -> UserSession | None:
+    return await session.get(UserSession, session_id, populate_existing=True)
+
+
+async def active_sessions(session: AsyncSession, user_id: uuid.UUID, now: dt.datetime) -> list[UserSession]:
+    result = await session.execute(
+        select(UserSession)
+        .where(
+            UserSession.user_id == user_id,
+            UserSession.revoked_at.is_(None),
+            UserSession.expires_at > now,
+        )
+        .order_by(UserSession.last_active_at.desc())
+    )
+    return list(result.scalars())
+
+
+async def refresh_token_by_hash(session: AsyncSession, token_hash: str) -> RefreshToken | None:
+    result = await session.execute(
+        select(RefreshToken)
+        .where(RefreshToken.token_hash == token_hash)
+        .execution_options(populate_existing=True)
+    )
+    return result.scalar_one_or_none()
+
+
+async def get_refresh_token(session: AsyncSession, token_id: uuid.UUID) -> RefreshToken | None:
+    return await session.get(RefreshToken, token_id, populate_existing=True)
+
+
+async def claim_rotation(
+    session: AsyncSession,
+    token_id: uuid.UUID,
+    *,
+    now: dt.datetime,
+    successor_id: uuid.UUID,
+    successor_sealed: bytes,
+) -> bool:
+    """Atomically mark a token rotated; exactly one concurrent caller wins."""
+    result = await session.execute(
+        update(RefreshToken)
+        .where(RefreshToken.id == token_id, RefreshToken.rotated_at.is_(None))
+        .values(rotated_at=now, successor_id=successor_id, successor_sealed=successor_sealed)
+        .execution_options(synchronize_session=False)
+    )
+    return result.rowcount == 1
+
+
+async def revoke_sessions(
+    session: AsyncSession,
+    user_id: uuid.UUID,
+    *,
+    now: dt.datetime,
+    reason: str,
+    only: uuid.UUID | None = None,
+    keep: uuid.UUID | None = None,
+) -> list[uuid.UUID]:
+    query = (
+        update(UserSession)
+        .where(UserSession.user_id == user_id, UserSession.revoked_at.is_(None))
+        .values(revoked_at=now, revoked_reason=reason)
+        .returning(UserSession.id)
+        .execution_options(synchronize_session=False)
+    )
+    if only is not None:
+        query = query.where(UserSession.id == only)
+    if keep is not None:
+        query = query.where(UserSession.id != keep)
+    result = await session.execute(query)
+    return list(result.scalars())
+
+
+async def user_ips(session: AsyncSession, user_id: uuid.UUID, limit: int = 50) -> set[str]:
+    result = await session.execute(
+        select(UserSession.ip)
+        .where(UserSession.user_id == user_id, UserSession.ip.is_not(None))
+        .order_by(UserSession.created_at.desc())
+        .limit(limit)
+    )
+    return {ip for ip in result.scalars() if ip}

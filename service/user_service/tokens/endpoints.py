@@ -1,0 +1,43 @@
+"""JWKS (both paths of SPEC §3) and the discovery document."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from fastapi import APIRouter, Request, Response
+
+from user_service.deps import Services
+from user_service.tokens.signing_keys import ALGORITHM
+
+router = APIRouter(tags=["keys"])
+
+
+@router.get("/v1/auth/.well-known/jwks.json")
+@router.get("/v1/.well-known/jwks.json")
+async def jwks(response: Response, services: Services) -> dict[str, Any]:
+    """Every key still valid for verification. Clients may cache it for five minutes."""
+    response.headers["Cache-Control"] = "public, max-age=300"
+    return await services.keyring.jwks()
+
+
+@router.get("/.well-known/openid-configuration")
+async def discovery(request: Request, services: Services) -> dict[str, Any]:
+    base = str(request.base_url).rstrip("/")
+    return {
+        "issuer": services.settings.jwt_issuer,
+        "jwks_uri": f"{base}/v1/.well-known/jwks.json",
+        "token_endpoint": f"{base}/v1/oauth/token",
+        "introspection_endpoint": f"{base}/v1/oauth/introspect",
+        "revocation_endpoint": f"{base}/v1/oauth/revoke",
+        "grant_types_supported": ["client_credentials"],
+        "token_endpoint_auth_methods_supported": ["client_secret_basic", "client_secret_post"],
+        "id_token_signing_alg_values_supported": [ALGORITHM],
+        "token_endpoint_auth_signing_alg_values_supported": [ALGORITHM],
+        "access_token_signing_alg_values_supported": [ALGORITHM],
+        "response_types_supported": ["token"],
+        "subject_types_supported": ["public"],
+        "claims_supported": [
+            "iss", "sub", "aud", "exp", "iat", "jti", "sid", "email", "email_verified",
+            "roles", "trading_accounts", "mfa", "auth_time", "mfa_at", "scope", "client_id",
+        ],
+    }

@@ -1,0 +1,94 @@
+"""/v1/users/me: profile, preferences and the user's own audit trail."""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import Annotated
+
+from fastapi import APIRouter, Query
+
+from user_service.audit import service as audit
+from user_service.auth.dependencies import CurrentUser
+from user_service.deps import DbSession, RequestCtx
+from user_service.events.outbox import emit
+from user_service.models import AuthEvent
+from user_service.users import service
+from user_service.users.schemas import (
+    AuditEventOut,
+    AuditPage,
+    PreferencesBody,
+    PreferencesOut,
+    UserOut,
+    UserUpdate,
+)
+
+router = APIRouter(prefix="/v1/users", tags=["users"])
+
+
+@router.get("/me", response_model=UserOut)
+async def me(auth: CurrentUser, db: DbSession) -> UserOut:
+    return await service.user_out(db, auth.user)
+
+
+@router.patch("/me", response_model=UserOut)
+async def update_me(body: UserUpdate, auth: CurrentUser, db: DbSession, context: RequestCtx) -> UserOut:
+    changed = service.apply_update(auth.user, body)
+    if changed:
+        await db.flush()
+        await audit.record(db, "user.updated", context=context, user_id=auth.user.id,
+                           details={"fields": changed})
+        emit(db, "user.updated", aggregate_type="user", aggregate_id=auth.user.id,
+             payload={"user_id": str(auth.user.id), "fields": changed})
+    return await service.user_out(db, auth.user)
+
+
+@router.get("/me/preferences", response_model=PreferencesOut)
+async def get_preferences(auth: CurrentUser, db: DbSession) -> PreferencesOut:
+    return PreferencesOut(preferences=await service.get_preferences(db, auth.user))
+
+
+@router.put("/me/preferences", response_model=PreferencesOut)
+async def put_preferences(body: PreferencesBody, auth: CurrentUser, db: DbSession) -> PreferencesOut:
+    return PreferencesOut(preferences=await service.put_preferences(db, auth.user, body.preferences))
+
+
+def audit_event_out(event: AuthEvent, include_user: bool = False) -> AuditEventOut:
+    return AuditEventOut(
+        event_id=event.id,
+        event_type=event.event_type,
+        occurred_at=event.occurred_at,
+        actor=event.actor,
+        user_id=str(event.user_id) if include_user and event.user_id else None,
+        ip=event.ip_masked,
+        user_agent=event.user_agent,
+        risk_score=event.risk_score,
+        details=event.details,
+    )
+
+
+@router.get("/me/audit", response_model=AuditPage, response_model_exclude_none=True)
+async def my_audit(
+    auth: CurrentUser,
+    db: DbSession,
+    limit: Annotated[int, Query(ge=1, le=100)] = 50,
+    cursor: Annotated[str | None, Query(max_length=200)] = None,
+    event_type: Annotated[str | None, Query(max_length=64)] = None,
+    since: dt.datetime | None = None,
+    until: dt.datetime | None = None,
+) -> AuditPage:
+    events, next_cursor = await audit.page_events(
+        db,
+        user_id=auth.user.id,
+        event_type=event_type,
+        since=_aware(since),
+        until=_aware(until),
+        limit=limit,
+        cursor=cursor,
+    )
+    return AuditPage(items=[audit_event_out(event) for event in events], next_cursor=next_cursor)
+
+
+def _aware(value: dt.datetime | None) -> dt.datetime | None:
+    if value is not None and value.tzinfo is None:
+        return value.replace(tzinfo=dt.UTC)
+    return value

@@ -1,0 +1,68 @@
+from __future__ import annotations
+
+import datetime as dt
+import zoneinfo
+from typing import Annotated, Any
+
+from pydantic import AfterValidator, BaseModel, Field
+
+from user_service.kit.validation import STRICT_BODY, Locale, Name, Phone
+
+
+def _valid_timezone(value: str) -> str:
+    if value not in zoneinfo.available_timezones():
+        raise ValueError("not a known IANA time zone (example: Asia/Kolkata)")
+    return value
+
+
+TimeZone = Annotated[str, Field(max_length=64), AfterValidator(_valid_timezone)]
+
+
+class UserOut(BaseModel):
+    user_id: str
+    email: str
+    email_verified: bool
+    name: str
+    phone: str | None
+    timezone: str
+    locale: str
+    status: str
+    roles: list[str]
+    mfa_enabled: bool
+    created_at: dt.datetime
+
+
+class UserUpdate(BaseModel):
+    model_config = STRICT_BODY
+
+    name: Name | None = None
+    phone: Phone | None = None
+    timezone: TimeZone | None = None
+    locale: Locale | None = None
+
+
+class PreferencesBody(BaseModel):
+    model_config = STRICT_BODY
+
+    preferences: dict[str, Any]
+
+
+class PreferencesOut(BaseModel):
+    preferences: dict[str, Any]
+
+
+class AuditEventOut(BaseModel):
+    event_id: int
+    event_type: str
+    occurred_at: dt.datetime
+    actor: str
+    user_id: str | None = None
+    ip: str | None
+    user_agent: str | None
+    risk_score: int
+    details: dict[str, Any]
+
+
+class AuditPage(BaseModel):
+    items: list[AuditEventOut]
+    next_cursor: str | None
