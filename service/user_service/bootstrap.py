@@ -74,7 +74,7 @@ async def build_services(settings: Settings) -> AppServices:
         keyring=keyring,
         tokens=tokens,
         hasher=PasswordHasher(settings.bcrypt_rounds, settings.password_hash_workers),
-        rate_limiter=RateLimiter(settings.redis_url),
+        rate_limiter=RateLimiter(settings.redis_url, key_prefix=f"{settings.redis_key_prefix}:rl"),
         trusted_proxies=parse_networks(settings.trusted_proxies),
         password_rules=PasswordRules(
             min_length=settings.password_min_length,

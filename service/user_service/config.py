@@ -38,6 +38,7 @@ class Settings(BaseSettings):
     # --- storage -------------------------------------------------------------------------
     database_url: str = f"sqlite+aiosqlite:///{DATA_DIR}/user_service.db"
     redis_url: str | None = None
+    redis_key_prefix: str = Field("qus", pattern=r"^[A-Za-z0-9_.:-]{1,40}$")
     database_pool_size: int = Field(10, ge=1)
     sql_echo: bool = False
 

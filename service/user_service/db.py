@@ -12,9 +12,10 @@ timeout instead of failing on a read-to-write lock upgrade.
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import Any
 
+import structlog
 from sqlalchemy import JSON, DateTime, MetaData, event
 from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.engine import Dialect
@@ -104,16 +105,39 @@ def create_sessionmaker(engine: AsyncEngine) -> async_sessionmaker[AsyncSession]
     return async_sessionmaker(engine, expire_on_commit=False, autoflush=False)
 
 
+AfterCommit = Callable[[], Awaitable[None]]
+
+
+def on_commit(session: AsyncSession, callback: AfterCommit) -> None:
+    """Run ``callback`` once this unit of work has committed (never if it rolls back).
+
+    For effects outside the database that must not happen for a change that did not:
+    sending mail, publishing a cache invalidation.
+    """
+    session.info.setdefault("after_commit", []).append(callback)
+
+
+async def _run_after_commit(session: AsyncSession) -> None:
+    callbacks: list[AfterCommit] = session.info.pop("after_commit", [])
+    for callback in callbacks:
+        try:
+            await callback()
+        except Exception:
+            structlog.get_logger(__name__).exception("after_commit_failed")
+
+
 async def unit_of_work(
-    sessionmaker: async_sessionmaker[AsyncSession],
+    sessionmaker: async_sessionmaker[AsyncSession], **info: Any
 ) -> AsyncIterator[AsyncSession]:
     """Yield a session; commit on success, keep or discard side effects on error."""
     async with sessionmaker() as session:
+        session.info.update(info)
         try:
             yield session
         except UserServiceError as error:
             if error.commit:
                 await session.commit()
+                await _run_after_commit(session)
             else:
                 await session.rollback()
             raise
@@ -122,3 +146,4 @@ async def unit_of_work(
             raise
         else:
             await session.commit()
+            await _run_after_commit(session)

@@ -23,7 +23,7 @@ Services = Annotated[AppServices, Depends(get_services)]
 
 
 async def get_db(services: Services) -> AsyncIterator[AsyncSession]:
-    async for session in unit_of_work(services.sessionmaker):
+    async for session in unit_of_work(services.sessionmaker, services=services):
         yield session
 
 

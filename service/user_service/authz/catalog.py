@@ -51,6 +51,9 @@ USER_STATUSES: Final[tuple[str, ...]] = ("active", "suspended", "deactivated")
 SUBJECT_KINDS: Final[tuple[str, ...]] = ("role", "user", "client")
 """Subject pattern prefixes: ``role:<name>``, ``user:<id>``, ``client:<client_id>``."""
 
+ESCALATION_PERMISSIONS: Final[frozenset[str]] = frozenset({"users:manage", "policies:manage"})
+"""Permissions that let a subject grant itself more (roles, policies): admin-only by design."""
+
 NON_CACHEABLE_NAMESPACES: Final[frozenset[str]] = frozenset({"credentials", "trading_account"})
 """Decisions about credentials or trading are never served from a cache (issue 4)."""
 

@@ -374,8 +374,12 @@ def _never(_: str) -> bool:
 
 
 def _scope_matcher(scope: str) -> Matcher:
-    """A malformed scope grants nothing rather than raising in the decision path."""
-    if pattern_problem(scope) is not None:
+    """A malformed scope, or one without the ``resource:action`` shape, grants nothing.
+
+    Scopes are validated when granted; this keeps a bad one from raising, or from granting
+    everything (a bare ``*``), in the decision path.
+    """
+    if pattern_problem(scope) is not None or scope.count(":") != 1:
         return _never
     return compile_pattern(scope)
 

@@ -17,6 +17,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 from pydantic_core import PydanticCustomError
 
 from user_service.authz.catalog import (
+    ESCALATION_PERMISSIONS,
     RESOURCE_TYPES,
     SUBJECT_KINDS,
     USER_STATUSES,
@@ -241,19 +242,21 @@ class PolicyIn(BaseModel):
     def _no_wildcard_abuse(self) -> PolicyIn:
         """Refuse the two policies that break the system whatever else is configured.
 
-        An unconditional allow of every action to a wildcard subject makes every user (or every
-        client) an admin. A deny that can reach admins on ``policies:manage`` would lock every
-        admin out of repairing it, unless a status condition limits it to non-active users.
+        An unconditional allow to a wildcard subject that reaches ``users:manage`` or
+        ``policies:manage`` lets every user (or every client) make themselves an admin. A deny
+        that can reach admins on ``policies:manage`` would lock every admin out of repairing
+        it, unless a status condition limits it to non-active users.
         """
         if (
             self.effect == "allow"
             and not self.conditions
-            and "*" in self.actions
             and any("*" in subject for subject in self.subjects)
+            and any(_covers(self.actions, p) for p in sorted(ESCALATION_PERMISSIONS))
         ):
             raise _invalid(
-                "An allow of every action ('*') without conditions must name its subjects "
-                "without wildcards (e.g. 'role:admin'); otherwise everyone becomes an admin."
+                "An allow without conditions that grants users:manage or policies:manage must "
+                "name its subjects without wildcards (e.g. 'role:admin'); otherwise everyone "
+                "becomes an admin."
             )
         if (
             self.effect == "deny"

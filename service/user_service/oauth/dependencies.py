@@ -1,0 +1,65 @@
+"""Who is calling, for service tokens: ``ServiceClient`` and ``RequireScope(...)`` (SPEC §4).
+
+A service token is accepted only where a service is expected (a user access token, an MFA
+session token or a refresh token never is), only while its client is enabled and its ``jti``
+has not been revoked through RFC 7009.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import dataclass
+from typing import Annotated, Any
+
+from fastapi import Depends, Request
+from sqlalchemy import select
+
+from user_service.auth.dependencies import bearer_token
+from user_service.deps import DbSession, Services
+from user_service.exceptions import Forbidden, Unauthorized
+from user_service.models import OAuthClient, RevokedToken
+
+
+@dataclass(frozen=True)
+class ServiceIdentity:
+    client_id: str
+    scopes: frozenset[str]
+    claims: dict[str, Any]
+    expires_at: dt.datetime
+
+    def has_scope(self, scope: str) -> bool:
+        return scope in self.scopes
+
+
+async def get_service_client(request: Request, services: Services, db: DbSession) -> ServiceIdentity:
+    claims = await services.tokens.decode(bearer_token(request), expected="service")
+    client_id = str(claims["client_id"])
+    revoked = await db.scalar(select(RevokedToken.jti).where(RevokedToken.jti == claims["jti"]))
+    if revoked is not None:
+        raise Unauthorized("This service token has been revoked.", code="token_revoked")
+    client = await db.scalar(select(OAuthClient).where(OAuthClient.client_id == client_id))
+    if client is None or client.disabled_at is not None:
+        raise Unauthorized("This client is not active.", code="invalid_client")
+    scope = claims.get("scope") or ""
+    return ServiceIdentity(
+        client_id=client_id,
+        scopes=frozenset(scope.split()) if isinstance(scope, str) else frozenset(),
+        claims=claims,
+        expires_at=dt.datetime.fromtimestamp(int(claims["exp"]), dt.UTC),
+    )
+
+
+ServiceClient = Annotated[ServiceIdentity, Depends(get_service_client)]
+
+
+def RequireScope(scope: str) -> Any:  # noqa: N802 - reads as a type in signatures
+    """``Annotated`` alias of a service caller that must hold ``scope``."""
+
+    async def dependency(client: ServiceClient) -> ServiceIdentity:
+        if not client.has_scope(scope):
+            raise Forbidden(
+                f"This endpoint needs the '{scope}' scope.", code="insufficient_scope"
+            )
+        return client
+
+    return Annotated[ServiceIdentity, Depends(dependency)]
