@@ -8,12 +8,14 @@ from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from user_service.auth.password_policy import PasswordRules
+from user_service.authz.cache import DecisionCache
 from user_service.config import Settings
-from user_service.db import create_engine, create_sessionmaker
+from user_service.db import create_engine, create_sessionmaker, read_only
 from user_service.kit.encryption import KeyProvider, KeyProviderError, LocalKeyProvider
 from user_service.kit.ip import parse_networks
 from user_service.kit.passwords import PasswordHasher
 from user_service.kit.ratelimit import RateLimiter
+from user_service.mail.dispatch import MailDispatcher
 from user_service.models import JwtSigningKey
 from user_service.redis import create_redis
 from user_service.state import AppServices
@@ -22,7 +24,7 @@ from user_service.tokens.signing_keys import Keyring, ensure_signing_key
 
 
 async def _holds_sealed_data(sessionmaker: async_sessionmaker[AsyncSession]) -> bool:
-    async with sessionmaker() as session:
+    async with read_only(sessionmaker) as session:
         count = await session.scalar(select(func.count()).select_from(JwtSigningKey))
     return bool(count)
 
@@ -82,10 +84,20 @@ async def build_services(settings: Settings) -> AppServices:
             min_score=settings.password_min_zxcvbn_score,
         ),
         redis=redis,
+        mail=MailDispatcher.from_settings(settings),
+        decision_cache=DecisionCache(
+            redis,
+            key_prefix=settings.redis_key_prefix,
+            ttl_seconds=settings.authz_cache_ttl_seconds,
+            max_entries=settings.authz_cache_max_entries,
+        ),
     )
 
 
 async def close_services(services: AppServices) -> None:
+    if services.mail is not None:
+        await services.mail.aclose()
+    await services.decision_cache.stop()
     if services.redis is not None:
         await services.redis.aclose()
     await services.engine.dispose()

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import datetime as dt
 from collections.abc import AsyncIterator, Awaitable, Callable
+from contextlib import asynccontextmanager
 from typing import Any
 
 import structlog
@@ -65,6 +66,9 @@ class Base(DeclarativeBase):
     type_annotation_map = {dt.datetime: UTCDateTime, dict[str, Any]: JSONType}
 
 
+READ_ONLY_OPTION = "user_service_read_only"
+
+
 def utcnow() -> dt.datetime:
     return dt.datetime.now(dt.UTC)
 
@@ -83,7 +87,9 @@ def _configure_sqlite(engine: AsyncEngine) -> None:
 
     @event.listens_for(engine.sync_engine, "begin")
     def _on_begin(conn: Any) -> None:
-        conn.exec_driver_sql("BEGIN IMMEDIATE")
+        # Read-only work (see ``read_only``) must not queue behind, or block, a writer.
+        deferred = conn.get_execution_options().get(READ_ONLY_OPTION)
+        conn.exec_driver_sql("BEGIN" if deferred else "BEGIN IMMEDIATE")
 
 
 def create_engine(database_url: str, *, pool_size: int = 10, echo: bool = False) -> AsyncEngine:
@@ -103,6 +109,18 @@ def create_engine(database_url: str, *, pool_size: int = 10, echo: bool = False)
 
 def create_sessionmaker(engine: AsyncEngine) -> async_sessionmaker[AsyncSession]:
     return async_sessionmaker(engine, expire_on_commit=False, autoflush=False)
+
+
+@asynccontextmanager
+async def read_only(sessionmaker: async_sessionmaker[AsyncSession]) -> AsyncIterator[AsyncSession]:
+    """A session for reads outside the request's unit of work (key reloads, checks).
+
+    On SQLite its transaction is deferred: it neither takes nor waits for the write lock, so
+    it cannot deadlock against a request that holds it. Elsewhere it is an ordinary session.
+    """
+    async with sessionmaker() as session:
+        await session.connection(execution_options={READ_ONLY_OPTION: True})
+        yield session
 
 
 AfterCommit = Callable[[], Awaitable[None]]
@@ -126,6 +144,7 @@ async def _run_after_commit(session: AsyncSession) -> None:
             structlog.get_logger(__name__).exception("after_commit_failed")
 
 
+@asynccontextmanager
 async def unit_of_work(
     sessionmaker: async_sessionmaker[AsyncSession], **info: Any
 ) -> AsyncIterator[AsyncSession]:

@@ -23,7 +23,7 @@ Services = Annotated[AppServices, Depends(get_services)]
 
 
 async def get_db(services: Services) -> AsyncIterator[AsyncSession]:
-    async for session in unit_of_work(services.sessionmaker, services=services):
+    async with unit_of_work(services.sessionmaker, services=services) as session:
         yield session
 
 

@@ -22,7 +22,7 @@ from cryptography.hazmat.primitives.asymmetric import rsa
 from jwt.algorithms import RSAAlgorithm
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from user_service.db import utcnow
+from user_service.db import read_only, utcnow
 from user_service.kit.encryption import KeyProvider, open_sealed, seal
 from user_service.models import JwtSigningKey
 from user_service.tokens import repository
@@ -116,7 +116,7 @@ class Keyring:
         self._last_miss_refresh = 0.0
 
     async def _reload(self) -> None:
-        async with self._sessionmaker() as session:
+        async with read_only(self._sessionmaker) as session:
             rows = await repository.published_keys(session, utcnow())
         keys: dict[str, PublishedKey] = {}
         for row in rows:

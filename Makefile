@@ -1,0 +1,89 @@
+# Quantagro User Service — the README's two commands are `make run` and `make test`.
+# Every install step lives here so a fresh machine needs nothing done by hand.
+
+SHELL := /bin/bash
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+PY_STAMP := $(VENV)/.installed
+NODE_STAMP := frontend/node_modules/.installed
+DIST_STAMP := frontend/dist/index.html
+
+# Embedded default for `make run`: plain HTTP on 127.0.0.1, so the cookie cannot be Secure-only.
+HOST ?= 127.0.0.1
+PORT ?= 8001
+COOKIE_SECURE ?= false
+export HOST PORT COOKIE_SECURE
+
+.PHONY: run test test-python test-frontend test-e2e lint format bench lock install \
+        install-python install-frontend build-frontend dev-frontend openapi clean
+
+## run: install what is missing, migrate, create keys, serve API + frontend on $(HOST):$(PORT)
+run: install-python build-frontend
+	$(BIN)/user-service migrate
+	$(BIN)/user-service serve
+
+## test: lint + type checks, Python tests on both back-ends, frontend unit and browser tests
+test: install-python lint test-python test-frontend test-e2e
+
+install: install-python install-frontend
+
+$(PY_STAMP): requirements.lock service/pyproject.toml
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet -r requirements.lock
+	$(BIN)/python -m pip install --quiet --no-deps -e service
+	touch $@
+
+install-python: $(PY_STAMP)
+
+$(NODE_STAMP): frontend/package-lock.json frontend/package.json
+	cd frontend && npm ci --no-audit --no-fund
+	touch $@
+
+install-frontend: $(NODE_STAMP)
+
+$(DIST_STAMP): $(NODE_STAMP) $(shell find frontend/src frontend/index.html frontend/vite.config.ts -type f 2>/dev/null)
+	cd frontend && npm run build
+	touch $@
+
+build-frontend: $(DIST_STAMP)
+
+dev-frontend: install-frontend
+	cd frontend && npm run dev
+
+lint: install-python
+	$(BIN)/ruff check service bench
+	$(BIN)/ruff format --check service bench
+	$(BIN)/mypy service/user_service
+
+format: install-python
+	$(BIN)/ruff format service bench
+	$(BIN)/ruff check --fix service bench
+
+test-python: install-python
+	cd service && ../$(BIN)/python -m pytest -q
+
+test-frontend: install-frontend
+	cd frontend && npm run typecheck && npm test
+
+test-e2e: install-python build-frontend
+	bash scripts/install-chromium.sh
+	$(BIN)/python scripts/e2e_stack.py
+
+## bench: throughput and latency figures on PostgreSQL + Redis (prints, asserts nothing)
+bench: install-python
+	$(BIN)/python bench/run.py
+
+## openapi: regenerate the OpenAPI document and the frontend's API types
+openapi: install-python install-frontend
+	$(BIN)/user-service openapi --output frontend/openapi.json
+	cd frontend && npm run gen:api
+
+## lock: re-resolve requirements.lock from service/pyproject.toml
+lock: install-python
+	$(BIN)/python -m pip install --quiet uv
+	$(BIN)/uv pip compile service/pyproject.toml --extra test --python-version 3.11 -o requirements.lock --custom-compile-command "make lock" -q
+
+clean:
+	rm -rf $(VENV) frontend/node_modules frontend/dist
