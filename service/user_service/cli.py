@@ -15,13 +15,19 @@ from typing import Annotated, TypeVar
 
 import typer
 
+from user_service.admin.cli import users_app
 from user_service.config import Settings, get_settings
+from user_service.kit.kms_cli import kms_app
+from user_service.oauth.cli import clients_app
 
 app = typer.Typer(help="Quantagro User Service", no_args_is_help=True, add_completion=False)
 keys_app = typer.Typer(help="JWT signing keys", no_args_is_help=True)
 app.add_typer(keys_app, name="keys")
 audit_app = typer.Typer(help="The audit log", no_args_is_help=True)
 app.add_typer(audit_app, name="audit")
+app.add_typer(kms_app, name="kms")
+app.add_typer(clients_app, name="clients")
+app.add_typer(users_app, name="users")
 
 SERVICE_DIR = Path(__file__).resolve().parents[1]
 T = TypeVar("T")
@@ -157,3 +163,7 @@ def main() -> None:
             typer.echo(f"error: {exc}", err=True)
             raise SystemExit(2) from None
         raise
+
+
+if __name__ == "__main__":
+    main()

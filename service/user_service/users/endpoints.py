@@ -66,7 +66,7 @@ def audit_event_out(event: AuthEvent, include_user: bool = False) -> AuditEventO
     )
 
 
-@router.get("/me/audit", response_model=AuditPage, response_model_exclude_none=True)
+@router.get("/me/audit", response_model=AuditPage)
 async def my_audit(
     auth: CurrentUser,
     db: DbSession,
@@ -85,7 +85,9 @@ async def my_audit(
         limit=limit,
         cursor=cursor,
     )
-    return AuditPage(items=[audit_event_out(event) for event in events], next_cursor=next_cursor)
+    return AuditPage(
+        items=[audit_event_out(event, include_user=True) for event in events], next_cursor=next_cursor
+    )
 
 
 def _aware(value: dt.datetime | None) -> dt.datetime | None:

@@ -1,0 +1,111 @@
+import pytest
+
+from tests.conftest import client_for, running_app
+from tests.fixtures.users import signed_in_user
+
+pytestmark = pytest.mark.anyio
+
+
+async def test_liveness_and_readiness(client, backend):
+    assert (await client.get("/health/live")).json() == {"status": "ok"}
+    ready = await client.get("/health/ready")
+    assert ready.status_code == 200
+    checks = ready.json()["checks"]
+    assert checks["database"] == "ok"
+    if backend.redis_url:
+        assert checks["redis"] == "ok"
+    else:
+        assert "redis" not in checks
+
+
+async def test_readiness_reports_redis_down_and_limits_still_apply(backend_settings, backend):
+    if backend.redis_url is None:
+        pytest.skip("the embedded back-end has no Redis to lose")
+    settings = backend_settings(redis_url="redis://127.0.0.1:1/0", rate_limit_register_ip="2 per hour")
+    async with running_app(settings) as app, client_for(app) as http:
+        ready = (await http.get("/health/ready")).json()
+        assert ready["status"] == "degraded" and ready["checks"]["redis"] == "down"
+        statuses = []
+        for index in range(3):
+            response = await http.post(
+                "/v1/auth/register",
+                json={"email": f"down{index}-{id(http)}@example.com", "password": "Correct-Horse-Battery-9", "name": "D"},
+            )
+            statuses.append(response.status_code)
+        assert statuses == [201, 201, 429]  # in-process fallback: never unlimited
+
+
+async def test_metrics_use_route_templates(client):
+    user = await signed_in_user(client)
+    await client.get("/v1/users/me", headers=user.headers)
+    await client.delete("/v1/auth/sessions/00000000-0000-0000-0000-000000000000", headers=user.headers)
+    text = (await client.get("/metrics")).text
+    assert 'user_service_http_requests_total{method="GET",route="/v1/users/me",status="200"}' in text
+    assert 'route="/v1/auth/sessions/{session_id}"' in text
+    assert "00000000-0000" not in text
+    assert "user_service_http_request_duration_seconds_bucket" in text
+
+
+async def test_security_headers_on_every_response(client):
+    response = await client.get("/health/live")
+    assert response.headers["x-content-type-options"] == "nosniff"
+    assert response.headers["x-frame-options"] == "DENY"
+    assert "frame-ancestors 'none'" in response.headers["content-security-policy"]
+    assert response.headers["referrer-policy"] == "no-referrer"
+
+
+@pytest.mark.parametrize("settings_overrides", [{"cors_origins": ["https://app.quantagro.in"]}])
+async def test_cors_allows_only_configured_origins_with_credentials(client, settings_overrides):
+    allowed = await client.options(
+        "/v1/auth/refresh",
+        headers={"Origin": "https://app.quantagro.in", "Access-Control-Request-Method": "POST"},
+    )
+    assert allowed.headers["access-control-allow-origin"] == "https://app.quantagro.in"
+    assert allowed.headers["access-control-allow-credentials"] == "true"
+    denied = await client.options(
+        "/v1/auth/refresh",
+        headers={"Origin": "https://evil.example", "Access-Control-Request-Method": "POST"},
+    )
+    assert "access-control-allow-origin" not in denied.headers
+
+
+async def test_discovery_document_matches_the_issuer_and_jwks(client):
+    document = (await client.get("/.well-known/openid-configuration")).json()
+    assert document["issuer"] == "user_service"
+    assert document["jwks_uri"].endswith("/v1/.well-known/jwks.json")
+    assert document["id_token_signing_alg_values_supported"] == ["RS256"]
+    assert document["token_endpoint"].endswith("/v1/oauth/token")
+    jwks = (await client.get("/v1/.well-known/jwks.json")).json()
+    assert jwks == (await client.get("/v1/auth/.well-known/jwks.json")).json()
+
+
+@pytest.mark.parametrize("settings_overrides", [{"jwt_issuer": "https://id.quantagro.in"}])
+async def test_the_issuer_is_configurable(client, settings_overrides):
+    import jwt
+
+    document = (await client.get("/.well-known/openid-configuration")).json()
+    assert document["issuer"] == "https://id.quantagro.in"
+    user = await signed_in_user(client)
+    assert jwt.decode(user.access_token, options={"verify_signature": False})["iss"] == document["issuer"]
+
+
+async def test_unknown_routes_and_methods_get_json_errors(client):
+    missing = await client.get("/v1/does-not-exist")
+    assert missing.status_code == 404 and missing.json()["code"] == "not_found"
+    wrong = await client.put("/v1/auth/login")
+    assert wrong.status_code == 405 and wrong.json()["code"] == "method_not_allowed"
+
+
+async def test_the_spa_is_served_with_a_fallback_for_client_routes(backend_settings, tmp_path):
+    dist = tmp_path / "dist"
+    (dist / "assets").mkdir(parents=True)
+    (dist / "index.html").write_text("<html>app</html>")
+    (dist / "assets" / "app.js").write_text("console.log(1)")
+    async with running_app(backend_settings(frontend_dist=dist)) as app, client_for(app) as http:
+        assert (await http.get("/")).text == "<html>app</html>"
+        assert (await http.get("/security")).text == "<html>app</html>"
+        asset = await http.get("/assets/app.js")
+        assert asset.text == "console.log(1)" and "immutable" in asset.headers["cache-control"]
+        assert (await http.get("/../../etc/passwd")).status_code in (200, 404)
+        assert "root:" not in (await http.get("/..%2f..%2fetc/passwd")).text
+        assert (await http.get("/v1/nope")).json()["code"] == "not_found"
