@@ -71,3 +71,25 @@ async def iterate_chain(session: AsyncSession, batch: int = 1000) -> AsyncIterat
         for row in rows:
             yield row
         after = rows[-1].id
+
+
+async def iterate_user_events(
+    session: AsyncSession, user_id: uuid.UUID, batch: int = 1000
+) -> AsyncIterator[AuthEvent]:
+    after = 0
+    while True:
+        rows = list(
+            (
+                await session.execute(
+                    select(AuthEvent)
+                    .where(AuthEvent.user_id == user_id, AuthEvent.id > after)
+                    .order_by(AuthEvent.id)
+                    .limit(batch)
+                )
+            ).scalars()
+        )
+        if not rows:
+            return
+        for row in rows:
+            yield row
+        after = rows[-1].id

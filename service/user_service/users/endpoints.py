@@ -5,17 +5,21 @@ from __future__ import annotations
 import datetime as dt
 from typing import Annotated
 
-from fastapi import APIRouter, Query
+from fastapi import APIRouter, Query, Response
 
 from user_service.audit import service as audit
 from user_service.auth.dependencies import CurrentUser
-from user_service.deps import DbSession, RequestCtx
+from user_service.deps import DbSession, RequestCtx, Services
+from user_service.sessions.cookies import clear_refresh_cookie, no_store
 from user_service.events.outbox import emit
 from user_service.models import AuthEvent
 from user_service.users import service
+from user_service.users.export import export_user
 from user_service.users.schemas import (
     AuditEventOut,
     AuditPage,
+    DeactivateIn,
+    DeactivateOut,
     PreferencesBody,
     PreferencesOut,
     UserOut,
@@ -94,3 +98,26 @@ def _aware(value: dt.datetime | None) -> dt.datetime | None:
     if value is not None and value.tzinfo is None:
         return value.replace(tzinfo=dt.UTC)
     return value
+
+
+@router.get("/me/export")
+async def export_me(response: Response, auth: CurrentUser, db: DbSession, context: RequestCtx) -> dict:  # type: ignore[type-arg]
+    """Everything held about you (GDPR Art. 15/20), without any secret."""
+    no_store(response)
+    await audit.record(db, "user.exported", context=context, user_id=auth.user.id)
+    return await export_user(db, auth.user)
+
+
+@router.post("/me/deactivate", response_model=DeactivateOut)
+async def deactivate_me(
+    body: DeactivateIn,
+    response: Response,
+    auth: CurrentUser,
+    services: Services,
+    db: DbSession,
+    context: RequestCtx,
+) -> DeactivateOut:
+    """Close your own account: needs the password; every session is revoked."""
+    revoked = await service.deactivate(db, services, auth.user, body.password, context)
+    clear_refresh_cookie(response, services.settings)
+    return DeactivateOut(status=auth.user.status, sessions_revoked=revoked)

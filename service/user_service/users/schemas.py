@@ -66,3 +66,14 @@ class AuditEventOut(BaseModel):
 class AuditPage(BaseModel):
     items: list[AuditEventOut]
     next_cursor: str | None
+
+
+class DeactivateIn(BaseModel):
+    model_config = STRICT_BODY
+
+    password: Annotated[str, Field(min_length=1, max_length=1024)]
+
+
+class DeactivateOut(BaseModel):
+    status: str
+    sessions_revoked: int
