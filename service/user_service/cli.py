@@ -9,9 +9,9 @@ from __future__ import annotations
 import asyncio
 import json
 import sys
-from collections.abc import Awaitable, Callable
+from collections.abc import Callable, Coroutine
 from pathlib import Path
-from typing import Annotated, TypeVar
+from typing import Annotated, Any, TypeVar
 
 import typer
 
@@ -33,7 +33,7 @@ SERVICE_DIR = Path(__file__).resolve().parents[1]
 T = TypeVar("T")
 
 
-def _run(factory: Callable[[Settings], Awaitable[T]]) -> T:
+def _run(factory: Callable[[Settings], Coroutine[Any, Any, T]]) -> T:
     settings = get_settings()
     return asyncio.run(factory(settings))
 

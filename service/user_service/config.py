@@ -81,6 +81,11 @@ class Settings(BaseSettings):
     rate_limit_password_reset: str = "5 per hour"
     rate_limit_email_resend: str = "5 per hour"
 
+    # --- authorization & oauth -----------------------------------------------------------
+    authz_cache_ttl_seconds: int = Field(60, ge=0, le=60)
+    authz_cache_max_entries: int = Field(50_000, ge=100)
+    rate_limit_client_auth: str = "20 per 5 minutes"  # failed client authentications per IP
+
     # --- mail ----------------------------------------------------------------------------
     smtp_host: str | None = None
     smtp_port: int = Field(25, ge=1, le=65535)
@@ -90,10 +95,29 @@ class Settings(BaseSettings):
     mail_from: str = "Quantagro <no-reply@quantagro.local>"
     mail_dir: Path = DATA_DIR / "mail"
 
+    # --- mfa & recovery ------------------------------------------------------------------
+    password_reset_ttl_minutes: int = Field(30, ge=5, le=24 * 60)
+    email_verification_ttl_hours: int = Field(24, ge=1, le=24 * 14)
+    rate_limit_password_reset_ip: str = "20 per hour"
+    # reset-request answers no sooner than this, for known and unknown emails alike
+    password_reset_min_response_seconds: float = Field(0.25, ge=0, le=5)
+    smtp_tls: bool = False  # implicit TLS (port 465); SMTP_STARTTLS upgrades a plain connection
+    smtp_timeout_seconds: float = Field(10.0, gt=0, le=120)
+    mail_send_attempts: int = Field(8, ge=1, le=100)
+    mail_retry_initial_seconds: float = Field(1.0, gt=0, le=60)
+    mail_retry_max_seconds: float = Field(60.0, gt=0, le=3600)
+    mail_max_pending: int = Field(1000, ge=1)
+    mail_concurrency: int = Field(4, ge=1, le=64)
+    mail_shutdown_grace_seconds: float = Field(5.0, ge=0, le=60)
+
     # --- broker --------------------------------------------------------------------------
     kite_api_base_url: str = "https://api.kite.trade"
     kite_login_url: str = "https://kite.zerodha.com/connect/login"
     kite_timeout_seconds: float = Field(10.0, gt=0, le=60)
+
+    # --- trading accounts ----------------------------------------------------------------
+    # Sharing looks users up by email: bound how many lookups one user can make (enumeration).
+    rate_limit_account_member_add: str = "30 per hour"
 
     @field_validator("cors_origins", "trusted_proxies", mode="before")
     @classmethod
@@ -174,4 +198,4 @@ class Settings(BaseSettings):
 
 @lru_cache
 def get_settings() -> Settings:
-    return Settings()
+    return Settings()  # type: ignore[call-arg]  # values come from the environment

@@ -27,7 +27,9 @@ async def get_db(services: Services) -> AsyncIterator[AsyncSession]:
         yield session
 
 
-DbSession = Annotated[AsyncSession, Depends(get_db)]
+# scope="function": the commit happens when the endpoint returns, before the response is sent,
+# so a client never sees a success whose transaction could still fail.
+DbSession = Annotated[AsyncSession, Depends(get_db, scope="function")]
 
 
 def get_request_context(request: Request, services: Services) -> RequestContext:

@@ -17,7 +17,7 @@ _CHAIN_LOCK_KEY = 0x51A0D17
 
 async def lock_chain(session: AsyncSession) -> None:
     """Serialise chain appends until commit (SQLite's BEGIN IMMEDIATE already does)."""
-    if session.bind.dialect.name == "postgresql":
+    if session.get_bind().dialect.name == "postgresql":
         await session.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": _CHAIN_LOCK_KEY})
 
 
@@ -34,7 +34,7 @@ def query_events(
     until: dt.datetime | None,
     before_id: int | None,
     limit: int,
-) -> Select[tuple[AuthEvent]]:
+) -> Select[AuthEvent]:
     query = select(AuthEvent).order_by(AuthEvent.id.desc()).limit(limit)
     if user_id is not None:
         query = query.where(AuthEvent.user_id == user_id)
@@ -52,7 +52,7 @@ def query_events(
     return query
 
 
-async def list_events(session: AsyncSession, query: Select[tuple[AuthEvent]]) -> list[AuthEvent]:
+async def list_events(session: AsyncSession, query: Select[AuthEvent]) -> list[AuthEvent]:
     return list((await session.execute(query)).scalars())
 
 
@@ -62,7 +62,10 @@ async def iterate_chain(session: AsyncSession, batch: int = 1000) -> AsyncIterat
         rows = list(
             (
                 await session.execute(
-                    select(AuthEvent).where(AuthEvent.id > after).order_by(AuthEvent.id).limit(batch)
+                    select(AuthEvent)
+                    .where(AuthEvent.id > after)
+                    .order_by(AuthEvent.id)
+                    .limit(batch)
                 )
             ).scalars()
         )

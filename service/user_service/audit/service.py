@@ -11,9 +11,9 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from user_service.audit import chain, repository
 from user_service.db import utcnow
+from user_service.exceptions import BadRequest
 from user_service.kit.ip import mask_ip
 from user_service.kit.pagination import MAX_LIMIT, decode_cursor, encode_cursor
-from user_service.exceptions import BadRequest
 from user_service.models import AuthEvent
 
 

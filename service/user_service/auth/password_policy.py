@@ -12,8 +12,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from functools import lru_cache
 
-from zxcvbn import zxcvbn
-from zxcvbn.frequency_lists import FREQUENCY_LISTS
+from zxcvbn import zxcvbn  # type: ignore[import-untyped]
+from zxcvbn.frequency_lists import FREQUENCY_LISTS  # type: ignore[import-untyped]
 
 from user_service.exceptions import ValidationFailed
 from user_service.kit.passwords import normalise_password
@@ -46,13 +46,9 @@ def find_violations(
     password = normalise_password(password)
     violations: list[Violation] = []
     if len(password) < rules.min_length:
-        violations.append(
-            Violation("too_short", f"Use at least {rules.min_length} characters.")
-        )
+        violations.append(Violation("too_short", f"Use at least {rules.min_length} characters."))
     if len(password) > MAX_PASSWORD_LENGTH:
-        violations.append(
-            Violation("too_long", f"Use at most {MAX_PASSWORD_LENGTH} characters.")
-        )
+        violations.append(Violation("too_long", f"Use at most {MAX_PASSWORD_LENGTH} characters."))
         return violations
     if rules.composition:
         if not any(ch.isupper() for ch in password):
@@ -70,11 +66,15 @@ def find_violations(
         result = zxcvbn(password[:_ZXCVBN_MAX], user_inputs=inputs)
         if result["score"] < rules.min_score:
             hint = result["feedback"].get("warning") or "Add more words or characters."
-            violations.append(Violation("too_guessable", f"This password is easy to guess. {hint}".strip()))
+            violations.append(
+                Violation("too_guessable", f"This password is easy to guess. {hint}".strip())
+            )
     return violations
 
 
-def enforce(password: str, rules: PasswordRules, user_inputs: tuple[str, ...] = (), field: str = "password") -> None:
+def enforce(
+    password: str, rules: PasswordRules, user_inputs: tuple[str, ...] = (), field: str = "password"
+) -> None:
     violations = find_violations(password, rules, user_inputs)
     if violations:
         raise ValidationFailed(

@@ -10,7 +10,9 @@ from user_service.exceptions import Forbidden
 COOKIE_PATH = "/v1/auth"
 
 
-def set_refresh_cookie(response: Response, settings: Settings, token: str, persistent: bool) -> None:
+def set_refresh_cookie(
+    response: Response, settings: Settings, token: str, persistent: bool
+) -> None:
     response.set_cookie(
         settings.cookie_name,
         token,

@@ -44,13 +44,19 @@ async def refresh(
     refuse_cross_site(request, services.settings)
     no_store(response)
     from_body = body is not None and body.refresh_token is not None
-    raw = body.refresh_token if from_body and body else request.cookies.get(services.settings.cookie_name)
+    raw = (
+        body.refresh_token
+        if from_body and body
+        else request.cookies.get(services.settings.cookie_name)
+    )
     if not raw:
         raise Unauthorized("No refresh token was sent.", code="missing_refresh_token")
     grant = await service.rotate_refresh_token(db, services, raw, context)
     assert grant.refresh_token is not None
     if not from_body:
-        set_refresh_cookie(response, services.settings, grant.refresh_token, grant.session.persistent)
+        set_refresh_cookie(
+            response, services.settings, grant.refresh_token, grant.session.persistent
+        )
     return RefreshOut(
         access_token=grant.access.token,
         expires_in=grant.access.expires_in,
@@ -92,7 +98,10 @@ async def logout(
         only=None if all_devices else session.id,
     )
     await audit.record(
-        db, "logout", context=context, user_id=session.user_id,
+        db,
+        "logout",
+        context=context,
+        user_id=session.user_id,
         details={"all_devices": all_devices, "sessions_revoked": revoked},
     )
     return LogoutOut(sessions_revoked=revoked)
@@ -124,7 +133,10 @@ async def revoke_session(
 ) -> Response:
     await service.revoke_own_session(db, auth.user.id, session_id)
     await audit.record(
-        db, "logout", context=context, user_id=auth.user.id,
+        db,
+        "logout",
+        context=context,
+        user_id=auth.user.id,
         details={"session_id": str(session_id), "revoked_by": "user"},
     )
     return Response(status_code=status.HTTP_204_NO_CONTENT)

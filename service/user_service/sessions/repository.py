@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import datetime as dt
 import uuid
+from typing import Any, cast
 
-from sqlalchemy import select, update
+from sqlalchemy import CursorResult, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from user_service.models import RefreshToken, UserSession
@@ -15,7 +16,9 @@ async def get_session(session: AsyncSession, session_id: uuid.UUID) -> UserSessi
     return await session.get(UserSession, session_id, populate_existing=True)
 
 
-async def active_sessions(session: AsyncSession, user_id: uuid.UUID, now: dt.datetime) -> list[UserSession]:
+async def active_sessions(
+    session: AsyncSession, user_id: uuid.UUID, now: dt.datetime
+) -> list[UserSession]:
     result = await session.execute(
         select(UserSession)
         .where(
@@ -56,7 +59,7 @@ async def claim_rotation(
         .values(rotated_at=now, successor_id=successor_id, successor_sealed=successor_sealed)
         .execution_options(synchronize_session=False)
     )
-    return result.rowcount == 1
+    return cast(CursorResult[Any], result).rowcount == 1
 
 
 async def revoke_sessions(

@@ -161,8 +161,13 @@ async def rotate_refresh_token(
             db.add(successor)
             session.last_active_at = now
             await db.flush()
-            await audit.record(db, "token.refreshed", context=context, user_id=user.id,
-                               details={"session_id": str(session.id)})
+            await audit.record(
+                db,
+                "token.refreshed",
+                context=context,
+                user_id=user.id,
+                details={"session_id": str(session.id)},
+            )
             access = await mint_access_token(db, services, user, session)
             return SessionGrant(user, session, access, successor_raw)
         # Lost the race: another request rotated this token first. Re-read its outcome.

@@ -10,7 +10,6 @@ RSA signing costs ~6 ms with a 4096-bit key, so it runs in a worker thread.
 from __future__ import annotations
 
 import datetime as dt
-import secrets
 import uuid
 from dataclasses import dataclass
 from typing import Any, Literal
@@ -153,5 +152,3 @@ class TokenService:
         if not (is_user or is_service):
             raise invalid_token()
         return claims
-
-

@@ -126,6 +126,7 @@ class Keyring:
                 keys[row.kid] = known
                 continue
             public_key = serialization.load_pem_public_key(row.public_key_pem.encode("ascii"))
+            assert isinstance(public_key, rsa.RSAPublicKey)
             jwk = json.loads(RSAAlgorithm.to_jwk(public_key))
             jwk.update({"kid": row.kid, "alg": ALGORITHM, "use": "sig"})
             keys[row.kid] = PublishedKey(
