@@ -11,16 +11,28 @@ from fastapi import FastAPI, Response
 from fastapi.middleware.cors import CORSMiddleware
 from sqlalchemy import text
 
+from user_service.admin.endpoints import router as admin_router
 from user_service.auth.endpoints import router as auth_router
+from user_service.authz.endpoints import router as authz_router
 from user_service.bootstrap import build_services, close_services
 from user_service.config import Settings, get_settings
 from user_service.deps import Services
 from user_service.logging import configure_logging
 from user_service.metrics import MetricsMiddleware, metrics_endpoint
+from user_service.mfa.endpoints import auth_router as mfa_auth_router
+from user_service.mfa.endpoints import router as mfa_router
+from user_service.oauth.endpoints import router as oauth_router
+from user_service.passwords.endpoints import router as passwords_router
 from user_service.redis import redis_ok
 from user_service.sessions.endpoints import router as sessions_router
 from user_service.tokens.endpoints import router as keys_router
+from user_service.trading_accounts.brokers import close_brokers, open_brokers
+from user_service.trading_accounts.endpoints import router as trading_accounts_router
+from user_service.trading_accounts.internal_endpoints import (
+    router as internal_trading_accounts_router,
+)
 from user_service.users.endpoints import router as users_router
+from user_service.verification.endpoints import router as verification_router
 from user_service.web import (
     BodySizeLimitMiddleware,
     SecurityHeadersMiddleware,
@@ -68,9 +80,12 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         services = await build_services(settings)
         app.state.services = services
+        await services.decision_cache.start()  # authz invalidation listener (Redis pub/sub)
+        services.brokers.update(open_brokers(settings))
         try:
             yield
         finally:
+            await close_brokers(services.brokers)
             await close_services(services)
 
     app = FastAPI(
@@ -80,7 +95,21 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         lifespan=lifespan,
     )
     install_error_handlers(app)
-    for router in (auth_router, sessions_router, users_router, keys_router):
+    for router in (
+        auth_router,
+        sessions_router,
+        users_router,
+        keys_router,
+        trading_accounts_router,
+        internal_trading_accounts_router,
+        authz_router,
+        oauth_router,
+        admin_router,
+        mfa_router,
+        mfa_auth_router,
+        passwords_router,
+        verification_router,
+    ):
         app.include_router(router)
     _health_router(app)
     app.add_route("/metrics", metrics_endpoint, include_in_schema=False)

@@ -8,13 +8,16 @@ from redis.asyncio import Redis
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
 from user_service.auth.password_policy import PasswordRules
+from user_service.authz.cache import DecisionCache
 from user_service.config import Settings
 from user_service.kit.encryption import KeyProvider
 from user_service.kit.ip import Network
 from user_service.kit.passwords import PasswordHasher
 from user_service.kit.ratelimit import RateLimiter
+from user_service.mail.dispatch import MailDispatcher
 from user_service.tokens.access_tokens import TokenService
 from user_service.tokens.signing_keys import Keyring
+from user_service.trading_accounts.broker import Broker
 
 
 @dataclass
@@ -30,4 +33,8 @@ class AppServices:
     trusted_proxies: list[Network]
     password_rules: PasswordRules
     redis: Redis | None = None
+    mail: MailDispatcher | None = None
+    decision_cache: DecisionCache = field(default_factory=DecisionCache)
     extras: dict[str, object] = field(default_factory=dict)
+    # Broker adapters by name ("kite"), each with its own connection pool; see app.py.
+    brokers: dict[str, Broker] = field(default_factory=dict)

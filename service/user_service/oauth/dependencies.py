@@ -15,9 +15,10 @@ from fastapi import Depends, Request
 from sqlalchemy import select
 
 from user_service.auth.dependencies import bearer_token
-from user_service.deps import DbSession, Services
+from user_service.deps import DbSession, RequestCtx, Services
 from user_service.exceptions import Forbidden, Unauthorized
 from user_service.models import OAuthClient, RevokedToken
+from user_service.oauth.service import authenticate_client, client_credentials, parse_form
 
 
 @dataclass(frozen=True)
@@ -31,7 +32,9 @@ class ServiceIdentity:
         return scope in self.scopes
 
 
-async def get_service_client(request: Request, services: Services, db: DbSession) -> ServiceIdentity:
+async def get_service_client(
+    request: Request, services: Services, db: DbSession
+) -> ServiceIdentity:
     claims = await services.tokens.decode(bearer_token(request), expected="service")
     client_id = str(claims["client_id"])
     revoked = await db.scalar(select(RevokedToken.jti).where(RevokedToken.jti == claims["jti"]))
@@ -52,14 +55,57 @@ async def get_service_client(request: Request, services: Services, db: DbSession
 ServiceClient = Annotated[ServiceIdentity, Depends(get_service_client)]
 
 
-def RequireScope(scope: str) -> Any:  # noqa: N802 - reads as a type in signatures
+def RequireScope(scope: str) -> Any:
     """``Annotated`` alias of a service caller that must hold ``scope``."""
 
     async def dependency(client: ServiceClient) -> ServiceIdentity:
         if not client.has_scope(scope):
-            raise Forbidden(
-                f"This endpoint needs the '{scope}' scope.", code="insufficient_scope"
-            )
+            raise Forbidden(f"This endpoint needs the '{scope}' scope.", code="insufficient_scope")
         return client
 
     return Annotated[ServiceIdentity, Depends(dependency)]
+
+
+# --- clients authenticating to the OAuth endpoints (RFC 6749 §2.3.1, RFC 7662 §2.1) -----------
+
+
+@dataclass(frozen=True)
+class ClientRequest:
+    """An authenticated client and the form it sent (the body is read once, here)."""
+
+    client_id: str
+    form: dict[str, str]
+    client: OAuthClient | None = None
+
+
+async def _form(request: Request) -> dict[str, str]:
+    return parse_form(request.headers.get("content-type"), await request.body())
+
+
+async def get_authenticated_client(
+    request: Request, services: Services, db: DbSession, context: RequestCtx
+) -> ClientRequest:
+    """Client credentials by HTTP Basic or in the form, never both."""
+    form = await _form(request)
+    credentials = client_credentials(request.headers.get("authorization"), form)
+    client = await authenticate_client(db, services, credentials, context)
+    return ClientRequest(client.client_id, form, client)
+
+
+AuthenticatedClient = Annotated[ClientRequest, Depends(get_authenticated_client)]
+"""RFC 6749 §2.3.1: a client proving itself with its secret (the token endpoint)."""
+
+
+async def get_protected_resource(
+    request: Request, services: Services, db: DbSession, context: RequestCtx
+) -> ClientRequest:
+    """RFC 7662 §2.1 / RFC 7009 §2.1: client credentials, or the client's own service token."""
+    scheme = request.headers.get("authorization", "").partition(" ")[0].lower()
+    if scheme == "bearer":
+        identity = await get_service_client(request, services, db)
+        return ClientRequest(identity.client_id, await _form(request))
+    return await get_authenticated_client(request, services, db, context)
+
+
+ProtectedResourceClient = Annotated[ClientRequest, Depends(get_protected_resource)]
+"""A client calling introspection or revocation: its secret or a valid service token."""

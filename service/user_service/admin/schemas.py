@@ -1,0 +1,58 @@
+"""Bodies of the admin API (SPEC §3 Authorization table)."""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import Annotated, Literal
+
+from pydantic import BaseModel, Field, StringConstraints
+
+from user_service.authz.policy_schema import PolicyOut
+from user_service.kit.validation import STRICT_BODY
+
+RoleName = Annotated[str, StringConstraints(min_length=1, max_length=64)]
+
+
+class AdminUserOut(BaseModel):
+    user_id: str
+    email: str
+    name: str
+    status: str
+    roles: list[str]
+    email_verified: bool
+    created_at: dt.datetime
+    updated_at: dt.datetime
+
+
+class AdminUserDetail(AdminUserOut):
+    phone: str | None
+    timezone: str
+    locale: str
+    mfa_enabled: bool
+    active_sessions: int
+    trading_accounts: list[str]
+
+
+class UserPage(BaseModel):
+    items: list[AdminUserOut]
+    next_cursor: str | None
+
+
+class StatusIn(BaseModel):
+    model_config = STRICT_BODY
+
+    status: Literal["active", "suspended", "deactivated"]
+    reason: Annotated[str, StringConstraints(max_length=500)] | None = None
+
+
+class RolesIn(BaseModel):
+    """The complete set of roles the user should hold (PUT semantics)."""
+
+    model_config = STRICT_BODY
+
+    roles: list[RoleName] = Field(max_length=20)
+
+
+class PolicyPage(BaseModel):
+    items: list[PolicyOut]
+    next_cursor: str | None

@@ -1,0 +1,59 @@
+"""``/v1/authz``: the policy decision point's HTTP face (SPEC §3, docs/authorization.md §11)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from fastapi import APIRouter
+
+from user_service.authz import service
+from user_service.authz.dependencies import PdpCaller, PdpClient
+from user_service.authz.schemas import BatchCheckIn, BatchDecisionOut, CheckIn, DecisionOut
+from user_service.deps import DbSession, Services
+
+router = APIRouter(prefix="/v1/authz", tags=["authorization"])
+
+_ERRORS: dict[int | str, dict[str, Any]] = {
+    401: {"description": "no valid user or service token"},
+    403: {"description": "insufficient_scope, subject_not_allowed"},
+    404: {"description": "subject_not_found"},
+    422: {"description": "unknown_permission, invalid_resource, invalid_subject"},
+    503: {"description": "decision_unavailable: treat as a denial"},
+}
+
+
+def _subject(caller: PdpCaller, named: str | None) -> service.SubjectRef:
+    if caller.user is not None:
+        return service.resolve_subject(
+            user=caller.user.user,
+            claims=caller.user.claims,
+            client_id=None,
+            scopes=frozenset(),
+            named=named,
+        )
+    assert caller.service is not None
+    return service.resolve_subject(
+        user=None,
+        claims=caller.service.claims,
+        client_id=caller.service.client_id,
+        scopes=caller.service.scopes,
+        named=named,
+    )
+
+
+@router.post("/check", response_model=DecisionOut, responses=_ERRORS)
+async def check(body: CheckIn, caller: PdpClient, db: DbSession, services: Services) -> DecisionOut:
+    """May the subject do ``permission`` on ``resource``? Always 200 with ``allowed``."""
+    subject = _subject(caller, body.subject)
+    [decision] = await service.decide(db, services, subject, [body])
+    return decision
+
+
+@router.post("/check-batch", response_model=BatchDecisionOut, responses=_ERRORS)
+async def check_batch(
+    body: BatchCheckIn, caller: PdpClient, db: DbSession, services: Services
+) -> BatchDecisionOut:
+    """Up to 50 questions about one subject, answered in order (for the SDK)."""
+    subject = _subject(caller, body.subject)
+    results = await service.decide(db, services, subject, body.checks, batch=True)
+    return BatchDecisionOut(subject=subject.label, results=results)
