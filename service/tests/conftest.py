@@ -34,7 +34,9 @@ def anyio_backend() -> str:
 
 
 @pytest.fixture(scope="session", params=["sqlite", "postgres"])
-def backend(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Backend]:
+def backend(
+    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[Backend]:
     workdir = tmp_path_factory.mktemp(f"backend-{request.param}")
     if request.param == "sqlite":
         yield create_sqlite_backend(workdir)
@@ -77,7 +79,9 @@ async def running_app(settings: Settings) -> AsyncIterator[FastAPI]:
 @asynccontextmanager
 async def client_for(app: FastAPI, **kwargs: Any) -> AsyncIterator[httpx.AsyncClient]:
     transport = httpx.ASGITransport(app=app, client=("203.0.113.7", 51000))
-    async with httpx.AsyncClient(transport=transport, base_url="http://testserver", **kwargs) as client:
+    async with httpx.AsyncClient(
+        transport=transport, base_url="http://testserver", **kwargs
+    ) as client:
         yield client
 
 

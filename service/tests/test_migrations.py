@@ -25,10 +25,16 @@ async def test_seed_data_is_present(app):
     async with app.state.services.sessionmaker() as db:
         roles = set((await db.execute(select(Role.name))).scalars())
         clients = {c.client_id: c for c in (await db.execute(select(OAuthClient))).scalars()}
-        policies = {p.name: p for p in (await db.execute(select(Policy).where(Policy.is_system))).scalars()}
+        policies = {
+            p.name: p for p in (await db.execute(select(Policy).where(Policy.is_system))).scalars()
+        }
     assert {"user", "admin", "compliance"} <= roles
     assert {"ticker_service", "alert_service", "backend", "calendar_service"} <= set(clients)
-    assert all(client.secret_hash is None for client in clients.values() if client.secret_rotated_at is None)
+    assert all(
+        client.secret_hash is None
+        for client in clients.values()
+        if client.secret_rotated_at is None
+    )
     assert "credentials:read" in clients["ticker_service"].scopes
     for seeded in SEEDED_POLICIES:
         stored = policies[seeded["name"]]

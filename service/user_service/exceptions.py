@@ -87,7 +87,9 @@ class RateLimited(UserServiceError):
     status_code = 429
     code = "rate_limited"
 
-    def __init__(self, retry_after: int, message: str = "Too many requests. Try again later.", **kwargs: Any) -> None:
+    def __init__(
+        self, retry_after: int, message: str = "Too many requests. Try again later.", **kwargs: Any
+    ) -> None:
         retry_after = max(1, int(retry_after))
         kwargs.setdefault("headers", {"Retry-After": str(retry_after)})
         kwargs.setdefault("extra", {"retry_after": retry_after})

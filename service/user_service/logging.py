@@ -32,7 +32,13 @@ def _mask_text(value: str) -> str:
 def mask_sensitive(_logger: Any, _method: str, event_dict: dict[str, Any]) -> dict[str, Any]:
     for key in list(event_dict):
         value = event_dict[key]
-        if key not in ("event", "level", "timestamp", "logger", "status_code") and _SECRET_KEYS.search(key):
+        if key not in (
+            "event",
+            "level",
+            "timestamp",
+            "logger",
+            "status_code",
+        ) and _SECRET_KEYS.search(key):
             event_dict[key] = "[redacted]"
         elif key in ("ip", "client_ip", "remote_addr") and isinstance(value, str):
             event_dict[key] = mask_ip(value)
@@ -49,7 +55,9 @@ def configure_logging(level: str = "INFO", json_logs: bool = False) -> None:
         mask_sensitive,
     ]
     renderer: Any = (
-        structlog.processors.JSONRenderer() if json_logs else structlog.dev.ConsoleRenderer(colors=False)
+        structlog.processors.JSONRenderer()
+        if json_logs
+        else structlog.dev.ConsoleRenderer(colors=False)
     )
     structlog.configure(
         processors=[*shared, structlog.processors.format_exc_info, renderer],

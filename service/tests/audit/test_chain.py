@@ -1,3 +1,5 @@
+import itertools
+
 import pytest
 from sqlalchemy import select, update
 
@@ -14,7 +16,7 @@ async def test_every_record_chains_to_the_previous_one(client, app):
         report = await verify_chain(db)
         rows = list((await db.execute(select(AuthEvent).order_by(AuthEvent.id))).scalars())
     assert report.ok and report.checked == len(rows) >= 2
-    for previous, current in zip(rows, rows[1:], strict=False):
+    for previous, current in itertools.pairwise(rows):
         assert current.prev_hash == previous.hash
 
 
@@ -22,10 +24,16 @@ async def test_records_carry_masked_ip_user_agent_and_actor(client, app):
     user = await signed_in_user(client)
     async with app.state.services.sessionmaker() as db:
         event = (
-            await db.execute(
-                select(AuthEvent).where(AuthEvent.event_type == "login.success").order_by(AuthEvent.id.desc())
+            (
+                await db.execute(
+                    select(AuthEvent)
+                    .where(AuthEvent.event_type == "login.success")
+                    .order_by(AuthEvent.id.desc())
+                )
             )
-        ).scalars().first()
+            .scalars()
+            .first()
+        )
     assert event.ip_masked == "203.0.113.x"
     assert event.user_agent and event.actor == f"user:{user.user_id}"
 
@@ -34,8 +42,14 @@ async def test_editing_a_record_breaks_the_chain(client, app):
     await signed_in_user(client)
     await signed_in_user(client)
     async with app.state.services.sessionmaker() as db:
-        target = (await db.execute(select(AuthEvent.id).order_by(AuthEvent.id.desc()).limit(1).offset(1))).scalar_one()
-        await db.execute(update(AuthEvent).where(AuthEvent.id == target).values(risk_score=0, actor="user:forged"))
+        target = (
+            await db.execute(select(AuthEvent.id).order_by(AuthEvent.id.desc()).limit(1).offset(1))
+        ).scalar_one()
+        await db.execute(
+            update(AuthEvent)
+            .where(AuthEvent.id == target)
+            .values(risk_score=0, actor="user:forged")
+        )
         await db.commit()
         report = await verify_chain(db)
         assert not report.ok and report.first_broken_id == target
@@ -46,14 +60,21 @@ async def test_editing_a_record_breaks_the_chain(client, app):
         row.hash = chain_hash(
             row.prev_hash,
             canonical_record(
-                occurred_at=row.occurred_at, event_type=row.event_type, user_id=row.user_id,
-                actor=row.actor, ip_masked=row.ip_masked, user_agent=row.user_agent,
-                risk_score=row.risk_score, details=row.details,
+                occurred_at=row.occurred_at,
+                event_type=row.event_type,
+                user_id=row.user_id,
+                actor=row.actor,
+                ip_masked=row.ip_masked,
+                user_agent=row.user_agent,
+                risk_score=row.risk_score,
+                details=row.details,
             ),
         )
         await db.commit()
         report = await verify_chain(db)
-        assert not report.ok and report.first_broken_id == target + 1  # the next link no longer matches
+        assert (
+            not report.ok and report.first_broken_id == target + 1
+        )  # the next link no longer matches
 
 
 async def test_a_failed_request_leaves_no_audit_or_outbox_rows(client, app):

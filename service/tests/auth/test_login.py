@@ -11,7 +11,9 @@ pytestmark = pytest.mark.anyio
 
 async def test_login_returns_a_token_the_user_and_a_strict_http_only_cookie(client):
     user = await register(client)
-    response = await client.post("/v1/auth/login", json={"email": user.email, "password": STRONG_PASSWORD})
+    response = await client.post(
+        "/v1/auth/login", json={"email": user.email, "password": STRONG_PASSWORD}
+    )
     assert response.status_code == 200
     body = response.json()
     assert body["token_type"] == "bearer"
@@ -43,7 +45,9 @@ async def test_access_token_has_the_claims_and_headers_of_the_spec(client):
 
 async def test_wrong_password_and_unknown_email_get_the_same_answer(client):
     user = await register(client)
-    wrong = await client.post("/v1/auth/login", json={"email": user.email, "password": "Wrong-Password-123"})
+    wrong = await client.post(
+        "/v1/auth/login", json={"email": user.email, "password": "Wrong-Password-123"}
+    )
     unknown = await client.post(
         "/v1/auth/login", json={"email": unique_email(), "password": "Wrong-Password-123"}
     )
@@ -70,7 +74,9 @@ async def test_unknown_email_costs_a_hash_too(client, app):
 
 async def test_failed_logins_are_audited_and_success_is_too(client):
     user = await register(client)
-    await client.post("/v1/auth/login", json={"email": user.email, "password": "Wrong-Password-123"})
+    await client.post(
+        "/v1/auth/login", json={"email": user.email, "password": "Wrong-Password-123"}
+    )
     await login(client, user)
     events = await client.get("/v1/users/me/audit", headers=user.headers)
     types = [item["event_type"] for item in events.json()["items"]]
@@ -78,7 +84,9 @@ async def test_failed_logins_are_audited_and_success_is_too(client):
 
 
 @pytest.mark.parametrize("settings_overrides", [{"rate_limit_login_account": "5 per 15 minutes"}])
-async def test_five_failures_lock_the_account_for_a_while_with_retry_after(client, settings_overrides):
+async def test_five_failures_lock_the_account_for_a_while_with_retry_after(
+    client, settings_overrides
+):
     user = await register(client)
     for _ in range(5):
         response = await client.post(
@@ -86,7 +94,9 @@ async def test_five_failures_lock_the_account_for_a_while_with_retry_after(clien
         )
         assert response.status_code == 401
     # Even the right password is refused while the window is full.
-    response = await client.post("/v1/auth/login", json={"email": user.email, "password": STRONG_PASSWORD})
+    response = await client.post(
+        "/v1/auth/login", json={"email": user.email, "password": STRONG_PASSWORD}
+    )
     assert response.status_code == 429
     assert response.json()["code"] == "rate_limited"
     assert 0 < int(response.headers["retry-after"]) <= 900
@@ -95,8 +105,12 @@ async def test_five_failures_lock_the_account_for_a_while_with_retry_after(clien
 @pytest.mark.parametrize("settings_overrides", [{"rate_limit_login_ip": "3 per 15 minutes"}])
 async def test_failures_are_limited_per_ip_across_accounts(client, settings_overrides):
     for _ in range(3):
-        await client.post("/v1/auth/login", json={"email": unique_email(), "password": "Nope-Nope-123"})
-    response = await client.post("/v1/auth/login", json={"email": unique_email(), "password": "Nope-Nope-123"})
+        await client.post(
+            "/v1/auth/login", json={"email": unique_email(), "password": "Nope-Nope-123"}
+        )
+    response = await client.post(
+        "/v1/auth/login", json={"email": unique_email(), "password": "Nope-Nope-123"}
+    )
     assert response.status_code == 429
 
 
@@ -133,15 +147,17 @@ async def test_rehash_on_login_when_the_cost_changes(backend_settings, client):
     from tests.conftest import client_for, running_app
 
     user = await register(client)  # hashed at cost 4
-    async with running_app(backend_settings(bcrypt_rounds=5)) as stronger:
-        async with client_for(stronger) as other:
-            await login(other, user)
-            async with stronger.state.services.sessionmaker() as db:
-                from user_service.users.repository import get_by_email
+    async with (
+        running_app(backend_settings(bcrypt_rounds=5)) as stronger,
+        client_for(stronger) as other,
+    ):
+        await login(other, user)
+        async with stronger.state.services.sessionmaker() as db:
+            from user_service.users.repository import get_by_email
 
-                row = await get_by_email(db, user.email)
-                assert row is not None and row.password_hash.startswith("$2b$05$")
-            await login(other, user)  # still verifies after the upgrade
+            row = await get_by_email(db, user.email)
+            assert row is not None and row.password_hash.startswith("$2b$05$")
+        await login(other, user)  # still verifies after the upgrade
 
 
 async def test_suspended_users_cannot_log_in(app, client):
@@ -152,7 +168,9 @@ async def test_suspended_users_cannot_log_in(app, client):
         row = await db.get(User, __import__("uuid").UUID(user.user_id))
         row.status = "suspended"
         await db.commit()
-    response = await client.post("/v1/auth/login", json={"email": user.email, "password": STRONG_PASSWORD})
+    response = await client.post(
+        "/v1/auth/login", json={"email": user.email, "password": STRONG_PASSWORD}
+    )
     assert response.status_code == 403
     assert response.json()["code"] == "account_inactive"
 
@@ -161,31 +179,34 @@ async def test_event_loop_stays_responsive_while_bcrypt_runs(backend_settings):
     """Health answers quickly while logins hash at a real cost (bcrypt runs in threads)."""
     from tests.conftest import client_for, running_app
 
-    async with running_app(backend_settings(bcrypt_rounds=12)) as slow_app:
-        async with client_for(slow_app) as http:
-            email = unique_email()
-            await http.post(
-                "/v1/auth/register", json={"email": email, "password": STRONG_PASSWORD, "name": "Slow"}
-            )
-            health_latencies: list[float] = []
+    async with (
+        running_app(backend_settings(bcrypt_rounds=12)) as slow_app,
+        client_for(slow_app) as http,
+    ):
+        email = unique_email()
+        await http.post(
+            "/v1/auth/register",
+            json={"email": email, "password": STRONG_PASSWORD, "name": "Slow"},
+        )
+        health_latencies: list[float] = []
 
-            async def login_once() -> None:
-                await http.post("/v1/auth/login", json={"email": email, "password": STRONG_PASSWORD})
+        async def login_once() -> None:
+            await http.post("/v1/auth/login", json={"email": email, "password": STRONG_PASSWORD})
 
-            async def probe_health() -> None:
-                await anyio.sleep(0.05)
-                for _ in range(5):
-                    start = time.perf_counter()
-                    response = await http.get("/health/live")
-                    health_latencies.append(time.perf_counter() - start)
-                    assert response.status_code == 200
-                    await anyio.sleep(0.02)
+        async def probe_health() -> None:
+            await anyio.sleep(0.05)
+            for _ in range(5):
+                start = time.perf_counter()
+                response = await http.get("/health/live")
+                health_latencies.append(time.perf_counter() - start)
+                assert response.status_code == 200
+                await anyio.sleep(0.02)
 
-            started = time.perf_counter()
-            async with anyio.create_task_group() as tg:
-                for _ in range(4):
-                    tg.start_soon(login_once)
-                tg.start_soon(probe_health)
-            logins_took = time.perf_counter() - started
-            # Four cost-12 hashes take ~1 s of CPU; each health request must not wait for them.
-            assert max(health_latencies) < logins_took / 2
+        started = time.perf_counter()
+        async with anyio.create_task_group() as tg:
+            for _ in range(4):
+                tg.start_soon(login_once)
+            tg.start_soon(probe_health)
+        logins_took = time.perf_counter() - started
+        # Four cost-12 hashes take ~1 s of CPU; each health request must not wait for them.
+        assert max(health_latencies) < logins_took / 2

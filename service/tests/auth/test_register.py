@@ -65,7 +65,9 @@ async def test_nfkc_equivalent_passwords_match(client):
     composed = "Caf\u00e9-Strong-Pass-42"
     decomposed = "Cafe\u0301-Strong-Pass-42"
     user = await register(client, password=composed)
-    response = await client.post("/v1/auth/login", json={"email": user.email, "password": decomposed})
+    response = await client.post(
+        "/v1/auth/login", json={"email": user.email, "password": decomposed}
+    )
     assert response.status_code == 200
 
 
@@ -77,7 +79,12 @@ async def test_nfkc_equivalent_passwords_match(client):
         {"email": "a@example.com", "password": STRONG_PASSWORD, "name": "X", "role": "admin"},
         {"email": ["a@example.com"], "password": STRONG_PASSWORD, "name": "X"},
         {"email": "a@example.com", "password": STRONG_PASSWORD, "name": "x" * 1_000},
-        {"email": "a@example.com", "password": STRONG_PASSWORD, "name": "X", "timezone": "Mars/Base"},
+        {
+            "email": "a@example.com",
+            "password": STRONG_PASSWORD,
+            "name": "X",
+            "timezone": "Mars/Base",
+        },
         {"email": "a@example.com'; DROP TABLE users;--", "password": STRONG_PASSWORD, "name": "X"},
     ],
 )
@@ -122,7 +129,8 @@ async def test_registration_is_rate_limited_per_ip(client, settings_overrides):
     for _ in range(3):
         await register(client)
     response = await client.post(
-        "/v1/auth/register", json={"email": unique_email(), "password": STRONG_PASSWORD, "name": "X"}
+        "/v1/auth/register",
+        json={"email": unique_email(), "password": STRONG_PASSWORD, "name": "X"},
     )
     assert response.status_code == 429
     assert response.json()["code"] == "rate_limited"

@@ -21,7 +21,9 @@ async def test_liveness_and_readiness(client, backend):
 async def test_readiness_reports_redis_down_and_limits_still_apply(backend_settings, backend):
     if backend.redis_url is None:
         pytest.skip("the embedded back-end has no Redis to lose")
-    settings = backend_settings(redis_url="redis://127.0.0.1:1/0", rate_limit_register_ip="2 per hour")
+    settings = backend_settings(
+        redis_url="redis://127.0.0.1:1/0", rate_limit_register_ip="2 per hour"
+    )
     async with running_app(settings) as app, client_for(app) as http:
         ready = (await http.get("/health/ready")).json()
         assert ready["status"] == "degraded" and ready["checks"]["redis"] == "down"
@@ -29,7 +31,11 @@ async def test_readiness_reports_redis_down_and_limits_still_apply(backend_setti
         for index in range(3):
             response = await http.post(
                 "/v1/auth/register",
-                json={"email": f"down{index}-{id(http)}@example.com", "password": "Correct-Horse-Battery-9", "name": "D"},
+                json={
+                    "email": f"down{index}-{id(http)}@example.com",
+                    "password": "Correct-Horse-Battery-9",
+                    "name": "D",
+                },
             )
             statuses.append(response.status_code)
         assert statuses == [201, 201, 429]  # in-process fallback: never unlimited
@@ -38,9 +44,13 @@ async def test_readiness_reports_redis_down_and_limits_still_apply(backend_setti
 async def test_metrics_use_route_templates(client):
     user = await signed_in_user(client)
     await client.get("/v1/users/me", headers=user.headers)
-    await client.delete("/v1/auth/sessions/00000000-0000-0000-0000-000000000000", headers=user.headers)
+    await client.delete(
+        "/v1/auth/sessions/00000000-0000-0000-0000-000000000000", headers=user.headers
+    )
     text = (await client.get("/metrics")).text
-    assert 'user_service_http_requests_total{method="GET",route="/v1/users/me",status="200"}' in text
+    assert (
+        'user_service_http_requests_total{method="GET",route="/v1/users/me",status="200"}' in text
+    )
     assert 'route="/v1/auth/sessions/{session_id}"' in text
     assert "00000000-0000" not in text
     assert "user_service_http_request_duration_seconds_bucket" in text
@@ -86,7 +96,10 @@ async def test_the_issuer_is_configurable(client, settings_overrides):
     document = (await client.get("/.well-known/openid-configuration")).json()
     assert document["issuer"] == "https://id.quantagro.in"
     user = await signed_in_user(client)
-    assert jwt.decode(user.access_token, options={"verify_signature": False})["iss"] == document["issuer"]
+    assert (
+        jwt.decode(user.access_token, options={"verify_signature": False})["iss"]
+        == document["issuer"]
+    )
 
 
 async def test_unknown_routes_and_methods_get_json_errors(client):

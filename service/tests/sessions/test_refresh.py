@@ -10,7 +10,9 @@ pytestmark = pytest.mark.anyio
 
 
 def refresh_cookie(client):
-    return client.cookies.get("refresh_token", path="/v1/auth") or client.cookies.get("refresh_token")
+    return client.cookies.get("refresh_token", path="/v1/auth") or client.cookies.get(
+        "refresh_token"
+    )
 
 
 async def test_refresh_rotates_the_cookie_and_issues_a_new_access_token(client):
@@ -52,7 +54,9 @@ async def test_reused_refresh_token_revokes_session(client):
     assert reused.status_code == 401
     assert reused.json()["code"] == "token_reused"
     # The whole session is gone: the legitimate holder's token and access token stop working.
-    current = await client.post("/v1/auth/refresh", json={"refresh_token": second.json()["refresh_token"]})
+    current = await client.post(
+        "/v1/auth/refresh", json={"refresh_token": second.json()["refresh_token"]}
+    )
     assert current.status_code == 401
     me = await client.get("/v1/users/me", headers=user.headers)
     assert me.status_code == 401 and me.json()["code"] == "session_revoked"
@@ -67,15 +71,27 @@ async def test_reuse_is_audited_and_announced(client, app):
     await login(client, user)
     token = refresh_cookie(client)
     client.cookies.clear()
-    successor = (await client.post("/v1/auth/refresh", json={"refresh_token": token})).json()["refresh_token"]
+    successor = (await client.post("/v1/auth/refresh", json={"refresh_token": token})).json()[
+        "refresh_token"
+    ]
     await client.post("/v1/auth/refresh", json={"refresh_token": successor})
     await client.post("/v1/auth/refresh", json={"refresh_token": token})
     async with app.state.services.sessionmaker() as db:
         audit_types = set(
-            (await db.execute(select(AuthEvent.event_type).where(AuthEvent.user_id == __import__("uuid").UUID(user.user_id)))).scalars()
+            (
+                await db.execute(
+                    select(AuthEvent.event_type).where(
+                        AuthEvent.user_id == __import__("uuid").UUID(user.user_id)
+                    )
+                )
+            ).scalars()
         )
         outbox = list(
-            (await db.execute(select(OutboxEvent).where(OutboxEvent.aggregate_id == user.user_id))).scalars()
+            (
+                await db.execute(
+                    select(OutboxEvent).where(OutboxEvent.aggregate_id == user.user_id)
+                )
+            ).scalars()
         )
     assert "refresh.reuse_detected" in audit_types
     revoked = [event for event in outbox if event.event_type == "session.revoked"]
@@ -134,7 +150,11 @@ async def test_twenty_concurrent_refreshes_never_fork_the_session(client):
 async def test_garbage_refresh_tokens_are_401(client, token):
     response = await client.post("/v1/auth/refresh", json={"refresh_token": token})
     assert response.status_code in (401, 422)
-    assert response.json()["code"] in ("invalid_refresh_token", "validation_error", "missing_refresh_token")
+    assert response.json()["code"] in (
+        "invalid_refresh_token",
+        "validation_error",
+        "missing_refresh_token",
+    )
 
 
 async def test_refresh_without_any_token_is_401(client):
@@ -147,7 +167,9 @@ async def test_cross_site_refresh_and_logout_are_refused(client):
     user = await register(client)
     await login(client, user)
     evil = {"Origin": "https://evil.example"}
-    assert (await client.post("/v1/auth/refresh", headers=evil)).json()["code"] == "cross_site_request"
+    assert (await client.post("/v1/auth/refresh", headers=evil)).json()[
+        "code"
+    ] == "cross_site_request"
     assert (await client.post("/v1/auth/logout", headers=evil)).status_code == 403
     same = await client.post("/v1/auth/refresh", headers={"Origin": "http://testserver"})
     assert same.status_code == 200

@@ -22,7 +22,9 @@ async def test_rotation_publishes_both_keys_and_old_tokens_keep_working(client, 
     new_kid, retired = await rotate(app)
     assert old_kid in retired
     await app.state.services.keyring.refresh(force=True)
-    kids = {key["kid"] for key in (await client.get("/v1/auth/.well-known/jwks.json")).json()["keys"]}
+    kids = {
+        key["kid"] for key in (await client.get("/v1/auth/.well-known/jwks.json")).json()["keys"]
+    }
     assert {old_kid, new_kid} <= kids
     # A token signed by the retired key is still valid until it expires.
     assert (await client.get("/v1/users/me", headers=user.headers)).status_code == 200
@@ -31,13 +33,16 @@ async def test_rotation_publishes_both_keys_and_old_tokens_keep_working(client, 
     assert jwt.get_unverified_header(refreshed.json()["access_token"])["kid"] == new_kid
 
 
-async def test_another_instance_signs_with_the_new_key_after_its_refresh_interval(app, backend_settings):
-    async with running_app(backend_settings()) as other:
-        async with client_for(other) as http:
-            new_kid, _ = await rotate(app)
-            await other.state.services.keyring.refresh(force=True)  # ≤ SIGNING_KEY_REFRESH_SECONDS later
-            user = await signed_in_user(http)
-            assert jwt.get_unverified_header(user.access_token)["kid"] == new_kid
+async def test_another_instance_signs_with_the_new_key_after_its_refresh_interval(
+    app, backend_settings
+):
+    async with running_app(backend_settings()) as other, client_for(other) as http:
+        new_kid, _ = await rotate(app)
+        await other.state.services.keyring.refresh(
+            force=True
+        )  # ≤ SIGNING_KEY_REFRESH_SECONDS later
+        user = await signed_in_user(http)
+        assert jwt.get_unverified_header(user.access_token)["kid"] == new_kid
 
 
 async def test_jwks_entries_carry_kid_alg_and_use_and_no_private_parts(client):

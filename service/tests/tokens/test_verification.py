@@ -41,13 +41,17 @@ async def test_hs256_signed_with_the_public_key_is_refused(client):
     claims, kid = await claims_and_kid(client, user)
     jwks = (await client.get("/v1/.well-known/jwks.json")).json()
     public = jwt.algorithms.RSAAlgorithm.from_jwk(json.dumps(jwks["keys"][0]))
-    pem = public.public_bytes(serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo)
+    pem = public.public_bytes(
+        serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo
+    )
     header = {"alg": "HS256", "typ": "at+jwt", "kid": kid}
     signing_input = f"{b64(header)}.{b64(claims)}".encode()
     import hashlib
     import hmac
 
-    signature = base64.urlsafe_b64encode(hmac.new(pem, signing_input, hashlib.sha256).digest()).rstrip(b"=")
+    signature = base64.urlsafe_b64encode(
+        hmac.new(pem, signing_input, hashlib.sha256).digest()
+    ).rstrip(b"=")
     await assert_refused(client, signing_input.decode() + "." + signature.decode())
 
 
@@ -61,7 +65,9 @@ async def test_a_key_we_do_not_publish_is_refused_even_with_an_embedded_jwk(clie
         {"kid": "attacker-key", "typ": "at+jwt", "jwk": jwk},
         {"kid": "attacker-key", "typ": "at+jwt", "jku": "https://evil.example/jwks.json"},
     ):
-        await assert_refused(client, jwt.encode(claims, attacker, algorithm="RS256", headers=headers))
+        await assert_refused(
+            client, jwt.encode(claims, attacker, algorithm="RS256", headers=headers)
+        )
 
 
 async def test_signature_tampering_truncation_and_garbage_are_refused(client):
@@ -96,7 +102,9 @@ async def test_wrong_issuer_audience_type_or_expired_tokens_are_refused(client, 
         ({k: v for k, v in claims.items() if k != "exp"}, {"typ": "at+jwt"}),
     ]
     for bad_claims, headers in cases:
-        token = jwt.encode(bad_claims, private_key, algorithm="RS256", headers={"kid": kid, **headers})
+        token = jwt.encode(
+            bad_claims, private_key, algorithm="RS256", headers={"kid": kid, **headers}
+        )
         await assert_refused(client, token)
 
 
@@ -111,7 +119,7 @@ async def test_a_service_token_is_not_a_user_token(client, app):
 
 
 async def test_refresh_and_mfa_tokens_are_not_bearer_tokens(client):
-    user = await signed_in_user(client)
+    await signed_in_user(client)
     refresh = client.cookies.get("refresh_token")
     for token in (refresh, "qms_" + "a" * 43):
         response = await client.get("/v1/users/me", headers={"Authorization": f"Bearer {token}"})

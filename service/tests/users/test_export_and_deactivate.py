@@ -9,7 +9,9 @@ pytestmark = pytest.mark.anyio
 
 async def test_export_holds_the_users_data_and_no_secret(client, app):
     user = await signed_in_user(client)
-    await client.put("/v1/users/me/preferences", headers=user.headers, json={"preferences": {"theme": "dark"}})
+    await client.put(
+        "/v1/users/me/preferences", headers=user.headers, json={"preferences": {"theme": "dark"}}
+    )
     response = await client.get("/v1/users/me/export", headers=user.headers)
     assert response.status_code == 200 and response.headers["cache-control"] == "no-store"
     body = response.json()
@@ -19,16 +21,29 @@ async def test_export_holds_the_users_data_and_no_secret(client, app):
     assert {"user.registered", "login.success"} <= {e["event_type"] for e in body["audit_events"]}
     text = json.dumps(body)
     refresh = client.cookies.get("refresh_token")
-    for secret in ("$2b$", "password_hash", "secret_sealed", "token_hash", refresh, STRONG_PASSWORD):
+    for secret in (
+        "$2b$",
+        "password_hash",
+        "secret_sealed",
+        "token_hash",
+        refresh,
+        STRONG_PASSWORD,
+    ):
         assert secret not in text
 
 
 async def test_deactivation_needs_the_password_and_signs_everything_out(client):
     user = await signed_in_user(client)
-    wrong = await client.post("/v1/users/me/deactivate", headers=user.headers, json={"password": "nope"})
+    wrong = await client.post(
+        "/v1/users/me/deactivate", headers=user.headers, json={"password": "nope"}
+    )
     assert wrong.status_code == 401 and wrong.json()["code"] == "invalid_password"
-    ok = await client.post("/v1/users/me/deactivate", headers=user.headers, json={"password": STRONG_PASSWORD})
+    ok = await client.post(
+        "/v1/users/me/deactivate", headers=user.headers, json={"password": STRONG_PASSWORD}
+    )
     assert ok.status_code == 200 and ok.json() == {"status": "deactivated", "sessions_revoked": 1}
     assert (await client.get("/v1/users/me", headers=user.headers)).status_code == 401
-    login = await client.post("/v1/auth/login", json={"email": user.email, "password": STRONG_PASSWORD})
+    login = await client.post(
+        "/v1/auth/login", json={"email": user.email, "password": STRONG_PASSWORD}
+    )
     assert login.status_code == 403 and login.json()["code"] == "account_inactive"

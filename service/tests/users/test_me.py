@@ -6,7 +6,9 @@ pytestmark = pytest.mark.anyio
 
 
 async def test_me_returns_the_profile(client):
-    user = await signed_in_user(client, phone="+91 98765 43210", timezone="Europe/London", locale="en-GB")
+    user = await signed_in_user(
+        client, phone="+91 98765 43210", timezone="Europe/London", locale="en-GB"
+    )
     body = (await client.get("/v1/users/me", headers=user.headers)).json()
     assert body["email"] == user.email
     assert body["phone"] == "+91 98765 43210"
@@ -43,23 +45,37 @@ async def test_patch_me_refuses_bad_or_forbidden_fields(client, body):
 
 async def test_preferences_are_merged_over_defaults(client):
     user = await signed_in_user(client)
-    defaults = (await client.get("/v1/users/me/preferences", headers=user.headers)).json()["preferences"]
+    defaults = (await client.get("/v1/users/me/preferences", headers=user.headers)).json()[
+        "preferences"
+    ]
     assert defaults["theme"] == "system"
     response = await client.put(
         "/v1/users/me/preferences",
         headers=user.headers,
-        json={"preferences": {"theme": "dark", "notifications": {"email": False}, "watchlist": ["NIFTY"]}},
+        json={
+            "preferences": {
+                "theme": "dark",
+                "notifications": {"email": False},
+                "watchlist": ["NIFTY"],
+            }
+        },
     )
     merged = response.json()["preferences"]
     assert merged["theme"] == "dark" and merged["watchlist"] == ["NIFTY"]
     assert merged["notifications"] == {"email": False, "security_alerts": True}
-    again = (await client.get("/v1/users/me/preferences", headers=user.headers)).json()["preferences"]
+    again = (await client.get("/v1/users/me/preferences", headers=user.headers)).json()[
+        "preferences"
+    ]
     assert again == merged
 
 
 async def test_preferences_must_be_an_object_of_bounded_size(client):
     user = await signed_in_user(client)
-    assert (await client.put("/v1/users/me/preferences", headers=user.headers, json={"preferences": [1]})).status_code == 422
+    assert (
+        await client.put(
+            "/v1/users/me/preferences", headers=user.headers, json={"preferences": [1]}
+        )
+    ).status_code == 422
     big = {"preferences": {"blob": "x" * 20_000}}
     response = await client.put("/v1/users/me/preferences", headers=user.headers, json=big)
     assert response.status_code == 422 and response.json()["code"] == "preferences_too_large"
@@ -74,12 +90,18 @@ async def test_own_audit_is_paginated_newest_first_and_filterable(client):
     ids = [item["event_id"] for item in first["items"]]
     assert ids == sorted(ids, reverse=True)
     second = (
-        await client.get(f"/v1/users/me/audit?limit=2&cursor={first['next_cursor']}", headers=user.headers)
+        await client.get(
+            f"/v1/users/me/audit?limit=2&cursor={first['next_cursor']}", headers=user.headers
+        )
     ).json()
     assert all(item["event_id"] < ids[-1] for item in second["items"])
-    only = (await client.get("/v1/users/me/audit?event_type=login.success", headers=user.headers)).json()
+    only = (
+        await client.get("/v1/users/me/audit?event_type=login.success", headers=user.headers)
+    ).json()
     assert {item["event_type"] for item in only["items"]} == {"login.success"}
-    future = (await client.get("/v1/users/me/audit?since=2999-01-01T00:00:00Z", headers=user.headers)).json()
+    future = (
+        await client.get("/v1/users/me/audit?since=2999-01-01T00:00:00Z", headers=user.headers)
+    ).json()
     assert future["items"] == [] and future["next_cursor"] is None
 
 
@@ -87,11 +109,15 @@ async def test_audit_never_shows_other_users_events(client, new_client):
     alice = await signed_in_user(client)
     async with new_client() as other:
         bob = await signed_in_user(other)
-    items = (await client.get("/v1/users/me/audit?limit=100", headers=alice.headers)).json()["items"]
+    items = (await client.get("/v1/users/me/audit?limit=100", headers=alice.headers)).json()[
+        "items"
+    ]
     assert all(bob.user_id not in str(item) for item in items)
 
 
-@pytest.mark.parametrize("query", ["cursor=%%%", "cursor=bm90LWpzb24", "limit=0", "limit=1000", "since=yesterday"])
+@pytest.mark.parametrize(
+    "query", ["cursor=%%%", "cursor=bm90LWpzb24", "limit=0", "limit=1000", "since=yesterday"]
+)
 async def test_bad_audit_queries_are_4xx(client, query):
     user = await signed_in_user(client)
     response = await client.get(f"/v1/users/me/audit?{query}", headers=user.headers)

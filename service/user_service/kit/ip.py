@@ -20,7 +20,9 @@ def _is_trusted(address: str, trusted: Sequence[Network]) -> bool:
     return any(ip in network for network in trusted)
 
 
-def client_ip(peer: str | None, forwarded_for: str | None, trusted: Sequence[Network]) -> str | None:
+def client_ip(
+    peer: str | None, forwarded_for: str | None, trusted: Sequence[Network]
+) -> str | None:
     """The first untrusted hop, reading ``X-Forwarded-For`` right to left.
 
     The header is believed only when the direct peer is a trusted proxy, so a client cannot

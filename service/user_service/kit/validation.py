@@ -40,7 +40,9 @@ Name = Annotated[str, BeforeValidator(_strip), StringConstraints(min_length=1, m
 Phone = Annotated[
     str, BeforeValidator(_strip), StringConstraints(max_length=32, pattern=r"^\+?[0-9 ()\-]{4,32}$")
 ]
-Locale = Annotated[str, StringConstraints(max_length=35, pattern=r"^[A-Za-z]{2,8}([-_][A-Za-z0-9]{1,8})*$")]
+Locale = Annotated[
+    str, StringConstraints(max_length=35, pattern=r"^[A-Za-z]{2,8}([-_][A-Za-z0-9]{1,8})*$")
+]
 OpaqueToken = Annotated[str, StringConstraints(min_length=1, max_length=256)]
 Code = Annotated[str, StringConstraints(min_length=1, max_length=64)]
 Fingerprint = Annotated[str, StringConstraints(max_length=128)]

@@ -1,5 +1,6 @@
 import datetime as dt
 import uuid
+
 from sqlalchemy import String, Uuid
 from sqlalchemy.orm import Mapped, mapped_column
 

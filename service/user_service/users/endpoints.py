@@ -10,9 +10,9 @@ from fastapi import APIRouter, Query, Response
 from user_service.audit import service as audit
 from user_service.auth.dependencies import CurrentUser
 from user_service.deps import DbSession, RequestCtx, Services
-from user_service.sessions.cookies import clear_refresh_cookie, no_store
 from user_service.events.outbox import emit
 from user_service.models import AuthEvent
+from user_service.sessions.cookies import clear_refresh_cookie, no_store
 from user_service.users import service
 from user_service.users.export import export_user
 from user_service.users.schemas import (
@@ -35,14 +35,22 @@ async def me(auth: CurrentUser, db: DbSession) -> UserOut:
 
 
 @router.patch("/me", response_model=UserOut)
-async def update_me(body: UserUpdate, auth: CurrentUser, db: DbSession, context: RequestCtx) -> UserOut:
+async def update_me(
+    body: UserUpdate, auth: CurrentUser, db: DbSession, context: RequestCtx
+) -> UserOut:
     changed = service.apply_update(auth.user, body)
     if changed:
         await db.flush()
-        await audit.record(db, "user.updated", context=context, user_id=auth.user.id,
-                           details={"fields": changed})
-        emit(db, "user.updated", aggregate_type="user", aggregate_id=auth.user.id,
-             payload={"user_id": str(auth.user.id), "fields": changed})
+        await audit.record(
+            db, "user.updated", context=context, user_id=auth.user.id, details={"fields": changed}
+        )
+        emit(
+            db,
+            "user.updated",
+            aggregate_type="user",
+            aggregate_id=auth.user.id,
+            payload={"user_id": str(auth.user.id), "fields": changed},
+        )
     return await service.user_out(db, auth.user)
 
 
@@ -52,8 +60,12 @@ async def get_preferences(auth: CurrentUser, db: DbSession) -> PreferencesOut:
 
 
 @router.put("/me/preferences", response_model=PreferencesOut)
-async def put_preferences(body: PreferencesBody, auth: CurrentUser, db: DbSession) -> PreferencesOut:
-    return PreferencesOut(preferences=await service.put_preferences(db, auth.user, body.preferences))
+async def put_preferences(
+    body: PreferencesBody, auth: CurrentUser, db: DbSession
+) -> PreferencesOut:
+    return PreferencesOut(
+        preferences=await service.put_preferences(db, auth.user, body.preferences)
+    )
 
 
 def audit_event_out(event: AuthEvent, include_user: bool = False) -> AuditEventOut:
@@ -90,7 +102,8 @@ async def my_audit(
         cursor=cursor,
     )
     return AuditPage(
-        items=[audit_event_out(event, include_user=True) for event in events], next_cursor=next_cursor
+        items=[audit_event_out(event, include_user=True) for event in events],
+        next_cursor=next_cursor,
     )
 
 
@@ -101,7 +114,9 @@ def _aware(value: dt.datetime | None) -> dt.datetime | None:
 
 
 @router.get("/me/export")
-async def export_me(response: Response, auth: CurrentUser, db: DbSession, context: RequestCtx) -> dict:  # type: ignore[type-arg]
+async def export_me(
+    response: Response, auth: CurrentUser, db: DbSession, context: RequestCtx
+) -> dict:  # type: ignore[type-arg]
     """Everything held about you (GDPR Art. 15/20), without any secret."""
     no_store(response)
     await audit.record(db, "user.exported", context=context, user_id=auth.user.id)

@@ -26,7 +26,9 @@ def _iso(value: Any) -> Any:
 
 async def export_user(db: AsyncSession, user: User) -> dict[str, Any]:
     user_id: uuid.UUID = user.id
-    sessions = (await db.execute(select(UserSession).where(UserSession.user_id == user_id))).scalars()
+    sessions = (
+        await db.execute(select(UserSession).where(UserSession.user_id == user_id))
+    ).scalars()
     accounts = (
         await db.execute(
             select(TradingAccount)
@@ -35,7 +37,12 @@ async def export_user(db: AsyncSession, user: User) -> dict[str, Any]:
                 (TradingAccountMembership.account_id == TradingAccount.id)
                 & (TradingAccountMembership.user_id == user_id),
             )
-            .where(or_(TradingAccount.owner_user_id == user_id, TradingAccountMembership.user_id == user_id))
+            .where(
+                or_(
+                    TradingAccount.owner_user_id == user_id,
+                    TradingAccountMembership.user_id == user_id,
+                )
+            )
         )
     ).scalars()
     enrolment = await mfa_repository.get_enrolment(db, user_id)

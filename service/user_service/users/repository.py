@@ -28,7 +28,9 @@ async def get_by_email(session: AsyncSession, email: str) -> User | None:
 
 async def role_names(session: AsyncSession, user_id: uuid.UUID) -> list[str]:
     result = await session.execute(
-        select(Role.name).join(UserRole, UserRole.role_id == Role.id).where(UserRole.user_id == user_id)
+        select(Role.name)
+        .join(UserRole, UserRole.role_id == Role.id)
+        .where(UserRole.user_id == user_id)
     )
     return sorted(result.scalars())
 
@@ -38,11 +40,15 @@ async def roles_by_name(session: AsyncSession, names: list[str]) -> dict[str, Ro
     return {role.name: role for role in result.scalars()}
 
 
-async def grant_role(session: AsyncSession, user_id: uuid.UUID, role: Role, granted_by: str | None) -> None:
+async def grant_role(
+    session: AsyncSession, user_id: uuid.UUID, role: Role, granted_by: str | None
+) -> None:
     session.add(UserRole(user_id=user_id, role_id=role.id, granted_by=granted_by))
 
 
-async def set_roles(session: AsyncSession, user_id: uuid.UUID, roles: list[Role], granted_by: str | None) -> None:
+async def set_roles(
+    session: AsyncSession, user_id: uuid.UUID, roles: list[Role], granted_by: str | None
+) -> None:
     await session.execute(delete(UserRole).where(UserRole.user_id == user_id))
     for role in roles:
         session.add(UserRole(user_id=user_id, role_id=role.id, granted_by=granted_by))
@@ -59,7 +65,9 @@ async def trading_account_ids(session: AsyncSession, user_id: uuid.UUID) -> list
             & (TradingAccountMembership.user_id == user_id),
         )
         .where(
-            or_(TradingAccount.owner_user_id == user_id, TradingAccountMembership.user_id == user_id)
+            or_(
+                TradingAccount.owner_user_id == user_id, TradingAccountMembership.user_id == user_id
+            )
         )
         .order_by(TradingAccount.created_at)
     )

@@ -13,10 +13,10 @@ from user_service.audit.service import RequestContext
 from user_service.authz.invalidation import invalidate_decisions
 from user_service.events.outbox import emit
 from user_service.exceptions import Unauthorized, ValidationFailed
-from user_service.sessions.service import revoke_user_sessions
-from user_service.state import AppServices
 from user_service.mfa import repository as mfa_repository
 from user_service.models import User, UserPreferences
+from user_service.sessions.service import revoke_user_sessions
+from user_service.state import AppServices
 from user_service.users import repository
 from user_service.users.schemas import UserOut, UserUpdate
 
@@ -72,7 +72,9 @@ async def get_preferences(db: AsyncSession, user: User) -> dict[str, Any]:
     return _merge(DEFAULT_PREFERENCES, row.preferences if row else {})
 
 
-async def put_preferences(db: AsyncSession, user: User, preferences: dict[str, Any]) -> dict[str, Any]:
+async def put_preferences(
+    db: AsyncSession, user: User, preferences: dict[str, Any]
+) -> dict[str, Any]:
     if len(json.dumps(preferences)) > MAX_PREFERENCES_BYTES:
         raise ValidationFailed(
             f"Preferences are limited to {MAX_PREFERENCES_BYTES} bytes of JSON.",
@@ -91,14 +93,26 @@ async def deactivate(
     db: AsyncSession, services: AppServices, user: User, password: str, context: RequestContext
 ) -> int:
     if not await services.hasher.verify(password, user.password_hash):
-        await audit.record(db, "user.deactivate_failed", context=context, user_id=user.id, risk_score=50)
+        await audit.record(
+            db, "user.deactivate_failed", context=context, user_id=user.id, risk_score=50
+        )
         raise Unauthorized("The password is not correct.", code="invalid_password", commit=True)
     user.status = "deactivated"
     await db.flush()
     revoked = await revoke_user_sessions(db, user.id, reason="account_deactivated")
-    await audit.record(db, "user.deactivated", context=context, user_id=user.id,
-                       details={"sessions_revoked": revoked})
-    emit(db, "user.deactivated", aggregate_type="user", aggregate_id=user.id,
-         payload={"user_id": str(user.id)})
+    await audit.record(
+        db,
+        "user.deactivated",
+        context=context,
+        user_id=user.id,
+        details={"sessions_revoked": revoked},
+    )
+    emit(
+        db,
+        "user.deactivated",
+        aggregate_type="user",
+        aggregate_id=user.id,
+        payload={"user_id": str(user.id)},
+    )
     invalidate_decisions(db, user_ids=[user.id])
     return revoked
