@@ -7,6 +7,7 @@ from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Any
 
+import anyio
 from fastapi import FastAPI, Response
 from fastapi.middleware.cors import CORSMiddleware
 from sqlalchemy import text
@@ -17,6 +18,7 @@ from user_service.authz.endpoints import router as authz_router
 from user_service.bootstrap import build_services, close_services
 from user_service.config import Settings, get_settings
 from user_service.deps import Services
+from user_service.events.relay import OutboxRelay
 from user_service.logging import configure_logging
 from user_service.metrics import MetricsMiddleware, metrics_endpoint
 from user_service.mfa.endpoints import auth_router as mfa_auth_router
@@ -83,7 +85,12 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         await services.decision_cache.start()  # authz invalidation listener (Redis pub/sub)
         services.brokers.update(open_brokers(settings))
         try:
-            yield
+            async with anyio.create_task_group() as background:
+                if services.redis is not None:
+                    relay = OutboxRelay(services.engine, services.redis, settings.redis_key_prefix)
+                    background.start_soon(relay.run)
+                yield
+                background.cancel_scope.cancel()
         finally:
             await close_brokers(services.brokers)
             await close_services(services)
