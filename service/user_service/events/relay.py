@@ -116,7 +116,7 @@ class OutboxRelay:
         while True:
             try:
                 async with self._engine.connect() as connection:
-                    while not await self._leader(connection):
+                    while not await self._leader(connection):  # noqa: ASYNC110 - polls a DB lock
                         await anyio.sleep(self._idle_seconds * 4)
                     try:
                         while True:
