@@ -1,0 +1,211 @@
+// Shared machinery of the end-to-end suite: the browser, screenshots, mail and TOTP.
+import { createHmac } from 'node:crypto';
+import { mkdir, readdir, readFile, stat } from 'node:fs/promises';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { chromium } from 'playwright-core';
+
+const here = path.dirname(fileURLToPath(import.meta.url));
+
+export const BASE_URL = (process.env.E2E_BASE_URL ?? 'http://127.0.0.1:8001').replace(/\/$/, '');
+export const MAIL_DIR = process.env.E2E_MAIL_DIR ?? '';
+export const KITE_URL = (process.env.E2E_KITE_URL ?? '').replace(/\/$/, '');
+export const SCREENSHOT_DIR = path.resolve(here, '..', 'test-results', 'screenshots');
+const CHROMIUM = process.env.CHROMIUM_PATH ?? '/usr/bin/chromium';
+
+export const CHROMIUM_ARGS = [
+  '--headless',
+  '--no-sandbox',
+  '--disable-gpu',
+  '--disable-background-networking',
+  '--disable-component-update',
+  '--disable-sync',
+  '--no-first-run',
+];
+
+export async function launchBrowser() {
+  await mkdir(SCREENSHOT_DIR, { recursive: true });
+  return chromium.launch({ executablePath: CHROMIUM, headless: true, args: CHROMIUM_ARGS });
+}
+
+export async function newContext(browser, options = {}) {
+  const context = await browser.newContext({
+    baseURL: BASE_URL,
+    viewport: { width: 1280, height: 860 },
+    locale: 'en-IN',
+    timezoneId: 'Asia/Kolkata',
+    ...options,
+  });
+  context.setDefaultTimeout(15_000);
+  context.setDefaultNavigationTimeout(20_000);
+  return context;
+}
+
+let shotNumber = 0;
+/** Saves `NN-name.png` (full page) under test-results/screenshots. */
+export async function screenshot(page, name) {
+  shotNumber += 1;
+  const file = path.join(SCREENSHOT_DIR, `${String(shotNumber).padStart(2, '0')}-${name}.png`);
+  // Let fonts, images and transitions settle.
+  await page.evaluate(() => document.fonts?.ready).catch(() => undefined);
+  await page.waitForTimeout(150);
+  await page.screenshot({ path: file, fullPage: true });
+  return file;
+}
+
+// ---------------------------------------------------------------- mail (.eml files)
+
+function decodeQuotedPrintable(text) {
+  const joined = text.replace(/=\r?\n/g, '');
+  const bytes = [];
+  for (let i = 0; i < joined.length; i += 1) {
+    const ch = joined[i];
+    if (ch === '=' && /^[0-9A-Fa-f]{2}$/.test(joined.slice(i + 1, i + 3))) {
+      bytes.push(parseInt(joined.slice(i + 1, i + 3), 16));
+      i += 2;
+    } else {
+      bytes.push(...Buffer.from(ch, 'utf8'));
+    }
+  }
+  return Buffer.from(bytes).toString('utf8');
+}
+
+function parseHeaders(block) {
+  const headers = {};
+  const unfolded = block.replace(/\r?\n[ \t]+/g, ' ');
+  for (const line of unfolded.split(/\r?\n/)) {
+    const index = line.indexOf(':');
+    if (index > 0) headers[line.slice(0, index).trim().toLowerCase()] = line.slice(index + 1).trim();
+  }
+  return headers;
+}
+
+function splitMessage(raw) {
+  const match = raw.match(/\r?\n\r?\n/);
+  if (!match) return { headers: parseHeaders(raw), body: '' };
+  return { headers: parseHeaders(raw.slice(0, match.index)), body: raw.slice(match.index + match[0].length) };
+}
+
+/** The decoded text of every leaf part of a MIME message, concatenated. */
+function mimeText(raw) {
+  const { headers, body } = splitMessage(raw);
+  const type = headers['content-type'] ?? 'text/plain';
+  const boundary = type.match(/boundary="?([^";]+)"?/i)?.[1];
+  if (/^multipart\//i.test(type) && boundary) {
+    return body
+      .split(`--${boundary}`)
+      .slice(1)
+      .filter((part) => !part.startsWith('--'))
+      .map((part) => mimeText(part.replace(/^\r?\n/, '')))
+      .join('\n');
+  }
+  const encoding = (headers['content-transfer-encoding'] ?? '').toLowerCase();
+  if (encoding === 'base64') return Buffer.from(body.replace(/\s+/g, ''), 'base64').toString('utf8');
+  if (encoding === 'quoted-printable') return decodeQuotedPrintable(body);
+  return body;
+}
+
+export async function readMails() {
+  if (!MAIL_DIR) throw new Error('E2E_MAIL_DIR is not set: start the suite with scripts/e2e_stack.py');
+  const names = (await readdir(MAIL_DIR)).filter((name) => name.endsWith('.eml'));
+  const mails = [];
+  for (const name of names) {
+    const file = path.join(MAIL_DIR, name);
+    const raw = await readFile(file, 'utf8');
+    const { headers } = splitMessage(raw);
+    mails.push({ file, mtime: (await stat(file)).mtimeMs, to: headers.to ?? '', subject: headers.subject ?? '', text: mimeText(raw) });
+  }
+  return mails.sort((a, b) => a.mtime - b.mtime || a.file.localeCompare(b.file));
+}
+
+/**
+ * Waits for a mail to `to` containing a link to `linkPath` that was not seen before, and returns
+ * the link (as a path + query on the app).
+ */
+export async function waitForLink(to, linkPath, { seen = new Set(), timeout = 20_000 } = {}) {
+  const deadline = Date.now() + timeout;
+  const pattern = new RegExp(`https?://[^\\s"'<>]+${linkPath.replace(/[/]/g, '\\/')}\\?token=[A-Za-z0-9_\\-.~%]+`, 'g');
+  while (Date.now() < deadline) {
+    for (const mail of (await readMails()).reverse()) {
+      if (!mail.to.toLowerCase().includes(to.toLowerCase())) continue;
+      for (const link of mail.text.match(pattern) ?? []) {
+        if (seen.has(link)) continue;
+        seen.add(link);
+        const url = new URL(link);
+        return `${url.pathname}${url.search}`;
+      }
+    }
+    await new Promise((resolve) => setTimeout(resolve, 250));
+  }
+  throw new Error(`no new mail to ${to} with a ${linkPath} link within ${timeout} ms (mail dir ${MAIL_DIR})`);
+}
+
+// ---------------------------------------------------------------- TOTP (RFC 6238)
+
+function base32Decode(input) {
+  const alphabet = 'ABCDEFGHIJKLMNOPQRSTUVWXYZ234567';
+  const clean = input.toUpperCase().replace(/[\s=-]/g, '');
+  let bits = 0;
+  let value = 0;
+  const out = [];
+  for (const ch of clean) {
+    const index = alphabet.indexOf(ch);
+    if (index < 0) throw new Error(`not base32: ${ch}`);
+    value = (value << 5) | index;
+    bits += 5;
+    if (bits >= 8) {
+      out.push((value >>> (bits - 8)) & 0xff);
+      bits -= 8;
+    }
+  }
+  return Buffer.from(out);
+}
+
+/** RFC 4226 HOTP over the RFC 6238 time step (SHA-1, 30 s, 6 digits). */
+export function totp(secret, step = Math.floor(Date.now() / 1000 / 30)) {
+  const counter = Buffer.alloc(8);
+  counter.writeBigUInt64BE(BigInt(step));
+  const hmac = createHmac('sha1', base32Decode(secret)).update(counter).digest();
+  const offset = hmac[hmac.length - 1] & 0x0f;
+  const code = (hmac.readUInt32BE(offset) & 0x7fffffff) % 1_000_000;
+  return String(code).padStart(6, '0');
+}
+
+let lastStep = -1;
+/**
+ * A code from a time step not used yet: the service accepts each step once (its last accepted
+ * step must strictly increase), so a second code in the same 30 s waits for the next step.
+ */
+export async function freshTotp(secret) {
+  let step = Math.floor(Date.now() / 1000 / 30);
+  if (step <= lastStep) {
+    const wait = (lastStep + 1) * 30_000 - Date.now() + 300;
+    await new Promise((resolve) => setTimeout(resolve, Math.max(0, wait)));
+    step = Math.floor(Date.now() / 1000 / 30);
+  }
+  // Avoid a code about to expire while it is typed and sent.
+  if (30 - ((Date.now() / 1000) % 30) < 2) {
+    await new Promise((resolve) => setTimeout(resolve, 2_500));
+    step = Math.floor(Date.now() / 1000 / 30);
+  }
+  lastStep = step;
+  return totp(secret, step);
+}
+
+// ---------------------------------------------------------------- API helpers (Node side)
+
+export async function api(method, urlPath, body) {
+  const response = await fetch(`${BASE_URL}${urlPath}`, {
+    method,
+    headers: { 'Content-Type': 'application/json', Origin: BASE_URL },
+    body: body === undefined ? undefined : JSON.stringify(body),
+  });
+  const text = await response.text();
+  let data = null;
+  try {
+    data = text ? JSON.parse(text) : null;
+  } catch {
+    data = text;
+  }
+  return { status: response.status, data };
+}

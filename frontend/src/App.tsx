@@ -1,0 +1,53 @@
+import { Route, Routes } from 'react-router';
+import { AppLayout, AuthLayout } from './components/AppLayout';
+import { GuestRoute, ProtectedRoute } from './components/ProtectedRoute';
+import { RouteFocus } from './components/RouteFocus';
+import { AuditPage } from './pages/AuditPage';
+import { ChangePasswordPage } from './pages/ChangePasswordPage';
+import { ForgotPasswordPage } from './pages/ForgotPasswordPage';
+import { HomePage } from './pages/HomePage';
+import { KiteCallbackPage } from './pages/KiteCallbackPage';
+import { LoginPage } from './pages/LoginPage';
+import { NotFoundPage } from './pages/NotFoundPage';
+import { ProfilePage } from './pages/ProfilePage';
+import { RegisterPage } from './pages/RegisterPage';
+import { ResetPasswordPage } from './pages/ResetPasswordPage';
+import { SecurityPage } from './pages/SecurityPage';
+import { SessionsPage } from './pages/SessionsPage';
+import { TradingAccountsPage } from './pages/TradingAccountsPage';
+import { VerifyEmailPage } from './pages/VerifyEmailPage';
+
+/** Every route of the app; rendered inside a router and an `AuthProvider`. */
+export function AppRoutes() {
+  return (
+    <>
+      <RouteFocus />
+      <Routes>
+        <Route element={<AuthLayout />}>
+          <Route element={<GuestRoute />}>
+            <Route path="/login" element={<LoginPage />} />
+            <Route path="/register" element={<RegisterPage />} />
+            <Route path="/forgot-password" element={<ForgotPasswordPage />} />
+          </Route>
+          <Route path="/reset-password" element={<ResetPasswordPage />} />
+          <Route path="/verify-email" element={<VerifyEmailPage />} />
+        </Route>
+        <Route element={<ProtectedRoute />}>
+          <Route element={<AppLayout />}>
+            <Route index element={<HomePage />} />
+            <Route path="/profile" element={<ProfilePage />} />
+            <Route path="/security" element={<SecurityPage />} />
+            <Route path="/change-password" element={<ChangePasswordPage />} />
+            <Route path="/sessions" element={<SessionsPage />} />
+            <Route path="/audit" element={<AuditPage />} />
+            <Route path="/trading-accounts" element={<TradingAccountsPage />} />
+            <Route path="/trading-accounts/kite-callback" element={<KiteCallbackPage />} />
+            {/* The Kite stand-in's default redirect URL; same page. */}
+            <Route path="/trading-accounts/kite/callback" element={<KiteCallbackPage />} />
+            <Route path="*" element={<NotFoundPage />} />
+          </Route>
+        </Route>
+      </Routes>
+    </>
+  );
+}

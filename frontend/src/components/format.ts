@@ -1,0 +1,31 @@
+const dateTime = new Intl.DateTimeFormat(undefined, { dateStyle: 'medium', timeStyle: 'short' });
+const dateOnly = new Intl.DateTimeFormat(undefined, { dateStyle: 'medium' });
+
+function parse(value: string | null | undefined): Date | null {
+  if (!value) return null;
+  // Timestamps without a zone are UTC on this API.
+  const date = new Date(/[zZ]|[+-]\d\d:?\d\d$/.test(value) ? value : `${value}Z`);
+  return Number.isNaN(date.getTime()) ? null : date;
+}
+
+export function formatDateTime(value: string | null | undefined): string {
+  const date = parse(value);
+  return date ? dateTime.format(date) : '—';
+}
+
+export function formatDate(value: string | null | undefined): string {
+  const date = parse(value);
+  return date ? dateOnly.format(date) : '—';
+}
+
+export function formatRelative(value: string | null | undefined, now: number = Date.now()): string {
+  const date = parse(value);
+  if (!date) return '—';
+  const seconds = Math.round((date.getTime() - now) / 1000);
+  const rtf = new Intl.RelativeTimeFormat(undefined, { numeric: 'auto' });
+  const abs = Math.abs(seconds);
+  if (abs < 60) return rtf.format(seconds, 'second');
+  if (abs < 3600) return rtf.format(Math.round(seconds / 60), 'minute');
+  if (abs < 86400) return rtf.format(Math.round(seconds / 3600), 'hour');
+  return rtf.format(Math.round(seconds / 86400), 'day');
+}

@@ -1,0 +1,79 @@
+import { useCallback, useEffect, useRef, useState } from 'react';
+import { toApiProblem, type ApiProblem } from '../services/errors';
+
+export type FieldErrors = Record<string, string>;
+
+interface RunOptions {
+  /** Client-side checks; a non-empty result stops the submit. */
+  validate?: () => Record<string, string | undefined>;
+  /** An error `code` that belongs to one field (e.g. `invalid_mfa_code` → `code`). */
+  codeToField?: Record<string, string>;
+}
+
+export type RunResult<T> = { ok: true; value: T } | { ok: false; problem: ApiProblem | null };
+
+/**
+ * Submit state for a form: disables while a request runs, keeps the API's problem and field
+ * errors, and moves focus to the first invalid field (or the alert) after a failed submit.
+ */
+export function useAsyncForm() {
+  const [submitting, setSubmitting] = useState(false);
+  const [problem, setProblem] = useState<ApiProblem | null>(null);
+  const [fieldErrors, setFieldErrors] = useState<FieldErrors>({});
+  const [focusRequest, setFocusRequest] = useState(0);
+  const formRef = useRef<HTMLFormElement>(null);
+  const alertRef = useRef<HTMLDivElement>(null);
+
+  useEffect(() => {
+    if (!focusRequest) return;
+    const invalid = formRef.current?.querySelector<HTMLElement>('[aria-invalid="true"]');
+    (invalid ?? alertRef.current)?.focus();
+  }, [focusRequest]);
+
+  const run = useCallback(async <T,>(fn: () => Promise<T>, options: RunOptions = {}): Promise<RunResult<T>> => {
+    const clientErrors: FieldErrors = {};
+    for (const [name, message] of Object.entries(options.validate?.() ?? {})) {
+      if (message) clientErrors[name] = message;
+    }
+    if (Object.keys(clientErrors).length > 0) {
+      setProblem(null);
+      setFieldErrors(clientErrors);
+      setFocusRequest((n) => n + 1);
+      return { ok: false, problem: null };
+    }
+    setSubmitting(true);
+    setProblem(null);
+    setFieldErrors({});
+    try {
+      const value = await fn();
+      return { ok: true, value };
+    } catch (error) {
+      const apiProblem = toApiProblem(error);
+      const errors = { ...apiProblem.fieldErrors };
+      const field = options.codeToField?.[apiProblem.code];
+      if (field && !errors[field]) errors[field] = apiProblem.message;
+      setProblem(apiProblem);
+      setFieldErrors(errors);
+      setFocusRequest((n) => n + 1);
+      return { ok: false, problem: apiProblem };
+    } finally {
+      setSubmitting(false);
+    }
+  }, []);
+
+  const clearField = useCallback((name: string) => {
+    setFieldErrors((current) => {
+      if (!(name in current)) return current;
+      const next = { ...current };
+      delete next[name];
+      return next;
+    });
+  }, []);
+
+  const reset = useCallback(() => {
+    setProblem(null);
+    setFieldErrors({});
+  }, []);
+
+  return { submitting, problem, fieldErrors, run, clearField, reset, setProblem, formRef, alertRef };
+}

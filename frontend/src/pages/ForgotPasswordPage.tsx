@@ -1,0 +1,76 @@
+import { useState, type FormEvent } from 'react';
+import { Link } from 'react-router';
+import { Alert } from '../components/Alert';
+import { Button } from '../components/Button';
+import { TextField } from '../components/Field';
+import { PageHeader } from '../components/PageHeader';
+import { useAsyncForm } from '../components/useAsyncForm';
+import { authApi } from '../services/authApi';
+
+export function ForgotPasswordPage() {
+  const [email, setEmail] = useState('');
+  const [sentTo, setSentTo] = useState<string | null>(null);
+  const form = useAsyncForm();
+
+  const onSubmit = async (event: FormEvent) => {
+    event.preventDefault();
+    const value = email.trim();
+    const result = await form.run(() => authApi.requestPasswordReset(value), {
+      validate: () =>
+        !value
+          ? { email: 'Enter your email address.' }
+          : !/^\S+@\S+\.\S+$/.test(value)
+            ? { email: 'Enter a valid email address, like name@example.com.' }
+            : {},
+    });
+    if (result.ok) setSentTo(value);
+  };
+
+  if (sentTo) {
+    return (
+      <>
+        <PageHeader title="Check your email" />
+        <Alert tone="success">
+          If an account exists for <strong>{sentTo}</strong>, we have sent it a link to reset the password. The link
+          works once and expires in 30 minutes.
+        </Alert>
+        <p className="auth__alt">
+          <Link to="/login">Back to sign in</Link>
+        </p>
+      </>
+    );
+  }
+
+  return (
+    <>
+      <PageHeader title="Reset your password" description="Enter the email of your account and we will send you a reset link." />
+      {form.problem ? (
+        <Alert ref={form.alertRef} tone="error">
+          {form.problem.message}
+        </Alert>
+      ) : null}
+      <form ref={form.formRef} onSubmit={onSubmit} noValidate className="form">
+        <TextField
+          label="Email"
+          name="email"
+          type="email"
+          autoComplete="email"
+          inputMode="email"
+          value={email}
+          onChange={(e) => {
+            setEmail(e.target.value);
+            form.clearField('email');
+          }}
+          error={form.fieldErrors.email}
+          required
+        />
+        <Button type="submit" block loading={form.submitting}>
+          Send reset link
+        </Button>
+      </form>
+      <p className="auth__alt">
+        Remembered it? <Link to="/login">Back to sign in</Link>
+      </p>
+    </>
+  );
+}

@@ -1,0 +1,140 @@
+import { screen, waitFor } from '@testing-library/react';
+import { http, HttpResponse } from 'msw';
+import { describe, expect, it } from 'vitest';
+import { apiError, makeUser, server } from '../test/server';
+import { renderApp } from '../test/render';
+
+const tokens = (token = 'at-login') => ({ access_token: token, token_type: 'bearer', expires_in: 900, user: makeUser() });
+
+describe('LoginPage', () => {
+  it('signs in and lands on the home page', async () => {
+    let body: unknown;
+    server.use(
+      http.post('/v1/auth/login', async ({ request }) => {
+        body = await request.json();
+        return HttpResponse.json(tokens());
+      }),
+      http.get('/v1/users/me', ({ request }) =>
+        request.headers.get('Authorization') === 'Bearer at-login' ? HttpResponse.json(makeUser()) : apiError(401, 'unauthorized', 'No.'),
+      ),
+    );
+    const { user, location } = renderApp('/login');
+    await user.type(await screen.findByLabelText('Email'), '  Asha@Example.com ');
+    await user.type(screen.getByLabelText('Password'), 'Correct-horse-42');
+    await user.click(screen.getByRole('button', { name: 'Sign in' }));
+    expect(await screen.findByRole('heading', { level: 1, name: /Welcome, Asha/ })).toBeInTheDocument();
+    expect(location()).toBe('/');
+    expect(body).toEqual({ email: 'Asha@Example.com', password: 'Correct-horse-42', persist_session: true });
+  });
+
+  it('shows the API detail in an alert on wrong credentials and clears the password', async () => {
+    server.use(http.post('/v1/auth/login', () => apiError(401, 'invalid_credentials', 'Invalid email or password.')));
+    const { user } = renderApp('/login');
+    await user.type(await screen.findByLabelText('Email'), 'asha@example.com');
+    await user.type(screen.getByLabelText('Password'), 'wrong-password');
+    await user.click(screen.getByRole('button', { name: 'Sign in' }));
+    const alert = await screen.findByRole('alert');
+    expect(alert).toHaveTextContent('Invalid email or password.');
+    expect(screen.getByLabelText('Password')).toHaveValue('');
+  });
+
+  it('validates required fields on the client and focuses the first invalid one', async () => {
+    const { user } = renderApp('/login');
+    await user.click(await screen.findByRole('button', { name: 'Sign in' }));
+    expect(screen.getByText('Enter your email address.')).toBeInTheDocument();
+    expect(screen.getByLabelText('Email')).toHaveAttribute('aria-invalid', 'true');
+    await waitFor(() => expect(screen.getByLabelText('Email')).toHaveFocus());
+  });
+
+  it('tells how long to wait when rate limited', async () => {
+    server.use(
+      http.post('/v1/auth/login', () =>
+        apiError(429, 'rate_limited', 'Too many attempts.', {}, { 'Retry-After': '120' }),
+      ),
+    );
+    const { user } = renderApp('/login');
+    await user.type(await screen.findByLabelText('Email'), 'asha@example.com');
+    await user.type(screen.getByLabelText('Password'), 'whatever-123');
+    await user.click(screen.getByRole('button', { name: 'Sign in' }));
+    expect(await screen.findByRole('alert')).toHaveTextContent('Try again in 2 minutes.');
+  });
+
+  it('asks for a TOTP code when MFA is required, shows a wrong code inline, then signs in', async () => {
+    const codes: unknown[] = [];
+    server.use(
+      http.post('/v1/auth/login', () =>
+        HttpResponse.json({ status: 'mfa_required', session_token: 'mfa-st', methods: ['totp', 'backup_code'] }),
+      ),
+      http.post('/v1/auth/mfa/verify', async ({ request }) => {
+        const body = (await request.json()) as { session_token: string; code: string };
+        codes.push(body);
+        if (body.code !== '123456') return apiError(401, 'invalid_mfa_code', 'The code is not valid.');
+        return HttpResponse.json(tokens('at-mfa'));
+      }),
+      http.get('/v1/users/me', () => HttpResponse.json(makeUser({ mfa_enabled: true }))),
+    );
+    const { user, location } = renderApp('/login');
+    await user.type(await screen.findByLabelText('Email'), 'asha@example.com');
+    await user.type(screen.getByLabelText('Password'), 'Correct-horse-42');
+    await user.click(screen.getByRole('button', { name: 'Sign in' }));
+
+    expect(await screen.findByRole('heading', { name: 'Two-factor authentication' })).toBeInTheDocument();
+    const codeInput = screen.getByLabelText('Authentication code');
+    await waitFor(() => expect(codeInput).toHaveFocus());
+    await user.type(codeInput, '000000');
+    await user.click(screen.getByRole('button', { name: 'Verify' }));
+    expect(await screen.findByText('The code is not valid.', { selector: '.field__error' })).toBeInTheDocument();
+
+    await user.type(screen.getByLabelText('Authentication code'), '123 456');
+    await user.click(screen.getByRole('button', { name: 'Verify' }));
+    expect(await screen.findByRole('heading', { level: 1, name: /Welcome/ })).toBeInTheDocument();
+    expect(location()).toBe('/');
+    expect(codes).toEqual([
+      { session_token: 'mfa-st', code: '000000' },
+      { session_token: 'mfa-st', code: '123456' },
+    ]);
+  });
+
+  it('accepts a backup code after switching method', async () => {
+    let sent: { code?: string } = {};
+    server.use(
+      http.post('/v1/auth/login', () =>
+        HttpResponse.json({ status: 'mfa_required', session_token: 'mfa-st', methods: ['totp', 'backup_code'] }),
+      ),
+      http.post('/v1/auth/mfa/verify', async ({ request }) => {
+        sent = (await request.json()) as { code: string };
+        return HttpResponse.json(tokens());
+      }),
+      http.get('/v1/users/me', () => HttpResponse.json(makeUser())),
+    );
+    const { user } = renderApp('/login');
+    await user.type(await screen.findByLabelText('Email'), 'asha@example.com');
+    await user.type(screen.getByLabelText('Password'), 'Correct-horse-42');
+    await user.click(screen.getByRole('button', { name: 'Sign in' }));
+    await user.click(await screen.findByRole('button', { name: 'Use a backup code instead' }));
+    const input = screen.getByLabelText('Backup code');
+    await waitFor(() => expect(input).toHaveFocus());
+    await user.type(input, 'abcd-efgh');
+    await user.click(screen.getByRole('button', { name: 'Verify' }));
+    expect(await screen.findByRole('heading', { level: 1, name: /Welcome/ })).toBeInTheDocument();
+    expect(sent.code).toBe('abcd-efgh');
+  });
+
+  it('returns to the password step when the MFA session has expired', async () => {
+    server.use(
+      http.post('/v1/auth/login', () =>
+        HttpResponse.json({ status: 'mfa_required', session_token: 'mfa-st', methods: ['totp'] }),
+      ),
+      http.post('/v1/auth/mfa/verify', () => apiError(401, 'mfa_session_expired', 'The sign-in attempt expired.')),
+    );
+    const { user } = renderApp('/login');
+    await user.type(await screen.findByLabelText('Email'), 'asha@example.com');
+    await user.type(screen.getByLabelText('Password'), 'Correct-horse-42');
+    await user.click(screen.getByRole('button', { name: 'Sign in' }));
+    await user.type(await screen.findByLabelText('Authentication code'), '123456');
+    await user.click(screen.getByRole('button', { name: 'Verify' }));
+    expect(await screen.findByRole('heading', { name: 'Sign in' })).toBeInTheDocument();
+    expect(screen.getByRole('status')).toHaveTextContent('The sign-in attempt expired.');
+    expect(screen.queryByRole('button', { name: 'Use a backup code instead' })).not.toBeInTheDocument();
+  });
+});

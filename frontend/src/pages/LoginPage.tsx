@@ -1,0 +1,253 @@
+import { useEffect, useRef, useState, type FormEvent } from 'react';
+import { Link, useLocation } from 'react-router';
+import { Alert } from '../components/Alert';
+import { Button } from '../components/Button';
+import { Checkbox, PasswordField, TextField } from '../components/Field';
+import { PageHeader } from '../components/PageHeader';
+import type { LoginRedirectState } from '../components/ProtectedRoute';
+import { useAsyncForm } from '../components/useAsyncForm';
+import { useAuth } from '../contexts/AuthContext';
+import type { MfaMethod } from '../api/types';
+
+const REASON_MESSAGES: Record<string, string> = {
+  signed_out: 'You have signed out.',
+  signed_out_everywhere: 'You have signed out on all devices.',
+  expired: 'Your session has ended. Please sign in again.',
+};
+
+interface MfaStep {
+  sessionToken: string;
+  methods: MfaMethod[];
+}
+
+export function LoginPage() {
+  const { login, verifyMfa, endReason } = useAuth();
+  const location = useLocation();
+  const state = location.state as (LoginRedirectState & { notice?: string }) | null;
+  const [mfa, setMfa] = useState<MfaStep | null>(null);
+  const [notice, setNotice] = useState<string | null>(
+    state?.notice ?? (state?.reason ? REASON_MESSAGES[state.reason] : endReason ? REASON_MESSAGES[endReason] : null) ?? null,
+  );
+
+  if (mfa) {
+    return (
+      <MfaStepForm
+        step={mfa}
+        verify={verifyMfa}
+        onExpired={(message) => {
+          setMfa(null);
+          setNotice(message);
+        }}
+      />
+    );
+  }
+  return (
+    <PasswordStepForm
+      notice={notice}
+      login={login}
+      onMfaRequired={(step) => {
+        setNotice(null);
+        setMfa(step);
+      }}
+    />
+  );
+}
+
+function PasswordStepForm({
+  notice,
+  login,
+  onMfaRequired,
+}: {
+  notice: string | null;
+  login: ReturnType<typeof useAuth>['login'];
+  onMfaRequired(step: MfaStep): void;
+}) {
+  const [email, setEmail] = useState('');
+  const [password, setPassword] = useState('');
+  const [persist, setPersist] = useState(true);
+  const form = useAsyncForm();
+
+  const onSubmit = async (event: FormEvent) => {
+    event.preventDefault();
+    const result = await form.run(() => login(email.trim(), password, persist), {
+      validate: () => {
+        const errors: Record<string, string> = {};
+        if (!email.trim()) errors.email = 'Enter your email address.';
+        else if (!/^\S+@\S+\.\S+$/.test(email.trim())) errors.email = 'Enter a valid email address, like name@example.com.';
+        if (!password) errors.password = 'Enter your password.';
+        return errors;
+      },
+    });
+    if (result.ok && result.value.kind === 'mfa_required') {
+      onMfaRequired({ sessionToken: result.value.sessionToken, methods: result.value.methods });
+    } else if (!result.ok && result.problem?.code === 'invalid_credentials') {
+      setPassword('');
+    }
+  };
+
+  return (
+    <>
+      <PageHeader title="Sign in" description="Use your Quantagro account to reach the trading platform." />
+      {notice && !form.problem ? <Alert tone="info">{notice}</Alert> : null}
+      {form.problem ? (
+        <Alert ref={form.alertRef} tone="error">
+          {form.problem.message}
+        </Alert>
+      ) : null}
+      <form ref={form.formRef} onSubmit={onSubmit} noValidate className="form">
+        <TextField
+          label="Email"
+          name="email"
+          type="email"
+          autoComplete="username"
+          inputMode="email"
+          value={email}
+          onChange={(e) => {
+            setEmail(e.target.value);
+            form.clearField('email');
+          }}
+          error={form.fieldErrors.email}
+          required
+        />
+        <PasswordField
+          label="Password"
+          name="password"
+          autoComplete="current-password"
+          value={password}
+          onChange={(e) => {
+            setPassword(e.target.value);
+            form.clearField('password');
+          }}
+          error={form.fieldErrors.password}
+          required
+        />
+        <div className="form__row form__row--split">
+          <Checkbox label="Keep me signed in" checked={persist} onChange={(e) => setPersist(e.target.checked)} />
+          <Link to="/forgot-password">Forgot password?</Link>
+        </div>
+        <Button type="submit" block loading={form.submitting}>
+          {form.submitting ? 'Signing in…' : 'Sign in'}
+        </Button>
+      </form>
+      <p className="auth__alt">
+        New to Quantagro? <Link to="/register">Create an account</Link>
+      </p>
+    </>
+  );
+}
+
+function MfaStepForm({
+  step,
+  verify,
+  onExpired,
+}: {
+  step: MfaStep;
+  verify: ReturnType<typeof useAuth>['verifyMfa'];
+  onExpired(message: string): void;
+}) {
+  const canUseBackup = step.methods.includes('backup_code');
+  const [method, setMethod] = useState<MfaMethod>(step.methods.includes('totp') || !canUseBackup ? 'totp' : 'backup_code');
+  const [code, setCode] = useState('');
+  const form = useAsyncForm();
+  const inputRef = useRef<HTMLInputElement>(null);
+
+  useEffect(() => {
+    inputRef.current?.focus();
+  }, [method]);
+
+  const onSubmit = async (event: FormEvent) => {
+    event.preventDefault();
+    const value = method === 'totp' ? code.replace(/\s+/g, '') : code.trim();
+    const result = await form.run(() => verify(step.sessionToken, value), {
+      codeToField: { invalid_mfa_code: 'code', validation_error: 'code' },
+      validate: () => {
+        if (!value) return { code: method === 'totp' ? 'Enter the 6-digit code from your app.' : 'Enter one of your backup codes.' };
+        if (method === 'totp' && !/^\d{6}$/.test(value)) return { code: 'The code has 6 digits.' };
+        return {};
+      },
+    });
+    if (!result.ok) {
+      setCode('');
+      if (result.problem?.code === 'mfa_session_expired' || result.problem?.code === 'rate_limited') {
+        onExpired(result.problem.message);
+      }
+    }
+  };
+
+  const switchMethod = () => {
+    setMethod((current) => (current === 'totp' ? 'backup_code' : 'totp'));
+    setCode('');
+    form.reset();
+  };
+
+  return (
+    <>
+      <PageHeader
+        title="Two-factor authentication"
+        description={
+          method === 'totp'
+            ? 'Open your authenticator app and enter the 6-digit code for Quantagro.'
+            : 'Enter one of the backup codes you saved when you turned on two-factor authentication. Each code works once.'
+        }
+      />
+      {form.problem ? (
+        <Alert ref={form.alertRef} tone="error">
+          {form.problem.message}
+        </Alert>
+      ) : null}
+      <form ref={form.formRef} onSubmit={onSubmit} noValidate className="form">
+        {method === 'totp' ? (
+          <TextField
+            key="totp"
+            ref={inputRef}
+            label="Authentication code"
+            name="code"
+            inputMode="numeric"
+            autoComplete="one-time-code"
+            pattern="[0-9]*"
+            maxLength={7}
+            className="input--code"
+            value={code}
+            onChange={(e) => {
+              setCode(e.target.value);
+              form.clearField('code');
+            }}
+            error={form.fieldErrors.code}
+          />
+        ) : (
+          <TextField
+            key="backup"
+            ref={inputRef}
+            label="Backup code"
+            name="code"
+            autoComplete="off"
+            spellCheck={false}
+            autoCapitalize="off"
+            className="input--code"
+            value={code}
+            onChange={(e) => {
+              setCode(e.target.value);
+              form.clearField('code');
+            }}
+            error={form.fieldErrors.code}
+          />
+        )}
+        <Button type="submit" block loading={form.submitting}>
+          {form.submitting ? 'Verifying…' : 'Verify'}
+        </Button>
+      </form>
+      {canUseBackup ? (
+        <p className="auth__alt">
+          <button type="button" className="link-button" onClick={switchMethod}>
+            {method === 'totp' ? 'Use a backup code instead' : 'Use your authenticator app instead'}
+          </button>
+        </p>
+      ) : null}
+      <p className="auth__alt">
+        <button type="button" className="link-button" onClick={() => onExpired('Sign in again to start over.')}>
+          Start over
+        </button>
+      </p>
+    </>
+  );
+}

@@ -1,0 +1,206 @@
+import { useMemo, useState, type FormEvent } from 'react';
+import { Alert } from '../components/Alert';
+import { Button } from '../components/Button';
+import { TextField } from '../components/Field';
+import { PageHeader } from '../components/PageHeader';
+import { StatusBadge } from '../components/StatusBadge';
+import { useAsyncForm } from '../components/useAsyncForm';
+import { useAuth } from '../contexts/AuthContext';
+import { usersApi } from '../services/usersApi';
+
+const LOCALES = ['en-IN', 'en-US', 'en-GB', 'hi-IN', 'mr-IN', 'gu-IN', 'ta-IN', 'te-IN', 'bn-IN', 'kn-IN'];
+
+function timezones(): string[] {
+  const intl = Intl as typeof Intl & { supportedValuesOf?: (key: string) => string[] };
+  try {
+    return intl.supportedValuesOf?.('timeZone') ?? ['Asia/Kolkata', 'UTC'];
+  } catch {
+    return ['Asia/Kolkata', 'UTC'];
+  }
+}
+
+/** Accepts IANA names and their aliases (Chromium lists Asia/Calcutta, users type Asia/Kolkata). */
+function isTimeZone(value: string): boolean {
+  try {
+    new Intl.DateTimeFormat('en', { timeZone: value });
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+export function ProfilePage() {
+  const { user, setUser } = useAuth();
+  const [editing, setEditing] = useState(false);
+  const [saved, setSaved] = useState(false);
+  const [name, setName] = useState(user?.name ?? '');
+  const [phone, setPhone] = useState(user?.phone ?? '');
+  const [timezone, setTimezone] = useState(user?.timezone ?? '');
+  const [locale, setLocale] = useState(user?.locale ?? '');
+  const form = useAsyncForm();
+  const zones = useMemo(timezones, []);
+
+  if (!user) return null;
+
+  const startEditing = () => {
+    setName(user.name ?? '');
+    setPhone(user.phone ?? '');
+    setTimezone(user.timezone ?? '');
+    setLocale(user.locale ?? '');
+    setSaved(false);
+    form.reset();
+    setEditing(true);
+  };
+
+  const onSubmit = async (event: FormEvent) => {
+    event.preventDefault();
+    const result = await form.run(
+      () =>
+        usersApi.updateMe({
+          name: name.trim(),
+          phone: phone.trim() || null,
+          timezone: timezone.trim() || null,
+          locale: locale.trim() || null,
+        }),
+      {
+        validate: () => {
+          const errors: Record<string, string> = {};
+          if (!name.trim()) errors.name = 'Enter your name.';
+          if (phone.trim() && !/^\+?[0-9 ()-]{6,20}$/.test(phone.trim()))
+            errors.phone = 'Enter a phone number with digits only, e.g. +91 98765 43210.';
+          if (timezone.trim() && !isTimeZone(timezone.trim()))
+            errors.timezone = 'Pick a time zone from the list, e.g. Asia/Kolkata.';
+          return errors;
+        },
+      },
+    );
+    if (result.ok) {
+      setUser({ ...user, ...result.value });
+      setEditing(false);
+      setSaved(true);
+    }
+  };
+
+  return (
+    <>
+      <PageHeader
+        title="Profile"
+        description="How you appear across Quantagro, and the time zone and language we use for you."
+        actions={
+          !editing ? (
+            <Button variant="secondary" onClick={startEditing}>
+              Edit profile
+            </Button>
+          ) : null
+        }
+      />
+      {saved ? <Alert tone="success">Your profile was saved.</Alert> : null}
+      <section className="card">
+        {!editing ? (
+          <dl className="details">
+            <div>
+              <dt>Name</dt>
+              <dd>{user.name || '—'}</dd>
+            </div>
+            <div>
+              <dt>Email</dt>
+              <dd>
+                {user.email} <StatusBadge status={user.email_verified ? 'verified' : 'unverified'} />
+              </dd>
+            </div>
+            <div>
+              <dt>Phone</dt>
+              <dd>{user.phone || '—'}</dd>
+            </div>
+            <div>
+              <dt>Time zone</dt>
+              <dd>{user.timezone || '—'}</dd>
+            </div>
+            <div>
+              <dt>Language and region</dt>
+              <dd>{user.locale || '—'}</dd>
+            </div>
+          </dl>
+        ) : (
+          <form ref={form.formRef} onSubmit={onSubmit} noValidate className="form">
+            {form.problem ? (
+              <Alert ref={form.alertRef} tone="error">
+                {form.problem.message}
+              </Alert>
+            ) : null}
+            <TextField
+              label="Name"
+              name="name"
+              autoComplete="name"
+              value={name}
+              onChange={(e) => {
+                setName(e.target.value);
+                form.clearField('name');
+              }}
+              error={form.fieldErrors.name}
+            />
+            <TextField label="Email" name="email" value={user.email} readOnly disabled hint="Your email address cannot be changed here." />
+            <TextField
+              label="Phone"
+              name="phone"
+              type="tel"
+              autoComplete="tel"
+              optional
+              value={phone}
+              onChange={(e) => {
+                setPhone(e.target.value);
+                form.clearField('phone');
+              }}
+              error={form.fieldErrors.phone}
+            />
+            <div className="form__grid">
+              <TextField
+                label="Time zone"
+                name="timezone"
+                list="timezone-options"
+                optional
+                value={timezone}
+                onChange={(e) => {
+                  setTimezone(e.target.value);
+                  form.clearField('timezone');
+                }}
+                error={form.fieldErrors.timezone}
+              />
+              <datalist id="timezone-options">
+                {zones.map((zone) => (
+                  <option key={zone} value={zone} />
+                ))}
+              </datalist>
+              <TextField
+                label="Language and region"
+                name="locale"
+                list="locale-options"
+                optional
+                value={locale}
+                hint="For example en-IN."
+                onChange={(e) => {
+                  setLocale(e.target.value);
+                  form.clearField('locale');
+                }}
+                error={form.fieldErrors.locale}
+              />
+              <datalist id="locale-options">
+                {LOCALES.map((code) => (
+                  <option key={code} value={code} />
+                ))}
+              </datalist>
+            </div>
+            <div className="form__actions">
+              <Button type="submit" loading={form.submitting}>
+                Save changes
+              </Button>
+              <Button variant="secondary" onClick={() => setEditing(false)} disabled={form.submitting}>
+                Cancel
+              </Button>
+            </div>
+          </form>
+        )}
+      </section>
+    </>
+  );
+}

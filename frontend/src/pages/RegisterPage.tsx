@@ -1,0 +1,154 @@
+import { useState, type FormEvent } from 'react';
+import { Link } from 'react-router';
+import { Alert } from '../components/Alert';
+import { Button } from '../components/Button';
+import { PasswordField, TextField } from '../components/Field';
+import { PageHeader } from '../components/PageHeader';
+import { PasswordChecklist } from '../components/PasswordChecklist';
+import { useAsyncForm } from '../components/useAsyncForm';
+import { usePasswordPolicy } from '../components/usePasswordPolicy';
+import { authApi } from '../services/authApi';
+
+function browserTimezone(): string | undefined {
+  try {
+    return Intl.DateTimeFormat().resolvedOptions().timeZone || undefined;
+  } catch {
+    return undefined;
+  }
+}
+
+export function RegisterPage() {
+  const [name, setName] = useState('');
+  const [email, setEmail] = useState('');
+  const [password, setPassword] = useState('');
+  const [confirm, setConfirm] = useState('');
+  const [touched, setTouched] = useState(false);
+  const [registeredEmail, setRegisteredEmail] = useState<string | null>(null);
+  const form = useAsyncForm();
+  const policy = usePasswordPolicy(password, [email, name]);
+
+  if (registeredEmail) {
+    return (
+      <>
+        <PageHeader title="Check your inbox" />
+        <Alert tone="success">
+          Your account was created. We sent a verification link to <strong>{registeredEmail}</strong>. Open it to
+          confirm your address.
+        </Alert>
+        <p className="muted">The link expires after a while; you can ask for a new one after signing in.</p>
+        <Link className="btn btn--primary btn--block" to="/login">
+          Continue to sign in
+        </Link>
+      </>
+    );
+  }
+
+  const onSubmit = async (event: FormEvent) => {
+    event.preventDefault();
+    setTouched(true);
+    const result = await form.run(
+      () =>
+        authApi.register({
+          name: name.trim(),
+          email: email.trim(),
+          password,
+          timezone: browserTimezone() ?? null,
+          locale: typeof navigator !== 'undefined' ? navigator.language : null,
+        }),
+      {
+        codeToField: { email_already_registered: 'email', weak_password: 'password' },
+        validate: () => {
+          const errors: Record<string, string> = {};
+          if (!name.trim()) errors.name = 'Enter your name.';
+          if (!email.trim()) errors.email = 'Enter your email address.';
+          else if (!/^\S+@\S+\.\S+$/.test(email.trim())) errors.email = 'Enter a valid email address, like name@example.com.';
+          if (!password) errors.password = 'Choose a password.';
+          else if (policy.checks.some((check) => check.met === false))
+            errors.password = 'The password does not meet every requirement below.';
+          if (!confirm) errors.confirm_password = 'Enter the password again.';
+          else if (confirm !== password) errors.confirm_password = 'The passwords do not match.';
+          return errors;
+        },
+      },
+    );
+    if (result.ok) setRegisteredEmail(result.value.email);
+  };
+
+  return (
+    <>
+      <PageHeader title="Create your account" description="One account for every Quantagro service." />
+      {form.problem ? (
+        <Alert ref={form.alertRef} tone="error">
+          {form.problem.message}
+          {form.problem.code === 'email_already_registered' ? (
+            <>
+              {' '}
+              <Link to="/login">Sign in</Link> or <Link to="/forgot-password">reset your password</Link>.
+            </>
+          ) : null}
+        </Alert>
+      ) : null}
+      <form ref={form.formRef} onSubmit={onSubmit} noValidate className="form">
+        <TextField
+          label="Full name"
+          name="name"
+          autoComplete="name"
+          value={name}
+          onChange={(e) => {
+            setName(e.target.value);
+            form.clearField('name');
+          }}
+          error={form.fieldErrors.name}
+          required
+        />
+        <TextField
+          label="Email"
+          name="email"
+          type="email"
+          autoComplete="email"
+          inputMode="email"
+          value={email}
+          onChange={(e) => {
+            setEmail(e.target.value);
+            form.clearField('email');
+          }}
+          error={form.fieldErrors.email}
+          required
+        />
+        <PasswordField
+          label="Password"
+          name="password"
+          autoComplete="new-password"
+          value={password}
+          onChange={(e) => {
+            setPassword(e.target.value);
+            form.clearField('password');
+          }}
+          onBlur={() => password && setTouched(true)}
+          error={form.fieldErrors.password}
+          aria-describedby="password-policy"
+          required
+        />
+        <PasswordChecklist id="password-policy" result={policy} touched={touched} />
+        <PasswordField
+          label="Confirm password"
+          name="confirm_password"
+          autoComplete="new-password"
+          value={confirm}
+          onChange={(e) => {
+            setConfirm(e.target.value);
+            form.clearField('confirm_password');
+          }}
+          error={form.fieldErrors.confirm_password}
+          required
+        />
+        <Button type="submit" block loading={form.submitting}>
+          {form.submitting ? 'Creating account…' : 'Create account'}
+        </Button>
+      </form>
+      <p className="auth__alt">
+        Already have an account? <Link to="/login">Sign in</Link>
+      </p>
+    </>
+  );
+}

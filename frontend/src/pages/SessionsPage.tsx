@@ -1,0 +1,153 @@
+import { useCallback, useEffect, useState } from 'react';
+import type { Session } from '../api/types';
+import { Alert } from '../components/Alert';
+import { Button } from '../components/Button';
+import { ConfirmDialog } from '../components/ConfirmDialog';
+import { PageHeader } from '../components/PageHeader';
+import { PageLoader } from '../components/Spinner';
+import { formatDateTime, formatRelative } from '../components/format';
+import { useAuth } from '../contexts/AuthContext';
+import { authApi } from '../services/authApi';
+import { toApiProblem } from '../services/errors';
+
+function describeDevice(session: Session): string {
+  if (session.device) return session.device;
+  const ua = session.user_agent ?? '';
+  if (!ua) return 'Unknown device';
+  const browser = /Edg\//.test(ua) ? 'Edge' : /Chrome\//.test(ua) ? 'Chrome' : /Firefox\//.test(ua) ? 'Firefox' : /Safari\//.test(ua) ? 'Safari' : 'Browser';
+  const os = /Windows/.test(ua) ? 'Windows' : /Mac OS X/.test(ua) ? 'macOS' : /Android/.test(ua) ? 'Android' : /iPhone|iPad/.test(ua) ? 'iOS' : /Linux/.test(ua) ? 'Linux' : '';
+  return os ? `${browser} on ${os}` : browser;
+}
+
+export function SessionsPage() {
+  const { logout, endSession } = useAuth();
+  const [sessions, setSessions] = useState<Session[] | null>(null);
+  const [loadError, setLoadError] = useState<string | null>(null);
+  const [actionError, setActionError] = useState<string | null>(null);
+  const [notice, setNotice] = useState<string | null>(null);
+  const [revoking, setRevoking] = useState<string | null>(null);
+  const [confirmAll, setConfirmAll] = useState(false);
+  const [signingOutAll, setSigningOutAll] = useState(false);
+
+  const load = useCallback(async () => {
+    setLoadError(null);
+    try {
+      const data = await authApi.listSessions();
+      const sorted = [...data.sessions].sort((a, b) => Number(b.current) - Number(a.current));
+      setSessions(sorted);
+    } catch (error) {
+      setLoadError(toApiProblem(error).message);
+    }
+  }, []);
+
+  useEffect(() => {
+    void load();
+  }, [load]);
+
+  const revoke = async (session: Session) => {
+    setRevoking(session.session_id);
+    setActionError(null);
+    setNotice(null);
+    try {
+      await authApi.revokeSession(session.session_id);
+      if (session.current) {
+        endSession('signed_out');
+        return;
+      }
+      setSessions((list) => list?.filter((s) => s.session_id !== session.session_id) ?? null);
+      setNotice(`Signed out ${describeDevice(session)}.`);
+    } catch (error) {
+      setActionError(toApiProblem(error).message);
+    } finally {
+      setRevoking(null);
+    }
+  };
+
+  const signOutEverywhere = async () => {
+    setSigningOutAll(true);
+    setActionError(null);
+    try {
+      await logout({ allDevices: true });
+    } catch (error) {
+      setActionError(toApiProblem(error).message);
+      setSigningOutAll(false);
+      setConfirmAll(false);
+    }
+  };
+
+  return (
+    <>
+      <PageHeader
+        title="Sessions"
+        description="Devices and browsers signed in to your account. Sign out of any you don’t recognise."
+        actions={
+          <Button variant="danger" onClick={() => setConfirmAll(true)} disabled={!sessions}>
+            Sign out everywhere
+          </Button>
+        }
+      />
+      {notice ? <Alert tone="success">{notice}</Alert> : null}
+      {actionError ? <Alert tone="error">{actionError}</Alert> : null}
+      {loadError ? (
+        <Alert tone="error">
+          {loadError}{' '}
+          <Button variant="link" onClick={() => void load()}>
+            Try again
+          </Button>
+        </Alert>
+      ) : null}
+      {!sessions && !loadError ? <PageLoader label="Loading sessions…" /> : null}
+      {sessions ? (
+        sessions.length === 0 ? (
+          <p className="empty">No active sessions.</p>
+        ) : (
+          <ul className="list" aria-label="Active sessions">
+            {sessions.map((session) => {
+              const device = describeDevice(session);
+              return (
+                <li key={session.session_id} className={`list__item${session.current ? ' list__item--current' : ''}`}>
+                  <div className="list__main">
+                    <p className="list__title">
+                      {device}
+                      {session.current ? <span className="badge badge--info">This device</span> : null}
+                    </p>
+                    <p className="list__meta">
+                      <span>IP {session.ip || 'unknown'}</span>
+                      <span>
+                        Last active{' '}
+                        <time dateTime={session.last_active_at ?? undefined} title={formatDateTime(session.last_active_at)}>
+                          {formatRelative(session.last_active_at ?? session.created_at)}
+                        </time>
+                      </span>
+                      <span>Signed in {formatDateTime(session.created_at)}</span>
+                    </p>
+                  </div>
+                  <Button
+                    variant="secondary"
+                    size="sm"
+                    loading={revoking === session.session_id}
+                    disabled={revoking !== null}
+                    onClick={() => void revoke(session)}
+                    aria-label={session.current ? `Sign out this device (${device})` : `Sign out ${device}`}
+                  >
+                    {session.current ? 'Sign out' : 'Revoke'}
+                  </Button>
+                </li>
+              );
+            })}
+          </ul>
+        )
+      ) : null}
+      <ConfirmDialog
+        open={confirmAll}
+        title="Sign out everywhere?"
+        confirmLabel="Sign out everywhere"
+        busy={signingOutAll}
+        onCancel={() => setConfirmAll(false)}
+        onConfirm={() => void signOutEverywhere()}
+      >
+        Every device, including this one, will be signed out and will need your password (and code) again.
+      </ConfirmDialog>
+    </>
+  );
+}

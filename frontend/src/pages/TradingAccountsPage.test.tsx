@@ -1,0 +1,216 @@
+import { screen, waitFor, within } from '@testing-library/react';
+import { http, HttpResponse } from 'msw';
+import { afterEach, describe, expect, it, vi } from 'vitest';
+import { signedInHandlers, server } from '../test/server';
+import { renderApp } from '../test/render';
+import { KITE_PENDING_ACCOUNT_KEY, withRedirectParams } from './TradingAccountsPage';
+
+const account = {
+  account_id: 'acc-1',
+  broker: 'kite',
+  user_id_broker: 'AB1234',
+  status: 'pending',
+  created_at: '2025-01-01T00:00:00Z',
+  role: 'owner',
+  permissions: ['view', 'trade', 'manage'],
+  api_key_masked: 'kite••••9f',
+  verified_at: null,
+  access_token_expires_at: null,
+};
+
+const noMembers = http.get('/v1/trading-accounts/:id/members', () => HttpResponse.json({ items: [], next_cursor: null }));
+
+afterEach(() => vi.unstubAllGlobals());
+
+describe('TradingAccountsPage', () => {
+  it('checks the link form on the client, then shows the API field errors inline', async () => {
+    let calls = 0;
+    server.use(
+      ...signedInHandlers(),
+      noMembers,
+      http.get('/v1/trading-accounts', () => HttpResponse.json({ items: [], next_cursor: null })),
+      http.post('/v1/trading-accounts', () => {
+        calls += 1;
+        return HttpResponse.json(
+          {
+            detail: 'Some fields are invalid.',
+            code: 'validation_error',
+            errors: [{ field: 'api_key', message: 'The API key must be 16 to 32 letters or digits.', code: 'pattern' }],
+          },
+          { status: 422 },
+        );
+      }),
+    );
+    const { user } = renderApp('/trading-accounts');
+    const submit = await screen.findByRole('button', { name: 'Link account' });
+    await user.click(submit);
+    expect(screen.getByLabelText('Kite client ID')).toHaveAccessibleDescription(/Enter your Kite client ID/);
+    expect(screen.getByLabelText('API secret')).toHaveAttribute('aria-invalid', 'true');
+    expect(calls).toBe(0);
+
+    await user.type(screen.getByLabelText('Kite client ID'), 'AB1234');
+    await user.type(screen.getByLabelText('API key'), 'x');
+    await user.type(screen.getByLabelText('API secret'), 'secret');
+    await user.click(submit);
+    expect(await screen.findByRole('alert')).toHaveTextContent('Some fields are invalid.');
+    expect(screen.getByLabelText('API key')).toHaveAccessibleDescription(/16 to 32 letters/);
+    await waitFor(() => expect(screen.getByLabelText('API key')).toHaveFocus());
+    expect(screen.getByLabelText('Kite client ID')).not.toHaveAttribute('aria-invalid');
+  });
+
+  it('links an account and lists it with its status', async () => {
+    let body: Record<string, unknown> = {};
+    server.use(
+      ...signedInHandlers(),
+      noMembers,
+      http.get('/v1/trading-accounts', () => HttpResponse.json({ items: [], next_cursor: null })),
+      http.post('/v1/trading-accounts', async ({ request }) => {
+        body = (await request.json()) as Record<string, unknown>;
+        return HttpResponse.json(account, { status: 201 });
+      }),
+    );
+    const { user } = renderApp('/trading-accounts');
+    await user.type(await screen.findByLabelText('Kite client ID'), 'AB1234');
+    await user.type(screen.getByLabelText('API key'), 'kiteapikey123456');
+    await user.type(screen.getByLabelText('API secret'), 'kitesecret');
+    await user.click(screen.getByRole('button', { name: 'Link account' }));
+    const list = await screen.findByRole('list', { name: 'Linked trading accounts' });
+    expect(within(list).getByText('pending')).toBeInTheDocument();
+    expect(body).toEqual({ broker: 'kite', user_id_broker: 'AB1234', api_key: 'kiteapikey123456', api_secret: 'kitesecret' });
+    expect(screen.getByRole('status')).toHaveTextContent('Kite account AB1234 was linked.');
+  });
+
+  it('hands off to Kite with the account id kept for the return trip', async () => {
+    const assign = vi.fn();
+    vi.stubGlobal('location', { ...window.location, assign, origin: window.location.origin });
+    server.use(
+      ...signedInHandlers(),
+      noMembers,
+      http.get('/v1/trading-accounts', () => HttpResponse.json({ items: [account], next_cursor: null })),
+      http.get('/v1/trading-accounts/acc-1/kite/login-url', () =>
+        HttpResponse.json({ login_url: 'http://kite.test/connect/login?api_key=k&v=3' }),
+      ),
+    );
+    const { user } = renderApp('/trading-accounts');
+    await user.click(await screen.findByRole('button', { name: 'Connect with Kite' }));
+    await waitFor(() => expect(assign).toHaveBeenCalledTimes(1));
+    const target = new URL(assign.mock.calls[0]![0] as string);
+    expect(target.origin).toBe('http://kite.test');
+    expect(target.searchParams.get('api_key')).toBe('k');
+    expect(target.searchParams.get('redirect_params')).toBe('account=acc-1');
+    expect(sessionStorage.getItem(KITE_PENDING_ACCOUNT_KEY)).toBe('acc-1');
+  });
+
+  it('exchanges the request token on return from Kite', async () => {
+    let exchanged: unknown;
+    server.use(
+      ...signedInHandlers(),
+      noMembers,
+      http.post('/v1/trading-accounts/acc-1/kite/session', async ({ request }) => {
+        exchanged = await request.json();
+        return HttpResponse.json({ ...account, status: 'active' });
+      }),
+      http.get('/v1/trading-accounts', () => HttpResponse.json({ items: [{ ...account, status: 'active' }], next_cursor: null })),
+    );
+    sessionStorage.setItem(KITE_PENDING_ACCOUNT_KEY, 'acc-1');
+    const { location } = renderApp('/trading-accounts/kite-callback?request_token=rt-9&action=login&status=success');
+    expect(await screen.findByText('Kite account AB1234 is connected for today.')).toBeInTheDocument();
+    expect(location()).toBe('/trading-accounts');
+    expect(exchanged).toEqual({ request_token: 'rt-9' });
+    expect(sessionStorage.getItem(KITE_PENDING_ACCOUNT_KEY)).toBeNull();
+  });
+
+  it('asks for confirmation before unlinking', async () => {
+    let deleted = false;
+    server.use(
+      ...signedInHandlers(),
+      noMembers,
+      http.get('/v1/trading-accounts', () => HttpResponse.json({ items: [account], next_cursor: null })),
+      http.delete('/v1/trading-accounts/acc-1', () => {
+        deleted = true;
+        return new HttpResponse(null, { status: 204 });
+      }),
+    );
+    const { user } = renderApp('/trading-accounts');
+    await user.click(await screen.findByRole('button', { name: 'Unlink' }));
+    const dialog = screen.getByRole('alertdialog', { name: 'Unlink AB1234?' });
+    await user.keyboard('{Escape}');
+    expect(dialog).not.toBeInTheDocument();
+    expect(deleted).toBe(false);
+
+    await user.click(screen.getByRole('button', { name: 'Unlink' }));
+    await user.click(within(screen.getByRole('alertdialog')).getByRole('button', { name: 'Unlink account' }));
+    await waitFor(() => expect(deleted).toBe(true));
+    expect(await screen.findByRole('status')).toHaveTextContent('unlinked');
+  });
+
+  it('shares with a member and removes them', async () => {
+    let added: unknown;
+    server.use(
+      ...signedInHandlers(),
+      noMembers,
+      http.get('/v1/trading-accounts', () => HttpResponse.json({ items: [account], next_cursor: null })),
+      http.post('/v1/trading-accounts/acc-1/members', async ({ request }) => {
+        added = await request.json();
+        return HttpResponse.json(
+          {
+            user_id: 'u-2',
+            email: 'ravi@example.com',
+            name: 'Ravi Kumar',
+            permissions: ['view', 'trade'],
+            added_by: 'u-1',
+            created_at: '2025-01-01T00:00:00Z',
+          },
+          { status: 201 },
+        );
+      }),
+      http.delete('/v1/trading-accounts/acc-1/members/u-2', () => new HttpResponse(null, { status: 204 })),
+    );
+    const { user } = renderApp('/trading-accounts');
+    await user.click(await screen.findByRole('button', { name: 'Share' }));
+    await user.type(screen.getByLabelText('Their email'), 'ravi@example.com');
+    await user.click(screen.getByRole('checkbox', { name: /Trade/ }));
+    await user.click(within(screen.getByRole('form', { name: 'Share AB1234' })).getByRole('button', { name: 'Share' }));
+    expect(await screen.findByText(/ravi@example.com/, { selector: '.members__list span' })).toBeInTheDocument();
+    expect(added).toEqual({ email: 'ravi@example.com', permissions: ['view', 'trade'] });
+    await user.click(screen.getByRole('button', { name: 'Remove ravi@example.com' }));
+    await waitFor(() => expect(screen.queryByRole('button', { name: 'Remove ravi@example.com' })).not.toBeInTheDocument());
+  });
+
+  it('lists the members an account is already shared with', async () => {
+    server.use(
+      ...signedInHandlers(),
+      http.get('/v1/trading-accounts', () => HttpResponse.json({ items: [account], next_cursor: null })),
+      http.get('/v1/trading-accounts/acc-1/members', () =>
+        HttpResponse.json({
+          items: [
+            { user_id: 'u-3', email: 'meera@example.com', name: 'Meera', permissions: ['view'], added_by: 'u-1', created_at: '2025-01-01T00:00:00Z' },
+          ],
+          next_cursor: null,
+        }),
+      ),
+    );
+    renderApp('/trading-accounts');
+    expect(await screen.findByRole('button', { name: 'Remove meera@example.com' })).toBeInTheDocument();
+  });
+
+  it('shows why Kite refused the credentials', async () => {
+    server.use(
+      ...signedInHandlers(),
+      noMembers,
+      http.get('/v1/trading-accounts', () => HttpResponse.json({ items: [account], next_cursor: null })),
+      http.post('/v1/trading-accounts/acc-1/verify', () =>
+        HttpResponse.json({ ...account, status: 'expired', reason: 'Token is invalid or has expired.' }),
+      ),
+    );
+    const { user } = renderApp('/trading-accounts');
+    await user.click(await screen.findByRole('button', { name: 'Verify' }));
+    expect(await screen.findByRole('alert')).toHaveTextContent('is expired (Token is invalid or has expired.)');
+    expect(screen.getByText('expired', { selector: '.badge' })).toBeInTheDocument();
+  });
+
+  it('adds redirect_params only when the login URL has none', () => {
+    expect(withRedirectParams('http://k.test/connect/login?v=3&api_key=a', 'x')).toContain('redirect_params=account%3Dx');
+    expect(withRedirectParams('http://k.test/connect/login?redirect_params=account%3Dy', 'x')).toContain('account%3Dy');
+  });
+});

@@ -1,0 +1,613 @@
+import { useCallback, useEffect, useId, useState, type FormEvent } from 'react';
+import { useLocation, useNavigate } from 'react-router';
+import type { AccountPermission, TradingAccount, TradingAccountMember } from '../api/types';
+import { Alert } from '../components/Alert';
+import { Button } from '../components/Button';
+import { ConfirmDialog } from '../components/ConfirmDialog';
+import { PasswordField, TextField } from '../components/Field';
+import { PageHeader } from '../components/PageHeader';
+import { PageLoader } from '../components/Spinner';
+import { StatusBadge } from '../components/StatusBadge';
+import { formatDate, formatDateTime } from '../components/format';
+import { useAsyncForm } from '../components/useAsyncForm';
+import { toApiProblem } from '../services/errors';
+import { tradingAccountsApi } from '../services/tradingAccountsApi';
+
+/** Non-secret key: which account a Kite login round trip belongs to. */
+export const KITE_PENDING_ACCOUNT_KEY = 'quantagro.kite.pendingAccount';
+
+const PERMISSIONS: { id: AccountPermission; label: string; hint: string }[] = [
+  { id: 'view', label: 'View', hint: 'See positions and orders' },
+  { id: 'trade', label: 'Trade', hint: 'Place and modify orders' },
+  { id: 'manage', label: 'Manage', hint: 'Credentials, sharing, unlinking' },
+];
+
+function canManage(account: TradingAccount): boolean {
+  return account.role === 'owner' || account.permissions?.includes('manage');
+}
+
+/** Carry the account id through Kite's redirect (Kite appends `redirect_params` to the return URL). */
+export function withRedirectParams(loginUrl: string, accountId: string): string {
+  try {
+    const url = new URL(loginUrl, window.location.origin);
+    if (!url.searchParams.has('redirect_params')) {
+      url.searchParams.set('redirect_params', new URLSearchParams({ account: accountId }).toString());
+    }
+    return url.toString();
+  } catch {
+    return loginUrl;
+  }
+}
+
+export function TradingAccountsPage() {
+  const location = useLocation();
+  const navigate = useNavigate();
+  const [accounts, setAccounts] = useState<TradingAccount[] | null>(null);
+  const [loadError, setLoadError] = useState<string | null>(null);
+  const [notice, setNotice] = useState<string | null>((location.state as { notice?: string } | null)?.notice ?? null);
+  const [showLinkForm, setShowLinkForm] = useState(false);
+
+  useEffect(() => {
+    // The notice came through navigation state; do not show it again on reload.
+    if ((location.state as { notice?: string } | null)?.notice) navigate(location.pathname, { replace: true, state: null });
+  }, [location.pathname, location.state, navigate]);
+
+  const load = useCallback(async () => {
+    setLoadError(null);
+    try {
+      setAccounts(await tradingAccountsApi.list());
+    } catch (error) {
+      setLoadError(toApiProblem(error).message);
+    }
+  }, []);
+
+  useEffect(() => {
+    void load();
+  }, [load]);
+
+  const replace = (updated: TradingAccount) =>
+    setAccounts((list) => list?.map((a) => (a.account_id === updated.account_id ? { ...a, ...updated } : a)) ?? null);
+
+  return (
+    <>
+      <PageHeader
+        title="Trading accounts"
+        description="Broker accounts linked to your identity. Secrets are encrypted and never shown again."
+        actions={
+          !showLinkForm ? (
+            <Button onClick={() => setShowLinkForm(true)} aria-expanded={showLinkForm}>
+              Link an account
+            </Button>
+          ) : null
+        }
+      />
+      {notice ? <Alert tone="success">{notice}</Alert> : null}
+      {showLinkForm || (accounts !== null && accounts.length === 0) ? (
+        <LinkAccountForm
+          onCancel={accounts && accounts.length > 0 ? () => setShowLinkForm(false) : undefined}
+          onLinked={(account) => {
+            setAccounts((list) => [...(list ?? []), account]);
+            setShowLinkForm(false);
+            setNotice(`Kite account ${account.user_id_broker} was linked. Connect it with Kite to start trading today.`);
+          }}
+        />
+      ) : null}
+      {loadError ? (
+        <Alert tone="error">
+          {loadError}{' '}
+          <Button variant="link" onClick={() => void load()}>
+            Try again
+          </Button>
+        </Alert>
+      ) : null}
+      {accounts === null && !loadError ? <PageLoader label="Loading trading accounts…" /> : null}
+      {accounts && accounts.length > 0 ? (
+        <ul className="accounts" aria-label="Linked trading accounts">
+          {accounts.map((account) => (
+            <AccountCard
+              key={account.account_id}
+              account={account}
+              onChanged={replace}
+              onUnlinked={() => {
+                setAccounts((list) => list?.filter((a) => a.account_id !== account.account_id) ?? null);
+                setNotice(`Kite account ${account.user_id_broker} was unlinked and its credentials destroyed.`);
+              }}
+              onNotice={setNotice}
+            />
+          ))}
+        </ul>
+      ) : null}
+    </>
+  );
+}
+
+function LinkAccountForm({ onLinked, onCancel }: { onLinked(account: TradingAccount): void; onCancel?: (() => void) | undefined }) {
+  const [userIdBroker, setUserIdBroker] = useState('');
+  const [apiKey, setApiKey] = useState('');
+  const [apiSecret, setApiSecret] = useState('');
+  const [accessToken, setAccessToken] = useState('');
+  const form = useAsyncForm();
+
+  const onSubmit = async (event: FormEvent) => {
+    event.preventDefault();
+    const result = await form.run(
+      () =>
+        tradingAccountsApi.create({
+          broker: 'kite',
+          user_id_broker: userIdBroker.trim(),
+          api_key: apiKey.trim(),
+          api_secret: apiSecret.trim(),
+          ...(accessToken.trim() ? { access_token: accessToken.trim() } : {}),
+        }),
+      {
+        validate: () => {
+          const errors: Record<string, string> = {};
+          if (!userIdBroker.trim()) errors.user_id_broker = 'Enter your Kite client ID, e.g. AB1234.';
+          if (!apiKey.trim()) errors.api_key = 'Enter the API key of your Kite Connect app.';
+          if (!apiSecret.trim()) errors.api_secret = 'Enter the API secret of your Kite Connect app.';
+          return errors;
+        },
+        codeToField: { account_already_linked: 'user_id_broker', conflict: 'user_id_broker' },
+      },
+    );
+    if (result.ok) onLinked(result.value);
+  };
+
+  return (
+    <section className="card" aria-labelledby="link-heading">
+      <h2 id="link-heading" className="card__title">
+        Link a Kite account
+      </h2>
+      <p className="muted">
+        Use the API key and secret of your Kite Connect app. They are encrypted before they are stored and are only
+        released to Quantagro’s own services.
+      </p>
+      <form ref={form.formRef} onSubmit={onSubmit} noValidate className="form">
+        {form.problem ? (
+          <Alert ref={form.alertRef} tone="error">
+            {form.problem.message}
+          </Alert>
+        ) : null}
+        <div className="form__grid">
+          <TextField label="Broker" name="broker" value="Zerodha Kite" readOnly disabled />
+          <TextField
+            label="Kite client ID"
+            name="user_id_broker"
+            autoComplete="off"
+            spellCheck={false}
+            autoCapitalize="characters"
+            value={userIdBroker}
+            onChange={(e) => {
+              setUserIdBroker(e.target.value);
+              form.clearField('user_id_broker');
+            }}
+            error={form.fieldErrors.user_id_broker}
+          />
+          <TextField
+            label="API key"
+            name="api_key"
+            autoComplete="off"
+            spellCheck={false}
+            value={apiKey}
+            onChange={(e) => {
+              setApiKey(e.target.value);
+              form.clearField('api_key');
+            }}
+            error={form.fieldErrors.api_key}
+          />
+          <PasswordField
+            label="API secret"
+            name="api_secret"
+            autoComplete="off"
+            value={apiSecret}
+            onChange={(e) => {
+              setApiSecret(e.target.value);
+              form.clearField('api_secret');
+            }}
+            error={form.fieldErrors.api_secret}
+          />
+        </div>
+        <PasswordField
+          label="Access token"
+          name="access_token"
+          optional
+          autoComplete="off"
+          hint="Leave empty and use “Connect with Kite” to get today’s token."
+          value={accessToken}
+          onChange={(e) => {
+            setAccessToken(e.target.value);
+            form.clearField('access_token');
+          }}
+          error={form.fieldErrors.access_token}
+        />
+        <div className="form__actions">
+          <Button type="submit" loading={form.submitting}>
+            Link account
+          </Button>
+          {onCancel ? (
+            <Button variant="ghost" onClick={onCancel} disabled={form.submitting}>
+              Cancel
+            </Button>
+          ) : null}
+        </div>
+      </form>
+    </section>
+  );
+}
+
+type Panel = 'none' | 'rotate' | 'share';
+
+function AccountCard({
+  account,
+  onChanged,
+  onUnlinked,
+  onNotice,
+}: {
+  account: TradingAccount;
+  onChanged(account: TradingAccount): void;
+  onUnlinked(): void;
+  onNotice(message: string | null): void;
+}) {
+  const headingId = useId();
+  const [panel, setPanel] = useState<Panel>('none');
+  const [busy, setBusy] = useState<'connect' | 'verify' | 'unlink' | null>(null);
+  const [error, setError] = useState<string | null>(null);
+  const [confirmUnlink, setConfirmUnlink] = useState(false);
+  const [members, setMembers] = useState<TradingAccountMember[]>([]);
+  const manage = canManage(account);
+
+  useEffect(() => {
+    if (!manage) return;
+    let active = true;
+    tradingAccountsApi
+      .listMembers(account.account_id)
+      .then((items) => active && setMembers(items))
+      .catch(() => undefined); // the list is a convenience; sharing still works without it
+    return () => {
+      active = false;
+    };
+  }, [account.account_id, manage]);
+
+  const connect = async () => {
+    setBusy('connect');
+    setError(null);
+    try {
+      const url = await tradingAccountsApi.kiteLoginUrl(account.account_id);
+      sessionStorage.setItem(KITE_PENDING_ACCOUNT_KEY, account.account_id);
+      window.location.assign(withRedirectParams(url, account.account_id));
+    } catch (err) {
+      setError(toApiProblem(err).message);
+      setBusy(null);
+    }
+  };
+
+  const verify = async () => {
+    setBusy('verify');
+    setError(null);
+    onNotice(null);
+    try {
+      const updated = await tradingAccountsApi.verify(account.account_id);
+      onChanged(updated);
+      if (updated.status === 'active') {
+        onNotice(`Kite confirmed account ${account.user_id_broker}: credentials are valid.`);
+      } else {
+        setError(
+          `Kite says account ${account.user_id_broker} is ${updated.status}${updated.reason ? ` (${updated.reason})` : ''}. ` +
+            'Connect with Kite again or rotate the credentials.',
+        );
+      }
+    } catch (err) {
+      setError(toApiProblem(err).message);
+    } finally {
+      setBusy(null);
+    }
+  };
+
+  const unlink = async () => {
+    setBusy('unlink');
+    setError(null);
+    try {
+      await tradingAccountsApi.unlink(account.account_id);
+      setConfirmUnlink(false);
+      onUnlinked();
+    } catch (err) {
+      setError(toApiProblem(err).message);
+      setConfirmUnlink(false);
+      setBusy(null);
+    }
+  };
+
+  return (
+    <li className="card account" aria-labelledby={headingId}>
+      <div className="account__header">
+        <div>
+          <h2 id={headingId} className="account__title">
+            <span className="account__broker">{account.broker === 'kite' ? 'Kite' : account.broker}</span>{' '}
+            {account.user_id_broker}
+          </h2>
+          <p className="list__meta">
+            <span>API key {account.api_key_masked ?? '••••'}</span>
+            <span>Linked {formatDate(account.created_at)}</span>
+            {account.role !== 'owner' ? <span>Shared with you ({account.permissions.join(', ')})</span> : null}
+            {account.access_token_expires_at ? <span>Token valid until {formatDateTime(account.access_token_expires_at)}</span> : null}
+            {account.verified_at ? <span>Checked {formatDateTime(account.verified_at)}</span> : null}
+          </p>
+        </div>
+        <StatusBadge status={account.status} />
+      </div>
+      {error ? <Alert tone="error">{error}</Alert> : null}
+      <div className="account__actions">
+        {manage ? (
+          <Button onClick={() => void connect()} loading={busy === 'connect'} disabled={busy !== null}>
+            Connect with Kite
+          </Button>
+        ) : null}
+        <Button variant="secondary" onClick={() => void verify()} loading={busy === 'verify'} disabled={busy !== null}>
+          Verify
+        </Button>
+        {manage ? (
+          <>
+            <Button
+              variant="secondary"
+              aria-expanded={panel === 'rotate'}
+              onClick={() => setPanel(panel === 'rotate' ? 'none' : 'rotate')}
+            >
+              Rotate credentials
+            </Button>
+            <Button
+              variant="secondary"
+              aria-expanded={panel === 'share'}
+              onClick={() => setPanel(panel === 'share' ? 'none' : 'share')}
+            >
+              Share
+            </Button>
+            <Button variant="danger-ghost" className="account__unlink" onClick={() => setConfirmUnlink(true)} disabled={busy !== null}>
+              Unlink
+            </Button>
+          </>
+        ) : null}
+      </div>
+      {panel === 'rotate' ? (
+        <RotateCredentialsForm
+          account={account}
+          onCancel={() => setPanel('none')}
+          onRotated={(updated) => {
+            onChanged(updated);
+            setPanel('none');
+            onNotice(`New credentials for ${account.user_id_broker} were saved. Connect with Kite to get a new token.`);
+          }}
+        />
+      ) : null}
+      {panel === 'share' ? (
+        <ShareForm
+          account={account}
+          onCancel={() => setPanel('none')}
+          onAdded={(member) => {
+            setMembers((list) => [...list.filter((m) => m.user_id !== member.user_id), member]);
+            onNotice(`Shared ${account.user_id_broker} with ${member.email}.`);
+          }}
+        />
+      ) : null}
+      {manage && members.length > 0 ? (
+        <MemberList accountId={account.account_id} members={members} onRemoved={(userId) => setMembers((list) => list.filter((m) => m.user_id !== userId))} />
+      ) : null}
+      <ConfirmDialog
+        open={confirmUnlink}
+        title={`Unlink ${account.user_id_broker}?`}
+        confirmLabel="Unlink account"
+        busy={busy === 'unlink'}
+        onCancel={() => setConfirmUnlink(false)}
+        onConfirm={() => void unlink()}
+      >
+        The stored API key, secret and access token are destroyed, and everyone it is shared with loses access. You can
+        link it again later with new credentials.
+      </ConfirmDialog>
+    </li>
+  );
+}
+
+function RotateCredentialsForm({
+  account,
+  onRotated,
+  onCancel,
+}: {
+  account: TradingAccount;
+  onRotated(account: TradingAccount): void;
+  onCancel(): void;
+}) {
+  const [apiKey, setApiKey] = useState('');
+  const [apiSecret, setApiSecret] = useState('');
+  const form = useAsyncForm();
+  const onSubmit = async (event: FormEvent) => {
+    event.preventDefault();
+    const result = await form.run(
+      () => tradingAccountsApi.rotateCredentials(account.account_id, { api_key: apiKey.trim(), api_secret: apiSecret.trim() }),
+      {
+        validate: () => {
+          const errors: Record<string, string> = {};
+          if (!apiKey.trim()) errors.api_key = 'Enter the new API key.';
+          if (!apiSecret.trim()) errors.api_secret = 'Enter the new API secret.';
+          return errors;
+        },
+      },
+    );
+    if (result.ok) onRotated(result.value ?? account);
+  };
+  return (
+    <form ref={form.formRef} onSubmit={onSubmit} noValidate className="form subcard" aria-label={`Rotate credentials of ${account.user_id_broker}`}>
+      <h3 className="section-title">Rotate credentials</h3>
+      {form.problem ? (
+        <Alert ref={form.alertRef} tone="error">
+          {form.problem.message}
+        </Alert>
+      ) : null}
+      <div className="form__grid">
+        <TextField
+          label="New API key"
+          name="api_key"
+          autoComplete="off"
+          spellCheck={false}
+          value={apiKey}
+          onChange={(e) => {
+            setApiKey(e.target.value);
+            form.clearField('api_key');
+          }}
+          error={form.fieldErrors.api_key}
+        />
+        <PasswordField
+          label="New API secret"
+          name="api_secret"
+          autoComplete="off"
+          value={apiSecret}
+          onChange={(e) => {
+            setApiSecret(e.target.value);
+            form.clearField('api_secret');
+          }}
+          error={form.fieldErrors.api_secret}
+        />
+      </div>
+      <div className="form__actions">
+        <Button type="submit" loading={form.submitting}>
+          Save new credentials
+        </Button>
+        <Button variant="ghost" onClick={onCancel} disabled={form.submitting}>
+          Cancel
+        </Button>
+      </div>
+    </form>
+  );
+}
+
+function ShareForm({
+  account,
+  onAdded,
+  onCancel,
+}: {
+  account: TradingAccount;
+  onAdded(member: TradingAccountMember): void;
+  onCancel(): void;
+}) {
+  const [email, setEmail] = useState('');
+  const [permissions, setPermissions] = useState<AccountPermission[]>(['view']);
+  const form = useAsyncForm();
+  const toggle = (id: AccountPermission) =>
+    setPermissions((current) => (current.includes(id) ? current.filter((p) => p !== id) : [...current, id]));
+
+  const onSubmit = async (event: FormEvent) => {
+    event.preventDefault();
+    const result = await form.run(() => tradingAccountsApi.addMember(account.account_id, { email: email.trim(), permissions }), {
+      codeToField: { not_found: 'email', user_not_found: 'email' },
+      validate: () => {
+        const errors: Record<string, string> = {};
+        if (!email.trim()) errors.email = 'Enter the email of the person to share with.';
+        else if (!/^\S+@\S+\.\S+$/.test(email.trim())) errors.email = 'Enter a valid email address.';
+        if (permissions.length === 0) errors.permissions = 'Choose at least one permission.';
+        return errors;
+      },
+    });
+    if (result.ok) {
+      onAdded(result.value);
+      setEmail('');
+      setPermissions(['view']);
+    }
+  };
+
+  return (
+    <form ref={form.formRef} onSubmit={onSubmit} noValidate className="form subcard" aria-label={`Share ${account.user_id_broker}`}>
+      <h3 className="section-title">Share with a Quantagro user</h3>
+      {form.problem ? (
+        <Alert ref={form.alertRef} tone="error">
+          {form.problem.message}
+        </Alert>
+      ) : null}
+      <TextField
+        label="Their email"
+        name="member_email"
+        type="email"
+        autoComplete="off"
+        value={email}
+        onChange={(e) => {
+          setEmail(e.target.value);
+          form.clearField('email');
+        }}
+        error={form.fieldErrors.email}
+      />
+      <fieldset className="fieldset" aria-invalid={form.fieldErrors.permissions ? true : undefined} aria-describedby={form.fieldErrors.permissions ? 'perm-error' : undefined}>
+        <legend className="field__label">Permissions</legend>
+        <div className="chips">
+          {PERMISSIONS.map((perm) => (
+            <label key={perm.id} className="chip">
+              <input type="checkbox" checked={permissions.includes(perm.id)} onChange={() => toggle(perm.id)} />
+              <span>
+                <strong>{perm.label}</strong> <span className="muted">— {perm.hint}</span>
+              </span>
+            </label>
+          ))}
+        </div>
+        {form.fieldErrors.permissions ? (
+          <p className="field__error" id="perm-error">
+            {form.fieldErrors.permissions}
+          </p>
+        ) : null}
+      </fieldset>
+      <div className="form__actions">
+        <Button type="submit" loading={form.submitting}>
+          Share
+        </Button>
+        <Button variant="ghost" onClick={onCancel} disabled={form.submitting}>
+          Close
+        </Button>
+      </div>
+    </form>
+  );
+}
+
+function MemberList({
+  accountId,
+  members,
+  onRemoved,
+}: {
+  accountId: string;
+  members: TradingAccountMember[];
+  onRemoved(userId: string): void;
+}) {
+  const [removing, setRemoving] = useState<string | null>(null);
+  const [error, setError] = useState<string | null>(null);
+  const remove = async (member: TradingAccountMember) => {
+    setRemoving(member.user_id);
+    setError(null);
+    try {
+      await tradingAccountsApi.removeMember(accountId, member.user_id);
+      onRemoved(member.user_id);
+    } catch (err) {
+      setError(toApiProblem(err).message);
+    } finally {
+      setRemoving(null);
+    }
+  };
+  return (
+    <div className="members">
+      <h3 className="section-title">Shared with</h3>
+      {error ? <Alert tone="error">{error}</Alert> : null}
+      <ul className="members__list">
+        {members.map((member) => (
+          <li key={member.user_id}>
+            <span>
+              {member.name ? `${member.name} · ` : ''}
+              {member.email} <span className="muted">({member.permissions.join(', ')})</span>
+            </span>
+            <Button
+              variant="ghost"
+              size="sm"
+              loading={removing === member.user_id}
+              onClick={() => void remove(member)}
+              aria-label={`Remove ${member.email}`}
+            >
+              Remove
+            </Button>
+          </li>
+        ))}
+      </ul>
+    </div>
+  );
+}
