@@ -23,6 +23,7 @@ from user_service.sessions import repository as sessions_repository
 from user_service.sessions import service as sessions
 from user_service.state import AppServices
 from user_service.users import repository as users_repository
+from user_service.verification import service as verification
 
 MFA_METHODS = ["totp", "backup_code"]
 
@@ -35,7 +36,9 @@ async def register(
     db: AsyncSession, services: AppServices, data: RegisterIn, context: RequestContext
 ) -> User:
     settings = services.settings
-    limit = await services.rate_limiter.hit(settings.rate_limit_register_ip, f"register:{context.ip}")
+    limit = await services.rate_limiter.hit(
+        settings.rate_limit_register_ip, f"register:{context.ip}"
+    )
     if not limit.allowed:
         raise RateLimited(limit.retry_after)
     password_policy.enforce(data.password, services.password_rules, (data.email, data.name))
@@ -69,6 +72,7 @@ async def register(
         payload={"user_id": str(user.id), "email": user.email},
     )
     await db.flush()
+    await verification.send_verification_email(db, services, user)
     return user
 
 
@@ -126,7 +130,11 @@ async def login(
         await services.hasher.burn_time(data.password)
         await _count_failure(services, data.email, context)
         await audit.record(
-            db, "login.failed", context=context, actor="anonymous", risk_score=40,
+            db,
+            "login.failed",
+            context=context,
+            actor="anonymous",
+            risk_score=40,
             details={"reason": "invalid_credentials"},
         )
         raise _invalid_credentials()
@@ -135,14 +143,23 @@ async def login(
     if not valid:
         await _count_failure(services, data.email, context)
         await audit.record(
-            db, "login.failed", context=context, user_id=user.id, actor="anonymous",
-            risk_score=50, details={"reason": "invalid_credentials"},
+            db,
+            "login.failed",
+            context=context,
+            user_id=user.id,
+            actor="anonymous",
+            risk_score=50,
+            details={"reason": "invalid_credentials"},
         )
         raise _invalid_credentials()
 
     if user.status != "active":
         await audit.record(
-            db, "login.failed", context=context, user_id=user.id, risk_score=60,
+            db,
+            "login.failed",
+            context=context,
+            user_id=user.id,
+            risk_score=60,
             details={"reason": f"account_{user.status}"},
         )
         raise Forbidden(
@@ -165,7 +182,11 @@ async def login(
         db, services, user, context, persist=data.persist_session, amr=["pwd"], mfa_verified=False
     )
     await audit.record(
-        db, "login.success", context=context, user_id=user.id, risk_score=risk,
+        db,
+        "login.success",
+        context=context,
+        user_id=user.id,
+        risk_score=risk,
         details={"session_id": str(grant.session.id), "amr": ["pwd"]},
     )
     return grant

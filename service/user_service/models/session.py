@@ -30,4 +30,5 @@ class UserSession(Base):
     revoked_reason: Mapped[str | None] = mapped_column(String(64))
 
     def __repr__(self) -> str:
-        return f"UserSession(id={self.id}, user_id={self.user_id}, revoked={self.revoked_at is not None})"
+        revoked = self.revoked_at is not None
+        return f"UserSession(id={self.id}, user_id={self.user_id}, revoked={revoked})"

@@ -1,0 +1,101 @@
+"""Email verification: a single-use link mailed at registration and on request (SPEC §3).
+
+The token is 256 random bits stored as a SHA-256 digest, bound to the address it was sent to
+(a link for an old address never verifies a new one), valid ``EMAIL_VERIFICATION_TTL_HOURS``
+and replaced by any newer one. ``email_verified`` in ``/v1/users/me`` and in the access token
+reads ``User.email_verified_at``; an unverified user may sign in but not link a trading
+account.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from user_service.audit import service as audit
+from user_service.audit.service import RequestContext
+from user_service.db import utcnow
+from user_service.events.outbox import emit
+from user_service.exceptions import BadRequest, Conflict, RateLimited
+from user_service.kit import crypto
+from user_service.mail import messages
+from user_service.mail.dispatch import send_after_commit
+from user_service.models import User
+from user_service.state import AppServices
+from user_service.users import repository as users_repository
+from user_service.verification import repository
+
+
+def _token_invalid() -> BadRequest:
+    return BadRequest(
+        "This verification link is invalid or has expired. Ask for a new one.",
+        code="verification_token_invalid",
+    )
+
+
+async def send_verification_email(db: AsyncSession, services: AppServices, user: User) -> None:
+    """Issue a fresh link (earlier ones stop working) and mail it after commit."""
+    settings = services.settings
+    now = utcnow()
+    ttl = dt.timedelta(hours=settings.email_verification_ttl_hours)
+    raw = crypto.new_token(crypto.EMAIL_VERIFY_PREFIX)
+    await repository.invalidate_tokens(db, user.id, now=now)
+    await repository.add_token(
+        db, user.id, user.email, crypto.hash_token(raw), now=now, expires_at=now + ttl
+    )
+    send_after_commit(
+        db,
+        messages.email_verification(
+            to=user.email,
+            sender=settings.mail_from,
+            frontend_url=settings.frontend_url,
+            token=raw,
+            name=user.name,
+            valid_for=ttl,
+        ),
+    )
+
+
+async def resend(
+    db: AsyncSession, services: AppServices, user: User, context: RequestContext
+) -> None:
+    if user.email_verified:
+        raise Conflict("Your email address is already verified.", code="email_already_verified")
+    limit = await services.rate_limiter.hit(
+        services.settings.rate_limit_email_resend, f"email-resend:{user.id}"
+    )
+    if not limit.allowed:
+        raise RateLimited(limit.retry_after, "Too many verification emails. Try again later.")
+    await send_verification_email(db, services, user)
+    await audit.record(db, "email.verification_sent", context=context, user_id=user.id)
+
+
+async def verify_email(
+    db: AsyncSession, services: AppServices, token: str, context: RequestContext
+) -> User:
+    if not crypto.looks_like(token, crypto.EMAIL_VERIFY_PREFIX):
+        raise _token_invalid()
+    row = await repository.token_by_hash(db, crypto.hash_token(token))
+    now = utcnow()
+    if row is None or row.used_at or row.invalidated_at or row.expires_at <= now:
+        raise _token_invalid()
+    user = await users_repository.get_by_id(db, row.user_id)
+    if user is None or user.email != row.email:
+        raise _token_invalid()
+    if await repository.newest_token_id(db, user.id) != row.id:
+        raise _token_invalid()
+    if not await repository.claim_token(db, row.id, now=now):
+        raise _token_invalid()
+    if user.email_verified_at is None:
+        user.email_verified_at = now
+        await db.flush()
+        emit(
+            db,
+            "user.email_verified",
+            aggregate_type="user",
+            aggregate_id=user.id,
+            payload={"user_id": str(user.id), "email": user.email},
+        )
+        await audit.record(db, "email.verified", context=context, user_id=user.id)
+    return user
