@@ -6,9 +6,10 @@ import datetime as dt
 import uuid
 from typing import Any, cast
 
-from sqlalchemy import CursorResult, Result, select, update
+from sqlalchemy import CursorResult, Result
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from user_service.kit.one_time_tokens import OneTimeTokens
 from user_service.models import PasswordResetToken
 
 
@@ -36,53 +37,8 @@ async def add_reset_token(
     return row
 
 
-async def reset_token_by_hash(db: AsyncSession, token_hash: str) -> PasswordResetToken | None:
-    result = await db.execute(
-        select(PasswordResetToken)
-        .where(PasswordResetToken.token_hash == token_hash)
-        .execution_options(populate_existing=True)
-    )
-    return result.scalar_one_or_none()
-
-
-async def invalidate_reset_tokens(
-    db: AsyncSession, user_id: uuid.UUID, *, now: dt.datetime
-) -> None:
-    """End every outstanding token of the user (a newer request or a password change)."""
-    await db.execute(
-        update(PasswordResetToken)
-        .where(
-            PasswordResetToken.user_id == user_id,
-            PasswordResetToken.used_at.is_(None),
-            PasswordResetToken.invalidated_at.is_(None),
-        )
-        .values(invalidated_at=now)
-        .execution_options(synchronize_session=False)
-    )
-
-
-async def claim_reset_token(db: AsyncSession, token_id: uuid.UUID, *, now: dt.datetime) -> bool:
-    """Spend a token once; of two parallel resets with one token exactly one wins."""
-    result = await db.execute(
-        update(PasswordResetToken)
-        .where(
-            PasswordResetToken.id == token_id,
-            PasswordResetToken.used_at.is_(None),
-            PasswordResetToken.invalidated_at.is_(None),
-            PasswordResetToken.expires_at > now,
-        )
-        .values(used_at=now)
-        .execution_options(synchronize_session=False)
-    )
-    return _affected(result) == 1
-
-
-async def newest_reset_token_id(db: AsyncSession, user_id: uuid.UUID) -> uuid.UUID | None:
-    """Only the latest request's token is honoured, even if two requests raced."""
-    result = await db.execute(
-        select(PasswordResetToken.id)
-        .where(PasswordResetToken.user_id == user_id)
-        .order_by(PasswordResetToken.created_at.desc(), PasswordResetToken.id.desc())
-        .limit(1)
-    )
-    return result.scalar_one_or_none()
+_tokens = OneTimeTokens(PasswordResetToken)
+reset_token_by_hash = _tokens.by_hash
+invalidate_reset_tokens = _tokens.invalidate_outstanding
+claim_reset_token = _tokens.claim
+newest_reset_token_id = _tokens.newest_id

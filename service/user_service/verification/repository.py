@@ -6,9 +6,10 @@ import datetime as dt
 import uuid
 from typing import Any, cast
 
-from sqlalchemy import CursorResult, Result, select, update
+from sqlalchemy import CursorResult, Result
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from user_service.kit.one_time_tokens import OneTimeTokens
 from user_service.models import EmailVerificationToken
 
 
@@ -38,49 +39,8 @@ async def add_token(
     return row
 
 
-async def token_by_hash(db: AsyncSession, token_hash: str) -> EmailVerificationToken | None:
-    result = await db.execute(
-        select(EmailVerificationToken)
-        .where(EmailVerificationToken.token_hash == token_hash)
-        .execution_options(populate_existing=True)
-    )
-    return result.scalar_one_or_none()
-
-
-async def invalidate_tokens(db: AsyncSession, user_id: uuid.UUID, *, now: dt.datetime) -> None:
-    await db.execute(
-        update(EmailVerificationToken)
-        .where(
-            EmailVerificationToken.user_id == user_id,
-            EmailVerificationToken.used_at.is_(None),
-            EmailVerificationToken.invalidated_at.is_(None),
-        )
-        .values(invalidated_at=now)
-        .execution_options(synchronize_session=False)
-    )
-
-
-async def claim_token(db: AsyncSession, token_id: uuid.UUID, *, now: dt.datetime) -> bool:
-    result = await db.execute(
-        update(EmailVerificationToken)
-        .where(
-            EmailVerificationToken.id == token_id,
-            EmailVerificationToken.used_at.is_(None),
-            EmailVerificationToken.invalidated_at.is_(None),
-            EmailVerificationToken.expires_at > now,
-        )
-        .values(used_at=now)
-        .execution_options(synchronize_session=False)
-    )
-    return _affected(result) == 1
-
-
-async def newest_token_id(db: AsyncSession, user_id: uuid.UUID) -> uuid.UUID | None:
-    """Only the latest link is honoured, even if two resends raced."""
-    result = await db.execute(
-        select(EmailVerificationToken.id)
-        .where(EmailVerificationToken.user_id == user_id)
-        .order_by(EmailVerificationToken.created_at.desc(), EmailVerificationToken.id.desc())
-        .limit(1)
-    )
-    return result.scalar_one_or_none()
+_tokens = OneTimeTokens(EmailVerificationToken)
+token_by_hash = _tokens.by_hash
+invalidate_tokens = _tokens.invalidate_outstanding
+claim_token = _tokens.claim
+newest_token_id = _tokens.newest_id
