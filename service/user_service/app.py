@@ -17,6 +17,7 @@ from user_service.auth.endpoints import router as auth_router
 from user_service.authz.endpoints import router as authz_router
 from user_service.bootstrap import build_services, close_services
 from user_service.config import Settings, get_settings
+from user_service.db import READ_ONLY_OPTION
 from user_service.deps import Services
 from user_service.events.relay import OutboxRelay
 from user_service.logging import configure_logging
@@ -57,6 +58,7 @@ def _health_router(app: FastAPI) -> None:
         checks: dict[str, str] = {}
         try:
             async with services.engine.connect() as connection:
+                await connection.execution_options(**{READ_ONLY_OPTION: True})
                 await connection.execute(text("SELECT 1"))
             checks["database"] = "ok"
         except Exception:

@@ -73,6 +73,7 @@ class OutboxRelay:
             )
         ).all()
         if not rows:
+            await connection.rollback()  # never sit idle inside a transaction (SQLite: a lock)
             return 0
         events = [OutboxEvent(**row._mapping) for row in rows]
         async with self._redis.pipeline(transaction=False) as pipe:
