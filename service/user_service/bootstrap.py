@@ -54,7 +54,11 @@ async def build_services(settings: Settings) -> AppServices:
         settings.database_url, pool_size=settings.database_pool_size, echo=settings.sql_echo
     )
     sessionmaker = create_sessionmaker(engine)
-    provider = await open_key_provider(settings, sessionmaker)
+    try:
+        provider = await open_key_provider(settings, sessionmaker)
+    except BaseException:
+        await engine.dispose()  # refusing to start must not leak the pool's connections
+        raise
     async with sessionmaker() as session:
         await ensure_signing_key(session, provider, settings.jwt_key_size)
         await session.commit()

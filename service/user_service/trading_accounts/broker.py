@@ -72,6 +72,15 @@ class Broker(Protocol):
 
     async def fetch_profile(self, api_key: str, access_token: str) -> BrokerProfile: ...
 
+    def access_token_expiry(self, seen_working_at: datetime) -> datetime | None:
+        """The latest moment a token that worked at ``seen_working_at`` can still work
+        (``None`` if the broker does not say), so a token pasted by the user gets an expiry."""
+        ...
+
+    async def aclose(self) -> None:
+        """Release the adapter's connections (at shutdown)."""
+        ...
+
 
 # --------------------------------------------------------------------------------------------
 # Errors: rendered by the service's one handler as {"detail", "code", "broker", "error_type"}.

@@ -117,6 +117,7 @@ class KiteConnectBroker:
         client: httpx.AsyncClient | None = None,
         *,
         clock: Callable[[], datetime] = _utcnow,
+        limits: httpx.Limits | None = None,
     ) -> None:
         if timeout <= 0:
             raise ValueError("timeout must be positive")
@@ -126,7 +127,9 @@ class KiteConnectBroker:
         self._clock = clock
         self._owns_client = client is None
         self._client = client or httpx.AsyncClient(
-            timeout=httpx.Timeout(timeout), follow_redirects=False
+            timeout=httpx.Timeout(timeout),
+            follow_redirects=False,
+            limits=limits or httpx.Limits(max_connections=20, max_keepalive_connections=5),
         )
 
     def __repr__(self) -> str:
@@ -211,6 +214,10 @@ class KiteConnectBroker:
             email=_optional_str(data.get("email")),
             broker=self.name,
         )
+
+    def access_token_expiry(self, seen_working_at: datetime) -> datetime | None:
+        """Kite flushes every access token at 06:00 IST: the next such moment."""
+        return next_kite_expiry(seen_working_at)
 
     # --- transport ----------------------------------------------------------------------
 

@@ -1,0 +1,25 @@
+"""The broker adapters one instance uses, built at start-up from the settings."""
+
+from __future__ import annotations
+
+from user_service.config import Settings
+from user_service.trading_accounts.broker import Broker
+from user_service.trading_accounts.kite import KiteConnectBroker
+
+
+def open_brokers(settings: Settings) -> dict[str, Broker]:
+    """One adapter per broker, each owning one bounded connection pool shared by all requests.
+
+    Every call is bounded by ``KITE_TIMEOUT_SECONDS``; the pool's limits keep a burst of
+    verifications from opening hundreds of sockets to the broker.
+    """
+    kite = KiteConnectBroker(
+        settings.kite_api_base_url, settings.kite_login_url, settings.kite_timeout_seconds
+    )
+    return {kite.name: kite}
+
+
+async def close_brokers(brokers: dict[str, Broker]) -> None:
+    for broker in brokers.values():
+        await broker.aclose()
+    brokers.clear()

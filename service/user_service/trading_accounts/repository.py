@@ -1,0 +1,137 @@
+"""SQL for trading accounts and their memberships."""
+
+from __future__ import annotations
+
+import datetime as dt
+import uuid
+from typing import Any
+
+from sqlalchemy import and_, delete, or_, select, tuple_, update
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from user_service.models import TradingAccount, TradingAccountMembership, User
+
+
+async def get(db: AsyncSession, account_id: uuid.UUID) -> TradingAccount | None:
+    return await db.get(TradingAccount, account_id, populate_existing=True)
+
+
+async def get_membership(
+    db: AsyncSession, account_id: uuid.UUID, user_id: uuid.UUID
+) -> TradingAccountMembership | None:
+    return await db.get(TradingAccountMembership, (account_id, user_id), populate_existing=True)
+
+
+async def exists_for_broker_user(db: AsyncSession, broker: str, user_id_broker: str) -> bool:
+    found = await db.scalar(
+        select(TradingAccount.id).where(
+            TradingAccount.broker == broker, TradingAccount.user_id_broker == user_id_broker
+        )
+    )
+    return found is not None
+
+
+async def insert(db: AsyncSession, account: TradingAccount) -> bool:
+    """Insert; ``False`` when (broker, user_id_broker) is taken (also under a race)."""
+    try:
+        async with db.begin_nested():
+            db.add(account)
+            await db.flush()
+    except IntegrityError:
+        return False
+    return True
+
+
+async def page_visible(
+    db: AsyncSession,
+    user_id: uuid.UUID,
+    *,
+    after: tuple[dt.datetime, uuid.UUID] | None,
+    limit: int,
+) -> list[tuple[TradingAccount, TradingAccountMembership | None]]:
+    """Accounts the user owns or is a member of, oldest first (keyset on created_at, id)."""
+    membership = TradingAccountMembership
+    query = (
+        select(TradingAccount, membership)
+        .outerjoin(
+            membership,
+            and_(membership.account_id == TradingAccount.id, membership.user_id == user_id),
+        )
+        .where(or_(TradingAccount.owner_user_id == user_id, membership.user_id == user_id))
+        .order_by(TradingAccount.created_at, TradingAccount.id)
+        .limit(limit)
+    )
+    if after is not None:
+        query = query.where(tuple_(TradingAccount.created_at, TradingAccount.id) > after)
+    result = await db.execute(query)
+    return [(row[0], row[1]) for row in result.all()]
+
+
+async def update_if_unchanged(
+    db: AsyncSession, account_id: uuid.UUID, expected_blob: bytes | None, **values: Any
+) -> bool:
+    """Compare-and-set on the sealed credentials: write only if nobody changed them since.
+
+    Used after a broker call made outside the transaction, so a rotation or unlink that
+    happened meanwhile is never overwritten with a verdict about the old credentials.
+    """
+    condition = (
+        TradingAccount.credentials_sealed.is_(None)
+        if expected_blob is None
+        else TradingAccount.credentials_sealed == expected_blob
+    )
+    result = await db.execute(
+        update(TradingAccount)
+        .where(TradingAccount.id == account_id, condition)
+        .values(**values)
+        .execution_options(synchronize_session=False)
+    )
+    return bool(getattr(result, "rowcount", 0))
+
+
+async def delete_account(db: AsyncSession, account_id: uuid.UUID) -> list[uuid.UUID]:
+    """Delete the account and its memberships; returns the former members' ids."""
+    members = await member_ids(db, account_id)
+    await db.execute(
+        delete(TradingAccountMembership).where(TradingAccountMembership.account_id == account_id)
+    )
+    await db.execute(delete(TradingAccount).where(TradingAccount.id == account_id))
+    await db.flush()
+    return members
+
+
+async def member_ids(db: AsyncSession, account_id: uuid.UUID) -> list[uuid.UUID]:
+    result = await db.execute(
+        select(TradingAccountMembership.user_id).where(
+            TradingAccountMembership.account_id == account_id
+        )
+    )
+    return list(result.scalars())
+
+
+async def members_with_users(
+    db: AsyncSession, account_id: uuid.UUID
+) -> list[tuple[TradingAccountMembership, User]]:
+    result = await db.execute(
+        select(TradingAccountMembership, User)
+        .join(User, User.id == TradingAccountMembership.user_id)
+        .where(TradingAccountMembership.account_id == account_id)
+        .order_by(TradingAccountMembership.created_at, User.id)
+    )
+    return [(row[0], row[1]) for row in result.all()]
+
+
+async def add_membership(db: AsyncSession, membership: TradingAccountMembership) -> None:
+    db.add(membership)
+    await db.flush()
+
+
+async def delete_membership(db: AsyncSession, account_id: uuid.UUID, user_id: uuid.UUID) -> bool:
+    result = await db.execute(
+        delete(TradingAccountMembership).where(
+            TradingAccountMembership.account_id == account_id,
+            TradingAccountMembership.user_id == user_id,
+        )
+    )
+    return bool(getattr(result, "rowcount", 0))

@@ -1,0 +1,813 @@
+"""Trading accounts: link, list, Kite login, verify, rotate, share, unlink, release (SPEC §3).
+
+Status machine (docs/trading-accounts.md)::
+
+    link / rotate ──▶ pending_verification ──kite session or verify──▶ active
+                                  │                                     │ token flushed (06:00 IST)
+                                  └──verify rejected──▶ invalid          ▼
+                                                         expired ◀──verify rejected / release
+    any status ──kite session (same broker user)──▶ active;  unlink ──▶ (row deleted)
+
+Who may do what: the owner holds every permission; a member holds the closure of what they
+were granted (``manage`` ⊇ ``trade`` ⊇ ``view``, as the authorization engine reads it).
+Anything about an account the caller neither owns nor shares is a 404, never a 403.
+
+Broker calls never run inside a database transaction (on SQLite every transaction holds the
+write lock); what they conclude is written with compare-and-set on the sealed credentials,
+so a rotation or unlink that happened meanwhile wins.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import uuid
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any, Literal
+
+import structlog
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from user_service.audit import service as audit
+from user_service.audit.service import RequestContext
+from user_service.authz.catalog import ACCOUNT_PERMISSIONS, account_permission_implies
+from user_service.authz.invalidation import invalidate_decisions
+from user_service.db import on_commit, utcnow
+from user_service.events.outbox import emit
+from user_service.exceptions import (
+    BadRequest,
+    Conflict,
+    Forbidden,
+    NotFound,
+    RateLimited,
+    ServiceUnavailable,
+)
+from user_service.kit.pagination import decode_cursor, encode_cursor
+from user_service.metrics import CREDENTIALS_RELEASED
+from user_service.models import TradingAccount, TradingAccountMembership, User
+from user_service.oauth.dependencies import ServiceIdentity
+from user_service.state import AppServices
+from user_service.trading_accounts import repository, vault
+from user_service.trading_accounts.broker import Broker, BrokerAuthError
+from user_service.trading_accounts.schemas import (
+    AccountOut,
+    CredentialsIn,
+    KiteLoginUrlOut,
+    LinkIn,
+    MemberIn,
+    MemberOut,
+    ReleasedCredentialsOut,
+    VerificationOut,
+)
+from user_service.trading_accounts.vault import Credentials
+from user_service.users import repository as users_repository
+
+log = structlog.get_logger(__name__)
+
+PENDING = "pending_verification"
+ACTIVE = "active"
+INVALID = "invalid"
+EXPIRED = "expired"
+ALL_PERMISSIONS: tuple[str, ...] = tuple(ACCOUNT_PERMISSIONS)
+REDIRECT_PARAM = "account_id"
+"""Sent through Kite's ``redirect_params``: the frontend's callback learns which account."""
+_CAS_ATTEMPTS = 3
+
+
+@dataclass(frozen=True)
+class AccountAccess:
+    """An account as one user sees it: their role and effective permissions."""
+
+    account: TradingAccount
+    role: Literal["owner", "member"]
+    permissions: tuple[str, ...]
+
+    def allows(self, permission: str) -> bool:
+        return any(account_permission_implies(held, permission) for held in self.permissions)
+
+
+def effective_permissions(granted: Sequence[str]) -> tuple[str, ...]:
+    """The closure of a grant, weakest first: ``["trade"]`` → ``("view", "trade")``."""
+    return tuple(
+        p for p in ALL_PERMISSIONS if any(account_permission_implies(g, p) for g in granted)
+    )
+
+
+def _not_found() -> NotFound:
+    return NotFound("No such trading account.", code="trading_account_not_found")
+
+
+def _changed() -> Conflict:
+    return Conflict(
+        "The account's credentials changed while the broker was being asked; try again.",
+        code="trading_account_changed",
+    )
+
+
+def _actor(user: User) -> str:
+    return f"user:{user.id}"
+
+
+def _broker(services: AppServices, name: str) -> Broker:
+    broker = services.brokers.get(name)
+    if broker is None:
+        raise ServiceUnavailable(
+            f"The broker '{name}' is not configured on this instance.", code="broker_not_configured"
+        )
+    return broker
+
+
+def _require(access: AccountAccess, permission: str) -> None:
+    if not access.allows(permission):
+        raise Forbidden(
+            f"This needs the '{permission}' permission on the trading account.",
+            code="account_permission_required",
+        )
+
+
+def _require_kite(account: TradingAccount) -> None:
+    if account.broker != "kite":
+        raise Conflict("This is not a Kite Connect account.", code="wrong_broker")
+
+
+async def load_access(db: AsyncSession, account_id: uuid.UUID, user: User) -> AccountAccess:
+    """The account if ``user`` owns or shares it; 404 otherwise (no existence leak)."""
+    account = await repository.get(db, account_id)
+    if account is None:
+        raise _not_found()
+    if account.owner_user_id == user.id:
+        return AccountAccess(account, "owner", ALL_PERMISSIONS)
+    membership = await repository.get_membership(db, account_id, user.id)
+    if membership is None:
+        raise _not_found()
+    return AccountAccess(account, "member", effective_permissions(membership.permissions))
+
+
+def account_out(access: AccountAccess) -> AccountOut:
+    account = access.account
+    return AccountOut(
+        account_id=str(account.id),
+        broker=account.broker,
+        user_id_broker=account.user_id_broker,
+        status=account.status,
+        created_at=account.created_at,
+        role=access.role,
+        permissions=list(access.permissions),
+        api_key_masked=account.api_key_masked,
+        verified_at=account.verified_at,
+        access_token_expires_at=account.access_token_expires_at,
+    )
+
+
+async def _announce(
+    db: AsyncSession,
+    event_type: str,
+    account: TradingAccount,
+    *,
+    actor: str,
+    context: RequestContext | None,
+    details: dict[str, Any] | None = None,
+    risk_score: int = 0,
+) -> None:
+    """Audit row (in the owner's trail) and outbox event, in the change's transaction.
+
+    Never a secret: ids, statuses and permission names only.
+    """
+    facts = {"account_id": str(account.id), "broker": account.broker, **(details or {})}
+    await audit.record(
+        db,
+        event_type,
+        context=context,
+        user_id=account.owner_user_id,
+        actor=actor,
+        risk_score=risk_score,
+        details=facts,
+    )
+    emit(
+        db,
+        event_type,
+        aggregate_type="trading_account",
+        aggregate_id=account.id,
+        payload={
+            **facts,
+            "owner_user_id": str(account.owner_user_id),
+            "user_id_broker": account.user_id_broker,
+            "status": account.status,
+            "actor": actor,
+        },
+    )
+
+
+async def _open(
+    db: AsyncSession,
+    services: AppServices,
+    account: TradingAccount,
+    *,
+    actor: str,
+    context: RequestContext | None,
+) -> Credentials:
+    """Open the vault; a blob that does not open is audited (kept) as a possible tampering."""
+    try:
+        return await vault.open_credentials(
+            services.key_provider, account.id, account.credentials_sealed
+        )
+    except vault.CredentialsUnreadable as exc:
+        await audit.record(
+            db,
+            "trading_account.credentials_unreadable",
+            context=context,
+            user_id=account.owner_user_id,
+            actor=actor,
+            risk_score=80,
+            details={"account_id": str(account.id), "broker": account.broker},
+        )
+        exc.commit = True
+        raise
+
+
+async def _end_read_transaction(db: AsyncSession) -> None:
+    """End the request's transaction before a broker call.
+
+    A broker may take ``KITE_TIMEOUT_SECONDS`` to answer; an open transaction would pin a
+    pooled connection and, on SQLite (``BEGIN IMMEDIATE``), the one write lock for that long.
+    Nothing has been written yet, so this only ends a read; the outcome is written afterwards
+    with compare-and-set.
+    """
+    if db.new or db.dirty or db.deleted:
+        raise RuntimeError("a broker call must not happen with unflushed changes pending")
+    await db.commit()
+
+
+async def _compare_and_set(
+    db: AsyncSession,
+    services: AppServices,
+    account_id: uuid.UUID,
+    expected_blob: bytes | None,
+    used: Credentials,
+    values: dict[str, Any],
+    *,
+    same_token: bool,
+) -> TradingAccount:
+    """Write ``values`` if the credentials the broker saw are still the stored ones.
+
+    A blob that differs only because a master-key rotation re-wrapped it (or, for a login
+    exchange, because another token was stored meanwhile) still counts as the same.
+    """
+    for _ in range(_CAS_ATTEMPTS):
+        if await repository.update_if_unchanged(db, account_id, expected_blob, **values):
+            account = await repository.get(db, account_id)
+            if account is None:  # pragma: no cover - deleted between two statements
+                raise _not_found()
+            return account
+        current = await repository.get(db, account_id)
+        if current is None:
+            raise _not_found()
+        if current.credentials_sealed is None:
+            raise _changed()
+        now_stored = await vault.open_credentials(
+            services.key_provider, account_id, current.credentials_sealed
+        )
+        if (now_stored.api_key, now_stored.api_secret) != (used.api_key, used.api_secret) or (
+            same_token and now_stored.access_token != used.access_token
+        ):
+            raise _changed()
+        expected_blob = current.credentials_sealed
+    raise _changed()
+
+
+# --- accounts ---------------------------------------------------------------------------------
+
+
+async def link(
+    db: AsyncSession, services: AppServices, user: User, body: LinkIn, context: RequestContext
+) -> AccountOut:
+    """Seal the credentials under a new account id; the account waits for verification."""
+    if not user.email_verified:
+        raise Forbidden(
+            "Verify your email address before linking a trading account.",
+            code="email_not_verified",
+        )
+    _broker(services, body.broker)
+    if await repository.exists_for_broker_user(db, body.broker, body.user_id_broker):
+        raise _already_linked()
+    now = utcnow()
+    account_id = uuid.uuid4()
+    credentials = Credentials(body.api_key, body.api_secret, body.access_token)
+    account = TradingAccount(
+        id=account_id,
+        owner_user_id=user.id,
+        broker=body.broker,
+        user_id_broker=body.user_id_broker,
+        status=PENDING,
+        api_key_masked=vault.mask_api_key(body.api_key),
+        credentials_sealed=await vault.seal(services.key_provider, account_id, credentials),
+        created_at=now,
+        updated_at=now,
+    )
+    if not await repository.insert(db, account):
+        raise _already_linked()
+    await _announce(
+        db,
+        "trading_account.linked",
+        account,
+        actor=_actor(user),
+        context=context,
+        details={"user_id_broker": account.user_id_broker, "access_token": bool(body.access_token)},
+    )
+    return account_out(AccountAccess(account, "owner", ALL_PERMISSIONS))
+
+
+def _already_linked() -> Conflict:
+    return Conflict(
+        "This broker account is already linked to the User Service.",
+        code="trading_account_already_linked",
+    )
+
+
+async def list_accounts(
+    db: AsyncSession, user: User, *, limit: int, cursor: str | None
+) -> tuple[list[AccountOut], str | None]:
+    after = _decode_position(cursor)
+    rows = await repository.page_visible(db, user.id, after=after, limit=limit + 1)
+    items = []
+    for account, membership in rows[:limit]:
+        if account.owner_user_id == user.id:
+            access = AccountAccess(account, "owner", ALL_PERMISSIONS)
+        else:
+            granted = membership.permissions if membership else []
+            access = AccountAccess(account, "member", effective_permissions(granted))
+        items.append(account_out(access))
+    next_cursor = None
+    if len(rows) > limit:
+        last = rows[limit - 1][0]
+        next_cursor = encode_cursor({"after": last.created_at.isoformat(), "id": str(last.id)})
+    return items, next_cursor
+
+
+def _decode_position(cursor: str | None) -> tuple[dt.datetime, uuid.UUID] | None:
+    position = decode_cursor(cursor)
+    if position is None:
+        return None
+    try:
+        created_at = dt.datetime.fromisoformat(str(position["after"]))
+        account_id = uuid.UUID(str(position["id"]))
+    except (KeyError, ValueError) as exc:
+        raise BadRequest("The cursor is not valid.", code="invalid_cursor") from exc
+    if created_at.tzinfo is None:
+        raise BadRequest("The cursor is not valid.", code="invalid_cursor")
+    return created_at, account_id
+
+
+async def get_account(db: AsyncSession, user: User, account_id: uuid.UUID) -> AccountOut:
+    return account_out(await load_access(db, account_id, user))
+
+
+async def rotate_credentials(
+    db: AsyncSession,
+    services: AppServices,
+    user: User,
+    account_id: uuid.UUID,
+    body: CredentialsIn,
+    context: RequestContext,
+) -> AccountOut:
+    """Re-seal new credentials (fresh data key); the account must be verified again."""
+    access = await load_access(db, account_id, user)
+    _require(access, "manage")
+    account = access.account
+    previous_status = account.status
+    credentials = Credentials(body.api_key, body.api_secret, body.access_token)
+    account.credentials_sealed = await vault.seal(services.key_provider, account.id, credentials)
+    account.api_key_masked = vault.mask_api_key(body.api_key)
+    account.status = PENDING
+    account.verified_at = None
+    account.access_token_expires_at = None
+    account.updated_at = utcnow()
+    await db.flush()
+    await _announce(
+        db,
+        "trading_account.credentials_rotated",
+        account,
+        actor=_actor(user),
+        context=context,
+        details={"previous_status": previous_status, "access_token": bool(body.access_token)},
+    )
+    return account_out(access)
+
+
+async def unlink(
+    db: AsyncSession,
+    services: AppServices,
+    user: User,
+    account_id: uuid.UUID,
+    context: RequestContext,
+) -> None:
+    """Delete the account: its sealed credentials and every membership go with the row."""
+    access = await load_access(db, account_id, user)
+    _require(access, "manage")
+    account = access.account
+    members = await repository.member_ids(db, account.id)
+    await _announce(
+        db,
+        "trading_account.unlinked",
+        account,
+        actor=_actor(user),
+        context=context,
+        details={"member_user_ids": sorted(str(m) for m in members)},
+    )
+    await repository.delete_account(db, account.id)
+    invalidate_decisions(db, user_ids=[account.owner_user_id, *members], account_ids=[account.id])
+
+
+# --- Kite Connect login and verification ------------------------------------------------------
+
+
+async def kite_login_url(
+    db: AsyncSession,
+    services: AppServices,
+    user: User,
+    account_id: uuid.UUID,
+    context: RequestContext,
+) -> KiteLoginUrlOut:
+    """Kite's login page for the account's app; the account id comes back on the redirect."""
+    access = await load_access(db, account_id, user)
+    _require(access, "manage")
+    account = access.account
+    _require_kite(account)
+    broker = _broker(services, account.broker)
+    credentials = await _open(db, services, account, actor=_actor(user), context=context)
+    url = broker.login_url(credentials.api_key, {REDIRECT_PARAM: str(account.id)})
+    return KiteLoginUrlOut(account_id=str(account.id), login_url=url)
+
+
+async def exchange_kite_session(
+    db: AsyncSession,
+    services: AppServices,
+    user: User,
+    account_id: uuid.UUID,
+    request_token: str,
+    context: RequestContext,
+) -> VerificationOut:
+    """Trade Kite's ``request_token`` for the day's access token and activate the account.
+
+    Kite's answer is authenticated by the checksum over the api secret and names the broker
+    user who logged in, so it is as good a check as ``GET /user/profile``: when that user is
+    the account's, the token is sealed and the account becomes ``active`` at once. A login as
+    another broker user stores nothing (409 ``broker_user_mismatch``).
+    """
+    access = await load_access(db, account_id, user)
+    _require(access, "manage")
+    account = access.account
+    _require_kite(account)
+    broker = _broker(services, account.broker)
+    expected_blob = account.credentials_sealed
+    credentials = await _open(db, services, account, actor=_actor(user), context=context)
+    previous_status = account.status
+    await _end_read_transaction(db)
+
+    session = await broker.exchange_request_token(
+        credentials.api_key, credentials.api_secret, request_token
+    )
+    if session.user_id != account.user_id_broker:
+        raise Conflict(
+            f"Kite says this login was for broker user {session.user_id}, but the account "
+            f"is {account.user_id_broker}. Log in to Kite as {account.user_id_broker}.",
+            code="broker_user_mismatch",
+        )
+    now = utcnow()
+    sealed = await vault.seal(
+        services.key_provider, account.id, credentials.with_access_token(session.access_token)
+    )
+    account = await _compare_and_set(
+        db,
+        services,
+        account.id,
+        expected_blob,
+        credentials,
+        {
+            "credentials_sealed": sealed,
+            "status": ACTIVE,
+            "verified_at": now,
+            "access_token_expires_at": session.expires_at,
+            "updated_at": now,
+        },
+        same_token=False,
+    )
+    await _announce(
+        db,
+        "trading_account.verified",
+        account,
+        actor=_actor(user),
+        context=context,
+        details={
+            "previous_status": previous_status,
+            "via": "kite_session",
+            "access_token_expires_at": session.expires_at.isoformat(),
+        },
+    )
+    return VerificationOut(**account_out(_with(access, account)).model_dump(), reason=None)
+
+
+async def verify(
+    db: AsyncSession,
+    services: AppServices,
+    user: User,
+    account_id: uuid.UUID,
+    context: RequestContext,
+) -> VerificationOut:
+    """Ask the broker whose access token this is: ``active``, ``invalid`` or ``expired``.
+
+    A rejected token is ``expired`` when these credentials were verified before (the daily
+    flush), ``invalid`` when they never worked. A token of another broker user is dropped
+    and the account is ``invalid``. Broker faults (502/504) change nothing.
+    """
+    access = await load_access(db, account_id, user)
+    _require(access, "manage")
+    account = access.account
+    broker = _broker(services, account.broker)
+    expected_blob = account.credentials_sealed
+    credentials = await _open(db, services, account, actor=_actor(user), context=context)
+    if not credentials.access_token:
+        raise Conflict(
+            "This account has no access token yet: complete the broker login first "
+            "(GET …/kite/login-url, then POST …/kite/session).",
+            code="broker_login_required",
+        )
+    previous_status = account.status
+    was_verified = account.verified_at is not None
+    known_expiry = account.access_token_expires_at
+    await _end_read_transaction(db)
+
+    now = utcnow()
+    values: dict[str, Any] = {"updated_at": now}
+    reason: str | None
+    try:
+        profile = await broker.fetch_profile(credentials.api_key, credentials.access_token)
+    except BrokerAuthError as exc:
+        values["status"] = EXPIRED if was_verified else INVALID
+        reason = "access_token_expired" if was_verified else "credentials_rejected"
+        error_type = exc.error_type
+    else:
+        error_type = None
+        if profile.user_id == account.user_id_broker:
+            values["status"] = ACTIVE
+            values["verified_at"] = now
+            values["access_token_expires_at"] = known_expiry or broker.access_token_expiry(now)
+            reason = None
+        else:
+            # Someone else's token: never keep it, never release it.
+            values["status"] = INVALID
+            values["credentials_sealed"] = await vault.seal(
+                services.key_provider, account.id, credentials.with_access_token(None)
+            )
+            values["access_token_expires_at"] = None
+            reason = "broker_user_mismatch"
+    account = await _compare_and_set(
+        db, services, account.id, expected_blob, credentials, values, same_token=True
+    )
+    await _announce(
+        db,
+        "trading_account.verified",
+        account,
+        actor=_actor(user),
+        context=context,
+        details={
+            "previous_status": previous_status,
+            "via": "profile",
+            "reason": reason,
+            "error_type": error_type,
+        },
+        risk_score=30 if reason == "broker_user_mismatch" else 0,
+    )
+    return VerificationOut(**account_out(_with(access, account)).model_dump(), reason=reason)
+
+
+def _with(access: AccountAccess, account: TradingAccount) -> AccountAccess:
+    return AccountAccess(account, access.role, access.permissions)
+
+
+# --- sharing ----------------------------------------------------------------------------------
+
+
+def member_out(membership: TradingAccountMembership, member: User) -> MemberOut:
+    return MemberOut(
+        user_id=str(member.id),
+        email=member.email,
+        name=member.name,
+        permissions=list(effective_permissions(membership.permissions)),
+        added_by=str(membership.added_by) if membership.added_by else None,
+        created_at=membership.created_at,
+    )
+
+
+async def list_members(db: AsyncSession, user: User, account_id: uuid.UUID) -> list[MemberOut]:
+    access = await load_access(db, account_id, user)
+    _require(access, "manage")
+    rows = await repository.members_with_users(db, account_id)
+    return [member_out(membership, member) for membership, member in rows]
+
+
+async def add_member(
+    db: AsyncSession,
+    services: AppServices,
+    user: User,
+    account_id: uuid.UUID,
+    body: MemberIn,
+    context: RequestContext,
+) -> tuple[MemberOut, bool]:
+    """Share the account (or change a member's permissions); ``True`` when newly added.
+
+    The member is named by email and must be an active user with a verified address: an
+    unverified address may belong to someone who merely typed it at registration. Unknown,
+    unverified and inactive look alike (404 ``user_not_found``), and lookups are rate limited
+    per user, which bounds what a sharer can learn about who has an account.
+    """
+    access = await load_access(db, account_id, user)
+    _require(access, "manage")
+    account = access.account
+    limit = await services.rate_limiter.hit(
+        services.settings.rate_limit_account_member_add, f"account-member-add:{user.id}"
+    )
+    if not limit.allowed:
+        raise RateLimited(limit.retry_after)
+    for permission in body.permissions:
+        if not access.allows(permission):
+            raise Forbidden(
+                f"You cannot grant '{permission}': you do not hold it on this account.",
+                code="permission_not_held",
+            )
+    member = await users_repository.get_by_email(db, body.email)
+    if member is None or not member.email_verified or member.status != "active":
+        raise NotFound(
+            "No active user with this verified email address was found.", code="user_not_found"
+        )
+    if member.id == account.owner_user_id:
+        raise Conflict("The owner already holds every permission.", code="member_is_owner")
+    permissions = list(effective_permissions(body.permissions))
+    membership = await repository.get_membership(db, account.id, member.id)
+    created = membership is None
+    if membership is None:
+        membership = TradingAccountMembership(
+            account_id=account.id,
+            user_id=member.id,
+            permissions=permissions,
+            added_by=user.id,
+            created_at=utcnow(),
+            updated_at=utcnow(),
+        )
+        await repository.add_membership(db, membership)
+        event_type = "trading_account.member_added"
+        previous: list[str] | None = None
+    else:
+        previous = list(membership.permissions)
+        if effective_permissions(previous) == tuple(permissions):
+            return member_out(membership, member), False
+        membership.permissions = permissions
+        membership.updated_at = utcnow()
+        await db.flush()
+        event_type = "trading_account.member_updated"
+    await _announce(
+        db,
+        event_type,
+        account,
+        actor=_actor(user),
+        context=context,
+        details={
+            "member_user_id": str(member.id),
+            "permissions": permissions,
+            **({"previous_permissions": previous} if previous is not None else {}),
+        },
+    )
+    invalidate_decisions(db, user_ids=[member.id], account_ids=[account.id])
+    return member_out(membership, member), created
+
+
+async def remove_member(
+    db: AsyncSession,
+    user: User,
+    account_id: uuid.UUID,
+    member_user_id: uuid.UUID,
+    context: RequestContext,
+) -> None:
+    """Stop sharing with a member; any member may also remove themselves (leave)."""
+    access = await load_access(db, account_id, user)
+    account = access.account
+    if member_user_id != user.id:
+        _require(access, "manage")
+    if member_user_id == account.owner_user_id:
+        raise Conflict(
+            "The owner is not a member; unlink the account instead.", code="owner_not_removable"
+        )
+    if not await repository.delete_membership(db, account.id, member_user_id):
+        raise NotFound("This user is not a member of the account.", code="member_not_found")
+    await _announce(
+        db,
+        "trading_account.member_removed",
+        account,
+        actor=_actor(user),
+        context=context,
+        details={"member_user_id": str(member_user_id), "left": member_user_id == user.id},
+    )
+    invalidate_decisions(db, user_ids=[member_user_id], account_ids=[account.id])
+
+
+# --- release to services ----------------------------------------------------------------------
+
+
+async def release_credentials(
+    db: AsyncSession,
+    services: AppServices,
+    client: ServiceIdentity,
+    account_id: uuid.UUID,
+    on_behalf_of: uuid.UUID | None,
+    context: RequestContext,
+) -> ReleasedCredentialsOut:
+    """Hand an active account's credentials to a service holding ``credentials:read``.
+
+    ``on_behalf_of`` narrows the release to a user the service acts for: that user must be
+    active and own the account or hold ``trade`` on it. Every release is audited in the
+    owner's trail and counted per client.
+    """
+    actor = f"client:{client.client_id}"
+    account = await repository.get(db, account_id)
+    if account is None:
+        raise _not_found()
+    if on_behalf_of is not None:
+        await _check_on_behalf_of(db, account, on_behalf_of)
+    owner = await users_repository.get_by_id(db, account.owner_user_id)
+    if owner is None or owner.status != "active":
+        raise _not_active("The account's owner is not active.", account.status)
+    now = utcnow()
+    expiry = account.access_token_expires_at
+    if account.status == ACTIVE and expiry is not None and expiry <= now:
+        # The broker flushed the token: say so now rather than hand out a dead token.
+        account.status = EXPIRED
+        account.updated_at = now
+        await db.flush()
+        await _announce(
+            db,
+            "trading_account.expired",
+            account,
+            actor=actor,
+            context=context,
+            details={"access_token_expires_at": expiry.isoformat()},
+        )
+        raise _not_active(
+            "The account's access token has expired; its owner must log in to the broker.",
+            EXPIRED,
+            commit=True,
+        )
+    if account.status != ACTIVE:
+        raise _not_active(f"The account is {account.status}, not active.", account.status)
+    credentials = await _open(db, services, account, actor=actor, context=context)
+    if not credentials.access_token:  # pragma: no cover - an active account has a token
+        raise _not_active("The account has no access token.", account.status)
+    await audit.record(
+        db,
+        "credentials.released",
+        context=context,
+        user_id=account.owner_user_id,
+        actor=actor,
+        details={
+            "client_id": client.client_id,
+            "account_id": str(account.id),
+            "broker": account.broker,
+            "on_behalf_of": str(on_behalf_of) if on_behalf_of else None,
+        },
+    )
+
+    async def count() -> None:
+        CREDENTIALS_RELEASED.labels(client.client_id).inc()
+
+    on_commit(db, count)
+    log.info("trading_account.released", account_id=str(account.id), client_id=client.client_id)
+    return ReleasedCredentialsOut(
+        account_id=str(account.id),
+        broker=account.broker,
+        user_id_broker=account.user_id_broker,
+        api_key=credentials.api_key,
+        api_secret=credentials.api_secret,
+        access_token=credentials.access_token,
+        access_token_expires_at=account.access_token_expires_at,
+    )
+
+
+def _not_active(message: str, status: str, *, commit: bool = False) -> Conflict:
+    return Conflict(message, code="account_not_active", extra={"status": status}, commit=commit)
+
+
+async def _check_on_behalf_of(
+    db: AsyncSession, account: TradingAccount, user_id: uuid.UUID
+) -> None:
+    refused = Forbidden(
+        "The user the service acts for may not trade with this account.",
+        code="on_behalf_of_not_permitted",
+    )
+    user = await users_repository.get_by_id(db, user_id)
+    if user is None or user.status != "active":
+        raise refused
+    if account.owner_user_id == user_id:
+        return
+    membership = await repository.get_membership(db, account.id, user_id)
+    granted = effective_permissions(membership.permissions) if membership else ()
+    if "trade" not in granted:
+        raise refused
