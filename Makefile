@@ -69,7 +69,7 @@ test-frontend: install-frontend
 
 test-e2e: install-python build-frontend
 	bash scripts/install-chromium.sh
-	$(BIN)/python scripts/e2e_stack.py
+	$(BIN)/python scripts/e2e_stack.py --no-build
 
 ## bench: throughput and latency figures on PostgreSQL + Redis (prints, asserts nothing)
 bench: install-python

@@ -97,6 +97,28 @@ async function registerKiteApp(userId) {
   return response.json();
 }
 
+/** A test whose failure leaves a screenshot of every open page (FAILED-…png) to look at. */
+function step(name, fn) {
+  test(name, async () => {
+    try {
+      await fn();
+    } catch (error) {
+      const slug = name.replace(/[^a-z0-9]+/gi, '-').slice(0, 40);
+      for (const [index, open] of (context?.pages() ?? []).entries()) {
+        await screenshot(open, `FAILED-${slug}-${index}`).catch(() => undefined);
+      }
+      for (const extra of extraPages) await screenshot(extra, `FAILED-${slug}-other`).catch(() => undefined);
+      throw error;
+    } finally {
+      extraPages.clear();
+      for (const cleanup of cleanups.splice(0)) await cleanup().catch(() => undefined);
+    }
+  });
+}
+/** Pages of other browser contexts opened by the running step, and how to close them. */
+const extraPages = new Set();
+const cleanups = [];
+
 describe('Quantagro account checklist', { concurrency: false }, () => {
   before(async () => {
     browser = await launchBrowser();
@@ -108,7 +130,7 @@ describe('Quantagro account checklist', { concurrency: false }, () => {
     await browser?.close();
   });
 
-  test('register with live password feedback', async () => {
+  step('register with live password feedback', async () => {
     await page.goto('/register');
     await expectHeading(page, 'Create your account');
     await page.getByLabel('Full name').fill(owner.name);
@@ -124,7 +146,7 @@ describe('Quantagro account checklist', { concurrency: false }, () => {
     await screenshot(page, 'register-done');
   });
 
-  test('the API refuses a duplicate email with an inline error', async () => {
+  step('the API refuses a duplicate email with an inline error', async () => {
     await page.goto('/register');
     await page.getByLabel('Full name').fill(owner.name);
     await page.getByLabel('Email').fill(owner.email.toUpperCase());
@@ -137,7 +159,7 @@ describe('Quantagro account checklist', { concurrency: false }, () => {
     await screenshot(page, 'register-duplicate');
   });
 
-  test('log in; the unverified banner resends; verify the email from the link', async () => {
+  step('log in; the unverified banner resends; verify the email from the link', async () => {
     await signIn(page, owner.email, owner.password);
     await expectHeading(page, /Welcome, Asha/);
     const banner = page.getByRole('region', { name: 'Email verification' });
@@ -156,7 +178,7 @@ describe('Quantagro account checklist', { concurrency: false }, () => {
     assert.equal(await page.getByRole('region', { name: 'Email verification' }).count(), 0);
   });
 
-  test('a reload keeps the user signed in (refresh cookie, token in memory only)', async () => {
+  step('a reload keeps the user signed in (refresh cookie, token in memory only)', async () => {
     await page.reload();
     await expectHeading(page, /Welcome, Asha/);
     const stored = await page.evaluate(() => JSON.stringify({ ...localStorage }) + JSON.stringify({ ...sessionStorage }));
@@ -168,7 +190,7 @@ describe('Quantagro account checklist', { concurrency: false }, () => {
     await screenshot(page, 'home');
   });
 
-  test('edit the profile', async () => {
+  step('edit the profile', async () => {
     await ensureSignedIn(page);
     await page.getByRole('link', { name: 'Profile', exact: true }).first().click();
     await expectHeading(page, 'Profile');
@@ -184,7 +206,7 @@ describe('Quantagro account checklist', { concurrency: false }, () => {
     await screenshot(page, 'profile');
   });
 
-  test('enable MFA with the code computed from the secret shown', async () => {
+  step('enable MFA with the code computed from the secret shown', async () => {
     await ensureSignedIn(page);
     await page.goto('/security');
     await expectHeading(page, 'Security');
@@ -213,7 +235,7 @@ describe('Quantagro account checklist', { concurrency: false }, () => {
     await page.getByText('Two-factor authentication is on.').waitFor();
   });
 
-  test('log out and log in again with a TOTP code', async () => {
+  step('log out and log in again with a TOTP code', async () => {
     assert.ok(state.totpSecret, 'MFA was not enabled by the previous step');
     await ensureSignedIn(page);
     await signOut(page);
@@ -225,13 +247,13 @@ describe('Quantagro account checklist', { concurrency: false }, () => {
     await expectHeading(page, /Welcome/);
   });
 
-  test('log in with a backup code', async () => {
+  step('log in with a backup code', async () => {
     await ensureSignedIn(page);
     await signOut(page);
     await signInWithBackupCode(page, owner.email, owner.password);
   });
 
-  test('link a trading account and complete the Kite hand-off', async () => {
+  step('link a trading account and complete the Kite hand-off', async () => {
     state.kiteApp = await registerKiteApp(`ZX${run.slice(-4).toUpperCase()}`);
     await ensureSignedIn(page);
     await page.goto('/trading-accounts');
@@ -260,9 +282,14 @@ describe('Quantagro account checklist', { concurrency: false }, () => {
     await page.getByText(`Kite confirmed account ${state.kiteApp.user_id}`).waitFor();
   });
 
-  test('share the account with a member, then remove them', async () => {
+  step('share the account with a member, then remove them', async () => {
+    // Accounts are shared only with verified users: register the member and verify by mail.
     const registered = await api('POST', '/v1/auth/register', member);
     assert.equal(registered.status, 201, JSON.stringify(registered.data));
+    const verifyLink = await waitForLink(member.email, '/verify-email', { seen: seenLinks });
+    const token = new URL(verifyLink, BASE_URL).searchParams.get('token');
+    const verified = await api('POST', '/v1/auth/email/verify', { token });
+    assert.equal(verified.status, 200, JSON.stringify(verified.data));
     await openTradingAccounts();
     const card = page.getByRole('listitem').filter({ hasText: state.kiteApp.user_id });
     await card.getByRole('button', { name: 'Share' }).click();
@@ -275,7 +302,7 @@ describe('Quantagro account checklist', { concurrency: false }, () => {
     await card.getByRole('button', { name: `Remove ${member.email}` }).waitFor({ state: 'detached' });
   });
 
-  test('rotate credentials and unlink an account with confirmation', async () => {
+  step('rotate credentials and unlink an account with confirmation', async () => {
     state.secondApp = await registerKiteApp(`ZY${run.slice(-4).toUpperCase()}`);
     const rotated = await registerKiteApp(state.secondApp.user_id);
     await openTradingAccounts();
@@ -296,14 +323,14 @@ describe('Quantagro account checklist', { concurrency: false }, () => {
     await card.getByRole('button', { name: 'Unlink' }).click();
     const dialog = page.getByRole('alertdialog');
     await dialog.waitFor();
-    await screenshot(page, 'trading-unlink-confirm');
+    await screenshot(page, 'trading-unlink-confirm', { fullPage: false });
     await dialog.getByRole('button', { name: 'Unlink account' }).click();
     await card.waitFor({ state: 'detached' });
     await page.getByText(`Kite account ${state.secondApp.user_id} was unlinked`).waitFor();
     await screenshot(page, 'trading-accounts');
   });
 
-  test('view the audit log with filters', async () => {
+  step('view the audit log with filters', async () => {
     await ensureSignedIn(page);
     await page.getByRole('link', { name: 'Activity' }).first().click();
     await expectHeading(page, 'Activity');
@@ -322,7 +349,7 @@ describe('Quantagro account checklist', { concurrency: false }, () => {
     await screenshot(page, 'audit-filtered');
   });
 
-  test('change the password', async () => {
+  step('change the password', async () => {
     const newPassword = `${owner.password}-Changed!`;
     await ensureSignedIn(page);
     await page.goto('/security');
@@ -333,8 +360,9 @@ describe('Quantagro account checklist', { concurrency: false }, () => {
     await page.getByLabel('Confirm new password').fill(newPassword);
     await page.locator('[data-rule="strength"].rule--met').waitFor();
     await page.getByRole('button', { name: 'Change password' }).click();
-    await page.getByRole('alert').waitFor();
-    assert.equal(await page.getByLabel('Current password').getAttribute('aria-invalid'), 'true');
+    // The API's sentence stands next to the field it is about.
+    await page.locator('[aria-invalid="true"][name="current_password"]').waitFor();
+    await page.getByText('The current password is not correct.').waitFor();
     await screenshot(page, 'change-password-error');
     await page.getByLabel('Current password').fill(owner.password);
     await page.getByRole('button', { name: 'Change password' }).click();
@@ -345,7 +373,7 @@ describe('Quantagro account checklist', { concurrency: false }, () => {
     await ensureSignedIn(page);
   });
 
-  test('reset a forgotten password through the email', async () => {
+  step('reset a forgotten password through the email', async () => {
     await ensureSignedIn(page);
     await signOut(page);
     await page.getByRole('link', { name: 'Forgot password?' }).click();
@@ -375,7 +403,7 @@ describe('Quantagro account checklist', { concurrency: false }, () => {
     await ensureSignedIn(page);
   });
 
-  test('see sessions and revoke another device', async () => {
+  step('see sessions and revoke another device', async () => {
     const phone = await newContext(browser, {
       viewport: { width: 390, height: 844 },
       userAgent:
@@ -383,8 +411,10 @@ describe('Quantagro account checklist', { concurrency: false }, () => {
       isMobile: true,
       hasTouch: true,
     });
-    try {
+    cleanups.push(() => phone.close());
+    {
       const phonePage = await phone.newPage();
+      extraPages.add(phonePage);
       await ensureSignedIn(page);
       await ensureSignedIn(phonePage);
       await screenshot(phonePage, 'home-mobile');
@@ -405,22 +435,22 @@ describe('Quantagro account checklist', { concurrency: false }, () => {
       // The phone's session is gone: its next refresh fails and it lands on the sign-in page.
       await phonePage.reload();
       await expectHeading(phonePage, 'Sign in');
-    } finally {
-      await phone.close();
     }
   });
 
-  test('log out from all devices', async () => {
+  step('log out from all devices', async () => {
     const laptop = await newContext(browser);
-    try {
+    cleanups.push(() => laptop.close());
+    {
       const laptopPage = await laptop.newPage();
+      extraPages.add(laptopPage);
       await ensureSignedIn(page);
       await ensureSignedIn(laptopPage);
       await page.goto('/sessions');
       await page.getByRole('button', { name: 'Sign out everywhere' }).click();
       const dialog = page.getByRole('alertdialog', { name: 'Sign out everywhere?' });
       await dialog.waitFor();
-      await screenshot(page, 'sessions-sign-out-everywhere');
+      await screenshot(page, 'sessions-sign-out-everywhere', { fullPage: false });
       await dialog.getByRole('button', { name: 'Sign out everywhere' }).click();
       await expectHeading(page, 'Sign in');
       await page.getByText('You have signed out on all devices.').waitFor();
@@ -429,8 +459,6 @@ describe('Quantagro account checklist', { concurrency: false }, () => {
       await expectHeading(laptopPage, 'Sign in');
       await page.goto('/');
       await expectHeading(page, 'Sign in');
-    } finally {
-      await laptop.close();
     }
   });
 });

@@ -42,14 +42,14 @@ export async function newContext(browser, options = {}) {
 }
 
 let shotNumber = 0;
-/** Saves `NN-name.png` (full page) under test-results/screenshots. */
-export async function screenshot(page, name) {
+/** Saves `NN-name.png` (full page unless told) under test-results/screenshots. */
+export async function screenshot(page, name, { fullPage = true } = {}) {
   shotNumber += 1;
   const file = path.join(SCREENSHOT_DIR, `${String(shotNumber).padStart(2, '0')}-${name}.png`);
   // Let fonts, images and transitions settle.
   await page.evaluate(() => document.fonts?.ready).catch(() => undefined);
   await page.waitForTimeout(150);
-  await page.screenshot({ path: file, fullPage: true });
+  await page.screenshot({ path: file, fullPage });
   return file;
 }
 

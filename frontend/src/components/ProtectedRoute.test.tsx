@@ -47,4 +47,31 @@ describe('ProtectedRoute', () => {
     expect(await screen.findByRole('heading', { level: 1, name: /Welcome/ })).toBeInTheDocument();
     expect(location()).toBe('/');
   });
+
+  it('after signing out, signing in again starts at home rather than the page left behind', async () => {
+    let signedIn = true;
+    server.use(
+      http.post('/v1/auth/refresh', () =>
+        signedIn
+          ? HttpResponse.json({ access_token: 'at', expires_in: 900 })
+          : HttpResponse.json({ detail: 'No session.', code: 'missing_refresh_token' }, { status: 401 }),
+      ),
+      http.get('/v1/users/me', () => HttpResponse.json(makeUser())),
+      http.post('/v1/auth/logout', () => {
+        signedIn = false;
+        return HttpResponse.json({ sessions_revoked: 1 });
+      }),
+      http.post('/v1/auth/login', () =>
+        HttpResponse.json({ access_token: 'at2', token_type: 'bearer', expires_in: 900, user: makeUser() }),
+      ),
+    );
+    const { user, location } = renderApp('/profile');
+    await user.click(await screen.findByRole('button', { name: 'Sign out' }));
+    expect(await screen.findByRole('heading', { level: 1, name: 'Sign in' })).toBeInTheDocument();
+    await user.type(screen.getByLabelText('Email'), 'asha@example.com');
+    await user.type(screen.getByLabelText('Password'), 'Correct-horse-42');
+    await user.click(screen.getByRole('button', { name: 'Sign in' }));
+    expect(await screen.findByRole('heading', { level: 1, name: /Welcome/ })).toBeInTheDocument();
+    expect(location()).toBe('/');
+  });
 });

@@ -14,8 +14,10 @@ export function ProtectedRoute({ children }: { children?: ReactNode }) {
   const location = useLocation();
   if (status === 'loading') return <PageLoader label="Checking your session…" />;
   if (status === 'anonymous') {
+    // After an explicit sign-out, signing in again starts at home, not on the page left behind.
+    const signedOut = endReason === 'signed_out' || endReason === 'signed_out_everywhere';
     const state: LoginRedirectState = {
-      from: { pathname: location.pathname, search: location.search, hash: location.hash },
+      from: signedOut ? undefined : { pathname: location.pathname, search: location.search, hash: location.hash },
       reason: endReason,
     };
     return <Navigate to="/login" replace state={state} />;

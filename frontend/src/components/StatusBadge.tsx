@@ -2,6 +2,7 @@ const TONES: Record<string, string> = {
   active: 'success',
   verified: 'success',
   pending: 'warning',
+  pending_verification: 'warning',
   unverified: 'warning',
   expired: 'warning',
   invalid: 'danger',

@@ -75,5 +75,8 @@ export function useAsyncForm() {
     setFieldErrors({});
   }, []);
 
-  return { submitting, problem, fieldErrors, run, clearField, reset, setProblem, formRef, alertRef };
+  /** The problem's sentence already stands next to a field: the alert would only repeat it. */
+  const problemInline = !!problem && Object.values(fieldErrors).includes(problem.message);
+
+  return { submitting, problem, problemInline, fieldErrors, run, clearField, reset, setProblem, formRef, alertRef };
 }

@@ -8,7 +8,6 @@
  * fails.
  */
 import { createContext, useCallback, useContext, useEffect, useMemo, useRef, useState, type ReactNode } from 'react';
-import { useNavigate } from 'react-router';
 import type { MfaMethod, TokenResponse, User } from '../api/types';
 import {
   onTokenRefreshed,
@@ -53,7 +52,6 @@ export function refreshDelayMs(expiresIn: number): number {
 }
 
 export function AuthProvider({ children }: { children: ReactNode }) {
-  const navigate = useNavigate();
   const [status, setStatus] = useState<AuthStatus>('loading');
   const [user, setUserState] = useState<User | null>(null);
   const [endReason, setEndReason] = useState<EndReason>(null);
@@ -199,10 +197,10 @@ export function AuthProvider({ children }: { children: ReactNode }) {
         if (allDevices) throw error;
       }
       channel.current?.postMessage({ type: 'logout' });
-      navigate('/login', { replace: true });
+      // ProtectedRoute then sends the user to /login (without a page to come back to).
       clearLocal(allDevices ? 'signed_out_everywhere' : 'signed_out');
     },
-    [clearLocal, navigate],
+    [clearLocal],
   );
 
   const refreshUser = useCallback(async () => {

@@ -5,7 +5,7 @@ import { Button } from '../components/Button';
 import { SelectField, TextField } from '../components/Field';
 import { PageHeader } from '../components/PageHeader';
 import { PageLoader } from '../components/Spinner';
-import { formatDateTime } from '../components/format';
+import { describeUserAgent, formatDateTime } from '../components/format';
 import { toApiProblem } from '../services/errors';
 import { usersApi } from '../services/usersApi';
 
@@ -14,49 +14,67 @@ const PAGE_SIZE = 20;
 export const EVENT_LABELS: Record<string, string> = {
   'user.registered': 'Account created',
   'user.updated': 'Profile updated',
+  'user.deactivated': 'Account deactivated',
+  'user.exported': 'Data exported',
+  'user.status_changed': 'Account status changed',
   'email.verified': 'Email verified',
+  'email.verification_sent': 'Verification email sent',
   'login.success': 'Signed in',
   'login.failed': 'Failed sign-in',
   'login.rate_limited': 'Sign-in blocked (too many attempts)',
   'mfa.enabled': 'Two-factor turned on',
   'mfa.disabled': 'Two-factor turned off',
   'mfa.failed': 'Wrong two-factor code',
+  'mfa.step_up': 'Second factor confirmed',
   'mfa.backup_codes_regenerated': 'Backup codes regenerated',
   'token.refreshed': 'Session refreshed',
   'refresh.reuse_detected': 'Session ended: token reuse detected',
   logout: 'Signed out',
   'session.revoked': 'Session revoked',
   'password.changed': 'Password changed',
+  'password.change_failed': 'Failed password change',
   'password.reset': 'Password reset',
   'password.reset_requested': 'Password reset requested',
   'trading_account.linked': 'Trading account linked',
   'trading_account.unlinked': 'Trading account unlinked',
-  'trading_account.session_created': 'Kite session connected',
   'trading_account.verified': 'Trading account verified',
+  'trading_account.expired': 'Trading token expired',
   'trading_account.credentials_rotated': 'Trading credentials rotated',
+  'trading_account.credentials_unreadable': 'Trading credentials unreadable',
   'trading_account.member_added': 'Trading account shared',
+  'trading_account.member_updated': 'Trading account access changed',
   'trading_account.member_removed': 'Trading account access removed',
   'credentials.released': 'Credentials released to a service',
   'permission.changed': 'Permissions changed',
 };
 
-const FILTER_TYPES = [
-  'login.success',
-  'login.failed',
-  'login.rate_limited',
-  'logout',
-  'mfa.enabled',
-  'mfa.disabled',
-  'mfa.failed',
-  'token.refreshed',
-  'refresh.reuse_detected',
-  'password.changed',
-  'password.reset',
-  'user.registered',
-  'trading_account.linked',
-  'trading_account.unlinked',
-  'credentials.released',
-  'permission.changed',
+const FILTER_GROUPS: { label: string; types: string[] }[] = [
+  { label: 'Sign-in', types: ['login.success', 'login.failed', 'login.rate_limited', 'logout', 'token.refreshed', 'refresh.reuse_detected'] },
+  {
+    label: 'Security',
+    types: [
+      'mfa.enabled',
+      'mfa.disabled',
+      'mfa.failed',
+      'mfa.backup_codes_regenerated',
+      'password.changed',
+      'password.reset_requested',
+      'password.reset',
+    ],
+  },
+  { label: 'Account', types: ['user.registered', 'email.verified', 'user.updated', 'permission.changed'] },
+  {
+    label: 'Trading accounts',
+    types: [
+      'trading_account.linked',
+      'trading_account.verified',
+      'trading_account.credentials_rotated',
+      'trading_account.member_added',
+      'trading_account.member_removed',
+      'trading_account.unlinked',
+      'credentials.released',
+    ],
+  },
 ];
 
 interface Filters {
@@ -170,10 +188,14 @@ export function AuditPage() {
           onChange={(e) => setDraft({ ...draft, eventType: e.target.value })}
         >
           <option value="">All events</option>
-          {FILTER_TYPES.map((type) => (
-            <option key={type} value={type}>
-              {EVENT_LABELS[type] ?? type}
-            </option>
+          {FILTER_GROUPS.map((group) => (
+            <optgroup key={group.label} label={group.label}>
+              {group.types.map((type) => (
+                <option key={type} value={type}>
+                  {EVENT_LABELS[type] ?? type}
+                </option>
+              ))}
+            </optgroup>
           ))}
         </SelectField>
         <TextField
@@ -240,7 +262,7 @@ export function AuditPage() {
                       </td>
                       <td className="nowrap">{event.ip ?? '—'}</td>
                       <td className="truncate" title={event.user_agent ?? undefined}>
-                        {event.user_agent ?? '—'}
+                        {describeUserAgent(event.user_agent)}
                       </td>
                     </tr>
                   );

@@ -2,6 +2,7 @@ import { useState, type FormEvent } from 'react';
 import { Link } from 'react-router';
 import { Alert } from '../components/Alert';
 import { Button } from '../components/Button';
+import { FormAlert } from '../components/FormAlert';
 import { PasswordField } from '../components/Field';
 import { PageHeader } from '../components/PageHeader';
 import { PasswordChecklist } from '../components/PasswordChecklist';
@@ -59,11 +60,7 @@ export function ChangePasswordPage() {
       ) : null}
       <section className="card card--narrow">
         <form ref={form.formRef} onSubmit={onSubmit} noValidate className="form">
-          {form.problem ? (
-            <Alert ref={form.alertRef} tone="error">
-              {form.problem.message}
-            </Alert>
-          ) : null}
+          <FormAlert form={form} />
           <input type="text" name="username" autoComplete="username" value={user?.email ?? ''} readOnly hidden />
           <PasswordField
             label="Current password"

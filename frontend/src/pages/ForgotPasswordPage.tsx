@@ -2,6 +2,7 @@ import { useState, type FormEvent } from 'react';
 import { Link } from 'react-router';
 import { Alert } from '../components/Alert';
 import { Button } from '../components/Button';
+import { FormAlert } from '../components/FormAlert';
 import { TextField } from '../components/Field';
 import { PageHeader } from '../components/PageHeader';
 import { useAsyncForm } from '../components/useAsyncForm';
@@ -44,11 +45,7 @@ export function ForgotPasswordPage() {
   return (
     <>
       <PageHeader title="Reset your password" description="Enter the email of your account and we will send you a reset link." />
-      {form.problem ? (
-        <Alert ref={form.alertRef} tone="error">
-          {form.problem.message}
-        </Alert>
-      ) : null}
+      <FormAlert form={form} />
       <form ref={form.formRef} onSubmit={onSubmit} noValidate className="form">
         <TextField
           label="Email"

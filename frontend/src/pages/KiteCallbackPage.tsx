@@ -9,7 +9,7 @@ import { KITE_PENDING_ACCOUNT_KEY } from './TradingAccountsPage';
 
 /**
  * Kite sends the user back here with `request_token` (single-use, valid for minutes) and our own
- * `account` redirect parameter; the service exchanges it for the day's access token.
+ * `account_id` redirect parameter; the service exchanges it for the day's access token.
  */
 export function KiteCallbackPage() {
   const [params] = useSearchParams();
@@ -22,7 +22,9 @@ export function KiteCallbackPage() {
     started.current = true;
     const requestToken = params.get('request_token');
     const status = params.get('status');
-    const accountId = params.get('account') ?? sessionStorage.getItem(KITE_PENDING_ACCOUNT_KEY);
+    // The service's login URL carries `account_id` in Kite's redirect_params; ours adds `account`.
+    const accountId =
+      params.get('account_id') ?? params.get('account') ?? sessionStorage.getItem(KITE_PENDING_ACCOUNT_KEY);
     sessionStorage.removeItem(KITE_PENDING_ACCOUNT_KEY);
     if (status && status !== 'success') {
       setError('Kite did not complete the login. Try “Connect with Kite” again.');

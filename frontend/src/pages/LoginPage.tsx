@@ -2,6 +2,7 @@ import { useEffect, useRef, useState, type FormEvent } from 'react';
 import { Link, useLocation } from 'react-router';
 import { Alert } from '../components/Alert';
 import { Button } from '../components/Button';
+import { FormAlert } from '../components/FormAlert';
 import { Checkbox, PasswordField, TextField } from '../components/Field';
 import { PageHeader } from '../components/PageHeader';
 import type { LoginRedirectState } from '../components/ProtectedRoute';
@@ -89,11 +90,7 @@ function PasswordStepForm({
     <>
       <PageHeader title="Sign in" description="Use your Quantagro account to reach the trading platform." />
       {notice && !form.problem ? <Alert tone="info">{notice}</Alert> : null}
-      {form.problem ? (
-        <Alert ref={form.alertRef} tone="error">
-          {form.problem.message}
-        </Alert>
-      ) : null}
+      <FormAlert form={form} />
       <form ref={form.formRef} onSubmit={onSubmit} noValidate className="form">
         <TextField
           label="Email"
@@ -186,15 +183,11 @@ function MfaStepForm({
         title="Two-factor authentication"
         description={
           method === 'totp'
-            ? 'Open your authenticator app and enter the 6-digit code for Quantagro.'
+            ? 'Open your authenticator app and enter the 6\u2011digit code for Quantagro.'
             : 'Enter one of the backup codes you saved when you turned on two-factor authentication. Each code works once.'
         }
       />
-      {form.problem ? (
-        <Alert ref={form.alertRef} tone="error">
-          {form.problem.message}
-        </Alert>
-      ) : null}
+      <FormAlert form={form} />
       <form ref={form.formRef} onSubmit={onSubmit} noValidate className="form">
         {method === 'totp' ? (
           <TextField

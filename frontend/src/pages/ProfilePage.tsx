@@ -1,6 +1,7 @@
 import { useMemo, useState, type FormEvent } from 'react';
 import { Alert } from '../components/Alert';
 import { Button } from '../components/Button';
+import { FormAlert } from '../components/FormAlert';
 import { TextField } from '../components/Field';
 import { PageHeader } from '../components/PageHeader';
 import { StatusBadge } from '../components/StatusBadge';
@@ -123,11 +124,7 @@ export function ProfilePage() {
           </dl>
         ) : (
           <form ref={form.formRef} onSubmit={onSubmit} noValidate className="form">
-            {form.problem ? (
-              <Alert ref={form.alertRef} tone="error">
-                {form.problem.message}
-              </Alert>
-            ) : null}
+            <FormAlert form={form} />
             <TextField
               label="Name"
               name="name"

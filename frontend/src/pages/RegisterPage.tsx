@@ -2,6 +2,7 @@ import { useState, type FormEvent } from 'react';
 import { Link } from 'react-router';
 import { Alert } from '../components/Alert';
 import { Button } from '../components/Button';
+import { FormAlert } from '../components/FormAlert';
 import { PasswordField, TextField } from '../components/Field';
 import { PageHeader } from '../components/PageHeader';
 import { PasswordChecklist } from '../components/PasswordChecklist';
@@ -77,17 +78,14 @@ export function RegisterPage() {
   return (
     <>
       <PageHeader title="Create your account" description="One account for every Quantagro service." />
-      {form.problem ? (
-        <Alert ref={form.alertRef} tone="error">
-          {form.problem.message}
-          {form.problem.code === 'email_already_registered' ? (
-            <>
-              {' '}
-              <Link to="/login">Sign in</Link> or <Link to="/forgot-password">reset your password</Link>.
-            </>
-          ) : null}
-        </Alert>
-      ) : null}
+      <FormAlert form={form}>
+        {form.problem?.code === 'email_already_registered' ? (
+          <>
+            {' '}
+            <Link to="/login">Sign in</Link> or <Link to="/forgot-password">reset your password</Link>.
+          </>
+        ) : null}
+      </FormAlert>
       <form ref={form.formRef} onSubmit={onSubmit} noValidate className="form">
         <TextField
           label="Full name"

@@ -2,6 +2,7 @@ import { useState, type FormEvent } from 'react';
 import { Link, useSearchParams } from 'react-router';
 import { Alert } from '../components/Alert';
 import { Button } from '../components/Button';
+import { FormAlert } from '../components/FormAlert';
 import { PasswordField } from '../components/Field';
 import { PageHeader } from '../components/PageHeader';
 import { PasswordChecklist } from '../components/PasswordChecklist';
@@ -69,17 +70,14 @@ export function ResetPasswordPage() {
   return (
     <>
       <PageHeader title="Choose a new password" description="Signing in with the new password will work on every device." />
-      {form.problem ? (
-        <Alert ref={form.alertRef} tone="error">
-          {form.problem.message}
-          {form.problem.code === 'reset_token_invalid' ? (
-            <>
-              {' '}
-              <Link to="/forgot-password">Request a new link</Link>.
-            </>
-          ) : null}
-        </Alert>
-      ) : null}
+      <FormAlert form={form}>
+        {form.problem?.code === 'reset_token_invalid' ? (
+          <>
+            {' '}
+            <Link to="/forgot-password">Request a new link</Link>.
+          </>
+        ) : null}
+      </FormAlert>
       <form ref={form.formRef} onSubmit={onSubmit} noValidate className="form">
         <PasswordField
           label="New password"

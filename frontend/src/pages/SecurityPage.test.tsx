@@ -67,4 +67,23 @@ describe('SecurityPage', () => {
     expect(await screen.findByRole('button', { name: 'Set up two-factor authentication' })).toBeInTheDocument();
     expect(body).toEqual({ password: 'Correct-horse-42' });
   });
+
+  it('regenerates backup codes with a code from the app and shows the new ones', async () => {
+    let sent: unknown;
+    server.use(
+      http.post('/v1/auth/refresh', () => HttpResponse.json({ access_token: 'at', expires_in: 900 })),
+      http.get('/v1/users/me', () => HttpResponse.json(makeUser({ mfa_enabled: true }))),
+      http.post('/v1/mfa/backup-codes/regenerate', async ({ request }) => {
+        sent = await request.json();
+        return HttpResponse.json({ backup_codes: CODES });
+      }),
+    );
+    const { user } = renderApp('/security');
+    await user.type(await screen.findByLabelText('Code from your authenticator app'), '123 456');
+    await user.click(screen.getByRole('button', { name: 'Generate new backup codes' }));
+    const codes = await screen.findByTestId('backup-codes');
+    expect(within(codes).getAllByRole('listitem')).toHaveLength(10);
+    expect(screen.getByRole('heading', { name: 'Your new backup codes' })).toHaveFocus();
+    expect(sent).toEqual({ code: '123456' });
+  });
 });

@@ -3,6 +3,7 @@ import { Link } from 'react-router';
 import type { TotpSetupResponse } from '../api/types';
 import { Alert } from '../components/Alert';
 import { Button } from '../components/Button';
+import { FormAlert } from '../components/FormAlert';
 import { CopyButton } from '../components/CopyButton';
 import { PasswordField, TextField } from '../components/Field';
 import { PageHeader } from '../components/PageHeader';
@@ -125,11 +126,7 @@ function MfaEnrollment({ onEnabled }: { onEnabled(codes: string[]): Promise<void
           Add a second step to signing in: a 6-digit code from an authenticator app such as Google Authenticator,
           Microsoft Authenticator, 1Password or Aegis. Trading actions may ask for it again.
         </p>
-        {startForm.problem ? (
-          <Alert ref={startForm.alertRef} tone="error">
-            {startForm.problem.message}
-          </Alert>
-        ) : null}
+        <FormAlert form={startForm} />
         <Button onClick={start} loading={startForm.submitting}>
           Set up two-factor authentication
         </Button>
@@ -159,11 +156,7 @@ function MfaEnrollment({ onEnabled }: { onEnabled(codes: string[]): Promise<void
           </p>
           <CopyButton text={setup.secret} label="Copy key" />
           <form ref={form.formRef} onSubmit={onSubmit} noValidate className="form form--compact">
-            {form.problem ? (
-              <Alert ref={form.alertRef} tone="error">
-                {form.problem.message}
-              </Alert>
-            ) : null}
+            <FormAlert form={form} />
             <TextField
               label="Code from the app"
               name="code"
@@ -224,11 +217,7 @@ function RegenerateForm({ onRegenerated }: { onRegenerated(codes: string[]): voi
         New backup codes
       </h3>
       <p className="muted">Lost your codes or used most of them? Get ten new ones; the old ones stop working.</p>
-      {form.problem ? (
-        <Alert ref={form.alertRef} tone="error">
-          {form.problem.message}
-        </Alert>
-      ) : null}
+      <FormAlert form={form} />
       <TextField
         label="Code from your authenticator app"
         name="code"
@@ -298,11 +287,7 @@ function DisableForm({ onDisabled }: { onDisabled(): Promise<void> }) {
           <span>Password</span>
         </label>
       </fieldset>
-      {form.problem ? (
-        <Alert ref={form.alertRef} tone="error">
-          {form.problem.message}
-        </Alert>
-      ) : null}
+      <FormAlert form={form} />
       {method === 'code' ? (
         <TextField
           key="code"

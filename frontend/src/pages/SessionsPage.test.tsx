@@ -44,7 +44,7 @@ describe('SessionsPage', () => {
     expect(items[0]).toHaveTextContent('IP 203.0.113.x');
     expect(items[1]).toHaveTextContent('Safari on iOS');
 
-    await user.click(screen.getByRole('button', { name: 'Sign out Safari on iOS' }));
+    await user.click(screen.getByRole('button', { name: 'Revoke Safari on iOS' }));
     await waitFor(() => expect(within(list).getAllByRole('listitem')).toHaveLength(1));
     expect(deleted).toEqual(['s-other']);
     expect(screen.getByRole('status')).toHaveTextContent('Signed out Safari on iOS.');
@@ -59,7 +59,7 @@ describe('SessionsPage', () => {
       ),
     );
     const { user } = renderApp('/sessions');
-    await user.click(await screen.findByRole('button', { name: 'Sign out Safari on iOS' }));
+    await user.click(await screen.findByRole('button', { name: 'Revoke Safari on iOS' }));
     expect(await screen.findByRole('alert')).toHaveTextContent('Session not found.');
     expect(within(screen.getByRole('list', { name: 'Active sessions' })).getAllByRole('listitem')).toHaveLength(2);
   });

@@ -5,18 +5,13 @@ import { Button } from '../components/Button';
 import { ConfirmDialog } from '../components/ConfirmDialog';
 import { PageHeader } from '../components/PageHeader';
 import { PageLoader } from '../components/Spinner';
-import { formatDateTime, formatRelative } from '../components/format';
+import { describeUserAgent, formatDateTime, formatRelative } from '../components/format';
 import { useAuth } from '../contexts/AuthContext';
 import { authApi } from '../services/authApi';
 import { toApiProblem } from '../services/errors';
 
 function describeDevice(session: Session): string {
-  if (session.device) return session.device;
-  const ua = session.user_agent ?? '';
-  if (!ua) return 'Unknown device';
-  const browser = /Edg\//.test(ua) ? 'Edge' : /Chrome\//.test(ua) ? 'Chrome' : /Firefox\//.test(ua) ? 'Firefox' : /Safari\//.test(ua) ? 'Safari' : 'Browser';
-  const os = /Windows/.test(ua) ? 'Windows' : /Mac OS X/.test(ua) ? 'macOS' : /Android/.test(ua) ? 'Android' : /iPhone|iPad/.test(ua) ? 'iOS' : /Linux/.test(ua) ? 'Linux' : '';
-  return os ? `${browser} on ${os}` : browser;
+  return session.device || describeUserAgent(session.user_agent);
 }
 
 export function SessionsPage() {
@@ -128,7 +123,7 @@ export function SessionsPage() {
                     loading={revoking === session.session_id}
                     disabled={revoking !== null}
                     onClick={() => void revoke(session)}
-                    aria-label={session.current ? `Sign out this device (${device})` : `Sign out ${device}`}
+                    aria-label={session.current ? `Sign out this device (${device})` : `Revoke ${device}`}
                   >
                     {session.current ? 'Sign out' : 'Revoke'}
                   </Button>

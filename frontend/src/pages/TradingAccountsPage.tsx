@@ -3,6 +3,7 @@ import { useLocation, useNavigate } from 'react-router';
 import type { AccountPermission, TradingAccount, TradingAccountMember } from '../api/types';
 import { Alert } from '../components/Alert';
 import { Button } from '../components/Button';
+import { FormAlert } from '../components/FormAlert';
 import { ConfirmDialog } from '../components/ConfirmDialog';
 import { PasswordField, TextField } from '../components/Field';
 import { PageHeader } from '../components/PageHeader';
@@ -26,7 +27,10 @@ function canManage(account: TradingAccount): boolean {
   return account.role === 'owner' || account.permissions?.includes('manage');
 }
 
-/** Carry the account id through Kite's redirect (Kite appends `redirect_params` to the return URL). */
+/**
+ * Carry the account id through Kite's redirect (Kite appends `redirect_params` to the return URL).
+ * The service's login URL already does; this covers one that does not.
+ */
 export function withRedirectParams(loginUrl: string, accountId: string): string {
   try {
     const url = new URL(loginUrl, window.location.origin);
@@ -147,7 +151,7 @@ function LinkAccountForm({ onLinked, onCancel }: { onLinked(account: TradingAcco
           if (!apiSecret.trim()) errors.api_secret = 'Enter the API secret of your Kite Connect app.';
           return errors;
         },
-        codeToField: { account_already_linked: 'user_id_broker', conflict: 'user_id_broker' },
+        codeToField: { trading_account_already_linked: 'user_id_broker' },
       },
     );
     if (result.ok) onLinked(result.value);
@@ -163,11 +167,7 @@ function LinkAccountForm({ onLinked, onCancel }: { onLinked(account: TradingAcco
         released to Quantagro’s own services.
       </p>
       <form ref={form.formRef} onSubmit={onSubmit} noValidate className="form">
-        {form.problem ? (
-          <Alert ref={form.alertRef} tone="error">
-            {form.problem.message}
-          </Alert>
-        ) : null}
+        <FormAlert form={form} />
         <div className="form__grid">
           <TextField label="Broker" name="broker" value="Zerodha Kite" readOnly disabled />
           <TextField
@@ -436,11 +436,7 @@ function RotateCredentialsForm({
   return (
     <form ref={form.formRef} onSubmit={onSubmit} noValidate className="form subcard" aria-label={`Rotate credentials of ${account.user_id_broker}`}>
       <h3 className="section-title">Rotate credentials</h3>
-      {form.problem ? (
-        <Alert ref={form.alertRef} tone="error">
-          {form.problem.message}
-        </Alert>
-      ) : null}
+      <FormAlert form={form} />
       <div className="form__grid">
         <TextField
           label="New API key"
@@ -496,7 +492,7 @@ function ShareForm({
   const onSubmit = async (event: FormEvent) => {
     event.preventDefault();
     const result = await form.run(() => tradingAccountsApi.addMember(account.account_id, { email: email.trim(), permissions }), {
-      codeToField: { not_found: 'email', user_not_found: 'email' },
+      codeToField: { user_not_found: 'email', member_is_owner: 'email', permission_not_held: 'permissions' },
       validate: () => {
         const errors: Record<string, string> = {};
         if (!email.trim()) errors.email = 'Enter the email of the person to share with.';
@@ -515,11 +511,7 @@ function ShareForm({
   return (
     <form ref={form.formRef} onSubmit={onSubmit} noValidate className="form subcard" aria-label={`Share ${account.user_id_broker}`}>
       <h3 className="section-title">Share with a Quantagro user</h3>
-      {form.problem ? (
-        <Alert ref={form.alertRef} tone="error">
-          {form.problem.message}
-        </Alert>
-      ) : null}
+      <FormAlert form={form} />
       <TextField
         label="Their email"
         name="member_email"
