@@ -81,11 +81,11 @@ async def test_a_failed_request_leaves_no_audit_or_outbox_rows(client, app):
     from user_service.models import OutboxEvent
 
     async with app.state.services.sessionmaker() as db:
-        before = (await db.execute(select(OutboxEvent.id))).scalars().all()
+        before = (await db.execute(select(OutboxEvent.id).order_by(OutboxEvent.id))).scalars().all()
     response = await client.post(
         "/v1/auth/register", json={"email": "x@example.com", "password": "weak", "name": "W"}
     )
     assert response.status_code == 422
     async with app.state.services.sessionmaker() as db:
-        after = (await db.execute(select(OutboxEvent.id))).scalars().all()
+        after = (await db.execute(select(OutboxEvent.id).order_by(OutboxEvent.id))).scalars().all()
     assert before == after
