@@ -47,3 +47,28 @@ async def test_deactivation_needs_the_password_and_signs_everything_out(client):
         "/v1/auth/login", json={"email": user.email, "password": STRONG_PASSWORD}
     )
     assert login.status_code == 403 and login.json()["code"] == "account_inactive"
+
+
+async def test_the_last_admin_cannot_deactivate_themselves(client, app):
+    import uuid
+
+    from user_service.models import User
+    from user_service.users import repository
+
+    user = await signed_in_user(client)
+    async with app.state.services.sessionmaker() as db:
+        row = await db.get(User, uuid.UUID(user.user_id))
+        # Demote every other admin of this shared test database, then make this user admin.
+        from sqlalchemy import delete
+
+        from user_service.models import UserRole
+
+        admin_role = (await repository.roles_by_name(db, ["admin"]))["admin"]
+        await db.execute(delete(UserRole).where(UserRole.role_id == admin_role.id))
+        await repository.grant_role(db, row.id, admin_role, granted_by="test")
+        await db.commit()
+    response = await client.post(
+        "/v1/users/me/deactivate", headers=user.headers, json={"password": STRONG_PASSWORD}
+    )
+    assert response.status_code == 409 and response.json()["code"] == "last_admin"
+    assert (await client.get("/v1/users/me", headers=user.headers)).status_code == 200

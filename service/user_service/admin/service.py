@@ -106,7 +106,7 @@ async def user_detail(db: AsyncSession, user_id: uuid.UUID) -> AdminUserDetail:
     )
 
 
-async def _keep_an_admin(db: AsyncSession, target: User) -> None:
+async def ensure_another_admin(db: AsyncSession, target: User) -> None:
     """Refuse a change that would leave no active admin (checked under a lock)."""
     await repository.lock_admin_role(db)
     admins = await repository.active_admin_ids(db)
@@ -138,7 +138,7 @@ async def change_status(
         return await user_detail(db, user_id)
     roles = await users_repository.role_names(db, user.id)
     if previous == "active" and ADMIN_ROLE in roles:
-        await _keep_an_admin(db, user)
+        await ensure_another_admin(db, user)
     user.status = body.status
     user.updated_at = utcnow()
     await db.flush()
@@ -189,7 +189,7 @@ async def _apply_roles(
     if previous == wanted:
         return previous
     if ADMIN_ROLE in previous and ADMIN_ROLE not in wanted and user.status == "active":
-        await _keep_an_admin(db, user)
+        await ensure_another_admin(db, user)
     await users_repository.set_roles(
         db, user.id, [known[name] for name in wanted], granted_by=_actor(admin)
     )

@@ -97,6 +97,10 @@ async def deactivate(
             db, "user.deactivate_failed", context=context, user_id=user.id, risk_score=50
         )
         raise Unauthorized("The password is not correct.", code="invalid_password", commit=True)
+    if "admin" in await repository.role_names(db, user.id):
+        from user_service.admin.service import ensure_another_admin  # admin builds on users
+
+        await ensure_another_admin(db, user)
     user.status = "deactivated"
     await db.flush()
     revoked = await revoke_user_sessions(db, user.id, reason="account_deactivated")
