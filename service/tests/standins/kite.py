@@ -100,7 +100,8 @@ class KiteStandinState:
         app = KiteApp(
             api_key=api_key or f"kk{secrets.token_hex(7)}",
             api_secret=api_secret or secrets.token_hex(16),
-            user_id=user_id or f"ZX{secrets.randbelow(10**4):04d}",
+            # Kite ids look like "ZX1234"; tests link many accounts, so draw from a wide space.
+            user_id=user_id or f"ZX{secrets.token_hex(5).upper()}",
             user_name=user_name,
             email=email,
             redirect_url=redirect_url,
