@@ -105,3 +105,4 @@ async def close_services(services: AppServices) -> None:
     if services.redis is not None:
         await services.redis.aclose()
     await services.engine.dispose()
+    services.hasher.close()

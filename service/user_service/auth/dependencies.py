@@ -18,7 +18,6 @@ from user_service.deps import DbSession, Services
 from user_service.exceptions import Unauthorized
 from user_service.models import User, UserSession
 from user_service.sessions import repository as sessions_repository
-from user_service.users import repository as users_repository
 
 
 def bearer_token(request: Request) -> str:
@@ -45,13 +44,13 @@ async def get_current_user(request: Request, services: Services, db: DbSession) 
         user_id = uuid.UUID(claims["sub"])
     except (ValueError, TypeError, KeyError) as exc:
         raise Unauthorized("The access token is not valid.", code="invalid_token") from exc
-    session = await sessions_repository.get_session(db, session_id)
-    if session is None or session.user_id != user_id or session.revoked_at is not None:
+    found = await sessions_repository.session_with_user(db, session_id)
+    if found is None or found[0].user_id != user_id or found[0].revoked_at is not None:
         raise Unauthorized("This session has been signed out.", code="session_revoked")
+    session, user = found
     if session.expires_at <= utcnow():
         raise Unauthorized("This session has expired.", code="session_expired")
-    user = await users_repository.get_by_id(db, user_id)
-    if user is None or user.status != "active":
+    if user.status != "active":
         raise Unauthorized("This account is not active.", code="account_inactive")
     return Authenticated(user=user, session=session, claims=claims)
 

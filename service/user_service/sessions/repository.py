@@ -9,11 +9,25 @@ from typing import Any, cast
 from sqlalchemy import CursorResult, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from user_service.models import RefreshToken, UserSession
+from user_service.models import RefreshToken, User, UserSession
 
 
 async def get_session(session: AsyncSession, session_id: uuid.UUID) -> UserSession | None:
     return await session.get(UserSession, session_id, populate_existing=True)
+
+
+async def session_with_user(
+    session: AsyncSession, session_id: uuid.UUID
+) -> tuple[UserSession, User] | None:
+    """The session and its user in one round trip (every authenticated request needs both)."""
+    result = await session.execute(
+        select(UserSession, User)
+        .join(User, User.id == UserSession.user_id)
+        .where(UserSession.id == session_id)
+        .execution_options(populate_existing=True)
+    )
+    row = result.first()
+    return (row[0], row[1]) if row is not None else None
 
 
 async def active_sessions(
