@@ -176,6 +176,14 @@ class Settings(BaseSettings):
         return value
 
     @model_validator(mode="after")
+    def _default_frontend_url(self) -> Settings:
+        """Without FRONTEND_URL, e-mailed links point at this server (it serves the app)."""
+        if "frontend_url" not in self.model_fields_set:
+            host = "127.0.0.1" if self.host in ("0.0.0.0", "::") else self.host  # noqa: S104
+            self.frontend_url = f"http://{host}:{self.port}"
+        return self
+
+    @model_validator(mode="after")
     def _secure_cookie_in_production(self) -> Settings:
         if self.environment == "production" and not self.cookie_secure:
             raise ValueError("COOKIE_SECURE=false is only allowed outside production")
