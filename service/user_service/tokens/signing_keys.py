@@ -139,7 +139,10 @@ class Keyring:
         )
         if active and (self._signing is None or self._signing[0] != active[0].kid):
             pem = await open_sealed(self._provider, active[0].sealed_private, _aad(active[0].kid))
-            private_key = serialization.load_pem_private_key(pem, password=None)
+            # Loading (and checking) an RSA-4096 key costs ~260 ms: keep it off the event loop.
+            private_key = await anyio.to_thread.run_sync(
+                lambda: serialization.load_pem_private_key(pem, password=None)
+            )
             self._signing = (active[0].kid, private_key)
         elif not active:
             self._signing = None
