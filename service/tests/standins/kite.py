@@ -3,8 +3,11 @@
 It behaves like Kite where the user service can tell: registered apps (api key → secret and
 broker user), the login page that redirects back with a single-use ``request_token``,
 ``POST /session/token`` checking the SHA-256 checksum, ``GET /user/profile`` checking
-``Authorization: token api_key:access_token`` and ``X-Kite-Version: 3``, and Kite's error
-bodies (403 ``TokenException``, 400 ``InputException``, 5xx ``NetworkException``).
+``Authorization: token api_key:access_token`` and ``X-Kite-Version: 3``, Kite's error
+bodies (403 ``TokenException``, 400 ``InputException``, 5xx ``NetworkException``), and a quote
+feed for the ticker example: ``GET /quote/ltp?i=NSE:INFY&i=NSE:TCS`` (same authorization as
+the profile) answers Kite's shape ``{"data": {"NSE:INFY": {"instrument_token", "last_price"}}}``
+with prices that drift a little on every call.
 
 In tests::
 
@@ -29,6 +32,7 @@ import argparse
 import hashlib
 import hmac
 import html
+import math
 import secrets
 import socket
 import threading
@@ -82,6 +86,7 @@ class KiteStandinState:
     fail_status: int | None = None  # answer every API call with this 5xx
     auto_login: bool = True  # False: the login page shows a form with a "Log in" button
     calls: list[tuple[str, str]] = field(default_factory=list)  # (method, path) of API calls
+    quote_ticks: dict[str, int] = field(default_factory=dict)  # instrument → quotes served
     lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
     stopping: threading.Event = field(default_factory=threading.Event, repr=False)
 
@@ -148,6 +153,15 @@ class KiteStandinState:
     def api_calls(self, path: str) -> int:
         with self.lock:
             return sum(1 for _, p in self.calls if p == path)
+
+    def last_price(self, instrument: str) -> float:
+        """A plausible price that moves on every call: a base from the name, a small wave."""
+        with self.lock:
+            tick = self.quote_ticks.get(instrument, 0) + 1
+            self.quote_ticks[instrument] = tick
+        digest = hashlib.sha256(instrument.encode()).digest()
+        base = 100 + int.from_bytes(digest[:2], "big") % 4900
+        return round(base * (1 + 0.01 * math.sin(tick / 3)), 2)
 
     # --- used by the handlers -----------------------------------------------------------
 
@@ -269,9 +283,8 @@ def create_app(state: KiteStandinState) -> Starlette:
             }
         )
 
-    async def user_profile(request: Request) -> Response:
-        if (early := await api_preamble(request)) is not None:
-            return early
+    def authorized_app(request: Request) -> KiteApp | Response:
+        """The app whose valid ``Authorization: token api_key:access_token`` came, or a 403."""
         scheme, _, credentials = request.headers.get("authorization", "").partition(" ")
         api_key, _, access_token = credentials.partition(":")
         if scheme != "token" or not api_key or not access_token:
@@ -283,6 +296,31 @@ def create_app(state: KiteStandinState) -> Starlette:
             return _error(403, "TokenException", "Incorrect `api_key` or `access_token`.")
         if not record.valid:
             return _error(403, "TokenException", "Token is invalid or has expired.")
+        return app
+
+    async def quote_ltp(request: Request) -> Response:
+        if (early := await api_preamble(request)) is not None:
+            return early
+        if isinstance(authorized := authorized_app(request), Response):
+            return authorized
+        instruments = request.query_params.getlist("i")
+        if not instruments or len(instruments) > 1000:
+            return _error(400, "InputException", "Provide between 1 and 1000 `i` instruments.")
+        return _success(
+            {
+                name: {
+                    "instrument_token": int.from_bytes(hashlib.sha256(name.encode()).digest()[:3]),
+                    "last_price": state.last_price(name),
+                }
+                for name in instruments
+            }
+        )
+
+    async def user_profile(request: Request) -> Response:
+        if (early := await api_preamble(request)) is not None:
+            return early
+        if isinstance(app := authorized_app(request), Response):
+            return app
         return _success(
             {
                 "user_id": app.user_id,
@@ -347,6 +385,7 @@ def create_app(state: KiteStandinState) -> Starlette:
             Route("/connect/login", login_submit, methods=["POST"]),
             Route("/session/token", session_token, methods=["POST"]),
             Route("/user/profile", user_profile, methods=["GET"]),
+            Route("/quote/ltp", quote_ltp, methods=["GET"]),
             Route("/_standin/apps", control_apps, methods=["POST"]),
             Route("/_standin/request-token", control_request_token, methods=["POST"]),
             Route("/_standin/expire", control_expire, methods=["POST"]),
