@@ -1,0 +1,48 @@
+"""Quantagro resource-server SDK: verify the User Service's tokens, follow its revocations,
+act as a service, ask for decisions and release broker credentials."""
+
+from quantagro_auth.errors import (
+    AccountFrozen,
+    AuthError,
+    AuthServiceUnavailable,
+    ClientAuthenticationFailed,
+    ConfigurationError,
+    InsufficientPermission,
+    InsufficientScope,
+    MissingToken,
+    TokenError,
+    TokenExpired,
+    TokenInvalid,
+    TokenKindMismatch,
+    TokenRevoked,
+    TradingAccountNotFound,
+    TradingAccountUnavailable,
+)
+from quantagro_auth.jwks import JwksCache
+from quantagro_auth.principals import Principal, ServicePrincipal, UserPrincipal
+from quantagro_auth.verification import KeySource, TokenVerifier, verify_access_token
+
+__all__ = [
+    "AccountFrozen",
+    "AuthError",
+    "AuthServiceUnavailable",
+    "ClientAuthenticationFailed",
+    "ConfigurationError",
+    "InsufficientPermission",
+    "InsufficientScope",
+    "JwksCache",
+    "KeySource",
+    "MissingToken",
+    "Principal",
+    "ServicePrincipal",
+    "TokenError",
+    "TokenExpired",
+    "TokenInvalid",
+    "TokenKindMismatch",
+    "TokenRevoked",
+    "TokenVerifier",
+    "TradingAccountNotFound",
+    "TradingAccountUnavailable",
+    "UserPrincipal",
+    "verify_access_token",
+]
