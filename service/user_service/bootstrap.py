@@ -80,7 +80,11 @@ async def build_services(settings: Settings) -> AppServices:
         keyring=keyring,
         tokens=tokens,
         hasher=PasswordHasher(settings.bcrypt_rounds, settings.password_hash_workers),
-        rate_limiter=RateLimiter(settings.redis_url, key_prefix=f"{settings.redis_key_prefix}:rl"),
+        rate_limiter=RateLimiter(
+            settings.redis_url,
+            key_prefix=f"{settings.redis_key_prefix}:rl",
+            key_secret=provider.derive_secret(b"rate-limit-keys"),
+        ),
         trusted_proxies=parse_networks(settings.trusted_proxies),
         password_rules=PasswordRules(
             min_length=settings.password_min_length,
@@ -102,6 +106,7 @@ async def close_services(services: AppServices) -> None:
     if services.mail is not None:
         await services.mail.aclose()
     await services.decision_cache.stop()
+    await services.rate_limiter.aclose()
     if services.redis is not None:
         await services.redis.aclose()
     await services.engine.dispose()

@@ -11,12 +11,13 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from user_service.audit import service as audit
 from user_service.audit.service import RequestContext
-from user_service.auth import password_policy
+from user_service.auth import guessing, password_policy
 from user_service.auth.schemas import LoginIn, RegisterIn
 from user_service.db import utcnow
 from user_service.events.outbox import emit
 from user_service.exceptions import Conflict, Forbidden, RateLimited, Unauthorized
 from user_service.kit import crypto
+from user_service.kit.ratelimit import Attempt
 from user_service.mfa import repository as mfa_repository
 from user_service.models import MfaChallenge, User
 from user_service.sessions import repository as sessions_repository
@@ -82,36 +83,35 @@ class MfaPending:
     expires_in: int
 
 
-async def _check_login_limits(
-    services: AppServices, db: AsyncSession, email: str, context: RequestContext
-) -> None:
-    settings = services.settings
-    for rule, key in (
-        (settings.rate_limit_login_ip, f"login-ip:{context.ip}"),
-        (settings.rate_limit_login_account, f"login-account:{email}"),
-    ):
-        result = await services.rate_limiter.check(rule, key)
-        if not result.allowed:
-            user = await users_repository.get_by_email(db, email)
-            await audit.record(
-                db,
-                "login.rate_limited",
-                context=context,
-                user_id=user.id if user else None,
-                actor="anonymous",
-                risk_score=70,
-            )
-            raise RateLimited(
-                result.retry_after,
-                "Too many failed sign-in attempts. Try again later.",
-                commit=True,
-            )
-
-
-async def _count_failure(services: AppServices, email: str, context: RequestContext) -> None:
-    settings = services.settings
-    await services.rate_limiter.hit(settings.rate_limit_login_ip, f"login-ip:{context.ip}")
-    await services.rate_limiter.hit(settings.rate_limit_login_account, f"login-account:{email}")
+async def _acquire_login_attempt(
+    services: AppServices, db: AsyncSession, email: str, user: User | None, context: RequestContext
+) -> tuple[Attempt, Attempt]:
+    """Count this attempt per IP and per account *before* bcrypt runs (atomically), so a
+    parallel burst of wrong passwords gets at most the limit (SPEC §5)."""
+    limiter = services.rate_limiter
+    by_ip = await limiter.acquire(services.settings.rate_limit_login_ip, f"login-ip:{context.ip}")
+    by_account = await limiter.acquire(
+        services.settings.rate_limit_login_account,
+        guessing.password_key(user.id if user else None, email),
+    )
+    if by_ip.allowed and by_account.allowed:
+        return by_ip, by_account
+    # Refused before any password was looked at: neither window keeps this request.
+    await limiter.refund(by_ip)
+    await limiter.refund(by_account)
+    await audit.record(
+        db,
+        "login.rate_limited",
+        context=context,
+        user_id=user.id if user else None,
+        actor="anonymous",
+        risk_score=70,
+    )
+    raise RateLimited(
+        max(by_ip.retry_after, by_account.retry_after),
+        "Too many failed sign-in attempts. Try again later.",
+        commit=True,
+    )
 
 
 async def _login_risk(db: AsyncSession, user: User, context: RequestContext) -> int:
@@ -124,11 +124,10 @@ async def _login_risk(db: AsyncSession, user: User, context: RequestContext) -> 
 async def login(
     db: AsyncSession, services: AppServices, data: LoginIn, context: RequestContext
 ) -> sessions.SessionGrant | MfaPending:
-    await _check_login_limits(services, db, data.email, context)
     user = await users_repository.get_by_email(db, data.email)
+    by_ip, by_account = await _acquire_login_attempt(services, db, data.email, user, context)
     if user is None:
         await services.hasher.burn_time(data.password)
-        await _count_failure(services, data.email, context)
         await audit.record(
             db,
             "login.failed",
@@ -141,7 +140,6 @@ async def login(
 
     valid, new_hash = await services.hasher.verify_and_update(data.password, user.password_hash)
     if not valid:
-        await _count_failure(services, data.email, context)
         await audit.record(
             db,
             "login.failed",
@@ -153,6 +151,9 @@ async def login(
         )
         raise _invalid_credentials()
 
+    # The password was right: only failures count against the IP and the account.
+    await services.rate_limiter.refund(by_ip)
+    await services.rate_limiter.reset(by_account.rule, by_account.key)
     if user.status != "active":
         await audit.record(
             db,
@@ -170,9 +171,6 @@ async def login(
 
     if new_hash is not None:
         user.password_hash = new_hash
-    await services.rate_limiter.reset(
-        services.settings.rate_limit_login_account, f"login-account:{data.email}"
-    )
 
     if await mfa_repository.is_enabled(db, user.id):
         return await _start_mfa_challenge(db, services, user, data, context)

@@ -29,7 +29,9 @@ from typing import Any, Protocol, runtime_checkable
 import anyio.to_thread
 import structlog
 from cryptography.exceptions import InvalidTag
+from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
+from cryptography.hazmat.primitives.kdf.hkdf import HKDF
 
 __all__ = [
     "DecryptionError",
@@ -93,6 +95,11 @@ class KeyProvider(Protocol):
     async def unwrap_key(self, wrapped: WrappedKey) -> bytes: ...
 
     def current_key_id(self) -> str: ...
+
+    def derive_secret(self, purpose: bytes) -> bytes:
+        """A stable 32-byte secret for ``purpose`` (e.g. keyed hashes of rate-limit keys),
+        the same on every instance that shares the master key; never a data key."""
+        ...
 
 
 # --------------------------------------------------------------------------------------------
@@ -293,6 +300,14 @@ class LocalKeyProvider:
         except InvalidTag:
             raise DecryptionError("wrapped data key failed authentication") from None
         return data_key
+
+    def derive_secret(self, purpose: bytes) -> bytes:
+        """HKDF of the oldest master key still in the ring: stable across a rotation until
+        that key is retired (then counters keyed by it start afresh, nothing else changes)."""
+        oldest = min(self._ring.keys)
+        return HKDF(
+            algorithm=hashes.SHA256(), length=32, salt=b"quantagro-derived-secret", info=purpose
+        ).derive(self._ring.keys[oldest])
 
     # --- rotation (used by `user-service kms rotate-master-key`) ------------------------
 

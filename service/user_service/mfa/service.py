@@ -26,13 +26,13 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from user_service.audit import service as audit
 from user_service.audit.service import RequestContext
+from user_service.auth import guessing
 from user_service.auth.dependencies import Authenticated
 from user_service.db import utcnow
 from user_service.events.outbox import emit
 from user_service.exceptions import (
     BadRequest,
     Conflict,
-    RateLimited,
     Unauthorized,
     UserServiceError,
 )
@@ -101,14 +101,6 @@ async def _open_secret(services: AppServices, enrolment: MfaTotp) -> str:
 
 def _backup_key(secret: str, user_id: uuid.UUID) -> bytes:
     return backup_codes.user_key(base64.b32decode(secret), str(user_id))
-
-
-async def _check_budget(services: AppServices, user_id: uuid.UUID) -> None:
-    limit = await services.rate_limiter.hit(
-        services.settings.rate_limit_mfa_verify, f"mfa-code:{user_id}"
-    )
-    if not limit.allowed:
-        raise RateLimited(limit.retry_after, "Too many verification attempts. Try again later.")
 
 
 async def _spend_code(
@@ -232,11 +224,12 @@ async def enable_totp(
         )
     if enrolment.confirmed_at is not None:
         raise Conflict("Two-factor authentication is already enabled.", code="mfa_already_enabled")
-    await _check_budget(services, user.id)
+    attempt = await guessing.code_attempt(services, user.id)
     # Only an authenticator code proves the app was set up; backup codes do not exist yet.
     if await _spend_code(db, services, enrolment, code, allow_backup=False) is None:
         await _record_failure(db, user.id, context, "enable")
         raise _invalid_code()
+    await guessing.succeeded(services, attempt)
     if not await repository.confirm_enrolment(db, user.id, now=utcnow()):
         raise Conflict("Two-factor authentication is already enabled.", code="mfa_already_enabled")
     codes = await _new_backup_codes(db, services, enrolment)
@@ -259,19 +252,21 @@ async def disable_totp(
 ) -> None:
     """Turn TOTP off after a fresh TOTP/backup code or the password; backup codes go too."""
     enrolment = await _enabled_enrolment(db, user.id)
-    await _check_budget(services, user.id)
     if password is not None:
+        attempt = await guessing.password_attempt(services, user.id)
         if not await services.hasher.verify(password, user.password_hash):
             await _record_failure(db, user.id, context, "disable", method="password")
             raise BadRequest("The password is not correct.", code="invalid_password", commit=True)
         method: str = "password"
     else:
         assert code is not None
+        attempt = await guessing.code_attempt(services, user.id)
         spent = await _spend_code(db, services, enrolment, code)
         if spent is None:
             await _record_failure(db, user.id, context, "disable")
             raise _invalid_code()
         method = spent
+    await guessing.succeeded(services, attempt)
     await repository.delete_enrolment(db, user.id)
     _emit(db, "mfa.disabled", user.id, method=method)
     _notify(db, services, user, context, enabled=False)
@@ -290,11 +285,12 @@ async def regenerate_backup_codes(
 ) -> list[str]:
     """A new set of 10 codes; every earlier code (used or not) stops working."""
     enrolment = await _enabled_enrolment(db, user.id)
-    await _check_budget(services, user.id)
+    attempt = await guessing.code_attempt(services, user.id)
     spent = await _spend_code(db, services, enrolment, code)
     if spent is None:
         await _record_failure(db, user.id, context, "regenerate_backup_codes")
         raise _invalid_code()
+    await guessing.succeeded(services, attempt)
     codes = await _new_backup_codes(db, services, enrolment)
     _emit(db, "mfa.backup_codes_regenerated", user.id)
     await audit.record(
@@ -334,7 +330,7 @@ async def verify_login(
         raise Unauthorized(
             "This sign-in attempt has expired. Sign in again.", code="mfa_session_expired"
         )
-    await _check_budget(services, challenge.user_id)
+    attempt = await guessing.code_attempt(services, challenge.user_id)
     user = await users_repository.get_by_id(db, challenge.user_id)
     enrolment = await repository.get_enrolment(db, challenge.user_id)
     if user is None or user.status != "active" or enrolment is None or not enrolment.confirmed_at:
@@ -346,6 +342,7 @@ async def verify_login(
         remaining = max(0, max_attempts - failures)
         await _record_failure(db, user.id, context, "login", attempts_remaining=remaining)
         raise _invalid_code(login=True, attempts_remaining=remaining)
+    await guessing.succeeded(services, attempt)
     if not await repository.consume_challenge(
         db, challenge.id, now=utcnow(), max_attempts=max_attempts
     ):
@@ -387,11 +384,12 @@ async def step_up(
     """
     user, session = auth.user, auth.session
     enrolment = await _enabled_enrolment(db, user.id)
-    await _check_budget(services, user.id)
+    attempt = await guessing.code_attempt(services, user.id)
     method = await _spend_code(db, services, enrolment, code)
     if method is None:
         await _record_failure(db, user.id, context, "step_up", session_id=str(session.id))
         raise _invalid_code()
+    await guessing.succeeded(services, attempt)
     now = utcnow()
     session.mfa_verified_at = now
     session.last_active_at = now

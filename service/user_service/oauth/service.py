@@ -124,7 +124,9 @@ async def authenticate_client(
         raise invalid_client("Client authentication is required.")
     rule = services.settings.rate_limit_client_auth
     limit_key = f"client-auth-ip:{context.ip}"
-    limit = await services.rate_limiter.check(rule, limit_key)
+    # Counted before the secret is compared, so a parallel burst gets at most the limit;
+    # a client that authenticates gives its attempt back (only failures count).
+    limit = await services.rate_limiter.acquire(rule, limit_key)
     if not limit.allowed:
         raise OAuthError(
             "temporarily_unavailable",
@@ -141,8 +143,8 @@ async def authenticate_client(
     expected = client.secret_hash if client is not None and client.secret_hash else _DUMMY_DIGEST
     matches = crypto.constant_time_equals(crypto.hash_token(credentials.client_secret), expected)
     if client is not None and client.secret_hash and matches and client.disabled_at is None:
+        await services.rate_limiter.refund(limit)
         return client
-    await services.rate_limiter.hit(rule, limit_key)
     reason = (
         "unknown_client"
         if client is None

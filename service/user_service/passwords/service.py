@@ -25,7 +25,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from user_service.audit import service as audit
 from user_service.audit.service import RequestContext
-from user_service.auth import password_policy
+from user_service.auth import guessing, password_policy
 from user_service.auth.dependencies import Authenticated
 from user_service.db import utcnow
 from user_service.events.outbox import emit
@@ -101,13 +101,8 @@ async def change_password(
 ) -> int:
     """Set a new password; returns how many other sessions were signed out."""
     user = auth.user
-    rule = services.settings.rate_limit_login_account
-    key = f"password-change:{user.id}"
-    limit = await services.rate_limiter.check(rule, key)
-    if not limit.allowed:
-        raise RateLimited(limit.retry_after, "Too many wrong passwords. Try again later.")
+    attempt = await guessing.password_attempt(services, user.id)
     if not await services.hasher.verify(current_password, user.password_hash):
-        await services.rate_limiter.hit(rule, key)
         await audit.record(
             db,
             "password.change_failed",
@@ -119,7 +114,7 @@ async def change_password(
         raise BadRequest(
             "The current password is not correct.", code="invalid_password", commit=True
         )
-    await services.rate_limiter.reset(rule, key)
+    await guessing.succeeded(services, attempt)
     password_policy.enforce(
         new_password, services.password_rules, (user.email, user.name), field="new_password"
     )

@@ -10,6 +10,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from user_service.audit import service as audit
 from user_service.audit.service import RequestContext
+from user_service.auth import guessing
 from user_service.authz.invalidation import invalidate_decisions
 from user_service.events.outbox import emit
 from user_service.exceptions import Unauthorized, ValidationFailed
@@ -92,11 +93,13 @@ async def put_preferences(
 async def deactivate(
     db: AsyncSession, services: AppServices, user: User, password: str, context: RequestContext
 ) -> int:
+    attempt = await guessing.password_attempt(services, user.id)
     if not await services.hasher.verify(password, user.password_hash):
         await audit.record(
             db, "user.deactivate_failed", context=context, user_id=user.id, risk_score=50
         )
         raise Unauthorized("The password is not correct.", code="invalid_password", commit=True)
+    await guessing.succeeded(services, attempt)
     if "admin" in await repository.role_names(db, user.id):
         from user_service.admin.service import ensure_another_admin  # admin builds on users
 
