@@ -78,16 +78,20 @@ async def logout(
     no_store(response)
     all_devices = body.all_devices if body else False
     clear_refresh_cookie(response, services.settings)
+    # Only a live credential signs anyone out: the access token of a live session, or the
+    # current refresh token (a rotated one is reuse). A dead one falls through to the cookie.
     session = None
     if request.headers.get("authorization"):
         try:
             claims = await services.tokens.decode(bearer_token(request), expected="user")
-            session = await repository.get_session(db, uuid.UUID(claims["sid"]))
+            session = await service.live_session(db, uuid.UUID(claims["sid"]))
+            if session is not None and str(session.user_id) != claims["sub"]:
+                session = None
         except Unauthorized:
             session = None  # an expired access token: fall back to the cookie
     if session is None:
-        session = await service.session_for_refresh_token(
-            db, request.cookies.get(services.settings.cookie_name)
+        session = await service.session_for_logout(
+            db, services, request.cookies.get(services.settings.cookie_name), context
         )
     if session is None:
         return LogoutOut(sessions_revoked=0)

@@ -13,6 +13,7 @@ from __future__ import annotations
 import datetime as dt
 import uuid
 from dataclasses import dataclass
+from typing import NoReturn
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -177,6 +178,20 @@ async def rotate_refresh_token(
     return await _grace_or_reuse(db, services, raw, token, session, user, context, now)
 
 
+def _successor_still_current(
+    services: AppServices, token: RefreshToken, successor: RefreshToken | None, now: dt.datetime
+) -> bool:
+    """The grace window: only the immediate predecessor, only for a few seconds, and only
+    while its successor has not itself been rotated (SPEC §4)."""
+    grace = dt.timedelta(seconds=services.settings.refresh_reuse_grace_seconds)
+    return (
+        token.rotated_at is not None
+        and now - token.rotated_at <= grace
+        and successor is not None
+        and successor.rotated_at is None
+    )
+
+
 async def _grace_or_reuse(
     db: AsyncSession,
     services: AppServices,
@@ -187,28 +202,49 @@ async def _grace_or_reuse(
     context: RequestContext,
     now: dt.datetime,
 ) -> SessionGrant:
-    grace = dt.timedelta(seconds=services.settings.refresh_reuse_grace_seconds)
-    assert token.rotated_at is not None
-    if now - token.rotated_at <= grace and token.successor_id and token.successor_sealed:
+    if token.successor_id and token.successor_sealed:
         successor = await repository.get_refresh_token(db, token.successor_id)
         successor_raw = crypto.open_with_token(raw, token.successor_sealed, _SUCCESSOR_PURPOSE)
-        if successor is not None and successor.rotated_at is None and successor_raw:
+        same_client = session.user_agent in (None, (context.user_agent or "")[:512] or None)
+        if (
+            _successor_still_current(services, token, successor, now)
+            and successor_raw
+            and same_client
+        ):
             access = await mint_access_token(db, services, user, session)
+            # A retry answered from the window is a refresh too: audited, marked as such.
+            await audit.record(
+                db,
+                "token.refreshed",
+                context=context,
+                user_id=user.id,
+                details={"session_id": str(session.id), "grace": True},
+            )
             return SessionGrant(user, session, access, successor_raw)
+    await _reuse_detected(db, user.id, session.id, context, now)
 
+
+async def _reuse_detected(
+    db: AsyncSession,
+    user_id: uuid.UUID,
+    session_id: uuid.UUID,
+    context: RequestContext,
+    now: dt.datetime,
+) -> NoReturn:
+    """A rotated refresh token came back: sign its session out and say so (SPEC §4)."""
     revoked = await repository.revoke_sessions(
-        db, user.id, now=now, reason="refresh_token_reuse", only=session.id
+        db, user_id, now=now, reason="refresh_token_reuse", only=session_id
     )
     await audit.record(
         db,
         "refresh.reuse_detected",
         context=context,
-        user_id=user.id,
+        user_id=user_id,
         risk_score=90,
-        details={"session_id": str(session.id)},
+        details={"session_id": str(session_id)},
     )
-    for session_id in revoked:
-        _emit_revoked(db, user.id, session_id, "refresh_token_reuse")
+    for revoked_id in revoked:
+        _emit_revoked(db, user_id, revoked_id, "refresh_token_reuse")
     raise Unauthorized(
         "This refresh token was already used; the session has been signed out for safety.",
         code="token_reused",
@@ -250,12 +286,40 @@ async def revoke_own_session(db: AsyncSession, user_id: uuid.UUID, session_id: u
     await revoke_user_sessions(db, user_id, reason="revoked_by_user", only=session_id)
 
 
-async def session_for_refresh_token(db: AsyncSession, raw: str | None) -> UserSession | None:
-    """The session a refresh token belongs to, if any (logout with only a cookie)."""
+async def live_session(db: AsyncSession, session_id: uuid.UUID) -> UserSession | None:
+    """The session if it can still act (not revoked, not expired, its user active)."""
+    try:
+        session, _ = await _load_active_session(db, session_id)
+    except Unauthorized:
+        return None
+    return session
+
+
+async def session_for_logout(
+    db: AsyncSession, services: AppServices, raw: str | None, context: RequestContext
+) -> UserSession | None:
+    """The live session a *current* refresh token belongs to (logout with only a cookie).
+
+    A dead credential signs nobody out: an unknown or expired token, a revoked session. A
+    rotated token is reuse, as at ``/refresh`` (its session is revoked, 401 ``token_reused``),
+    except inside the grace window, where its holder still counts as the current one.
+    """
     if not crypto.looks_like(raw, crypto.REFRESH_TOKEN_PREFIX):
         return None
     assert raw is not None
     token = await repository.refresh_token_by_hash(db, crypto.hash_token(raw))
     if token is None:
         return None
-    return await repository.get_session(db, token.session_id)
+    session = await live_session(db, token.session_id)
+    if session is None:
+        return None
+    now = utcnow()
+    if token.rotated_at is None:
+        return session if token.expires_at > now else None
+    successor = (
+        await repository.get_refresh_token(db, token.successor_id) if token.successor_id else None
+    )
+    if _successor_still_current(services, token, successor, now):
+        return session
+    await _reuse_detected(db, session.user_id, session.id, context, now)
+    return None
