@@ -166,3 +166,41 @@ class FakeClock:
 
     def advance(self, seconds: float) -> None:
         self.now += seconds
+
+
+def json_body(request: httpx.Request) -> Any:
+    return json.loads(request.content or b"null")
+
+
+def add_token_endpoint(
+    service: FakeUserService, key: SigningKey, *, expires_in: int = 3600, delay: float = 0.0
+) -> list[str]:
+    """``POST /v1/oauth/token`` for the client ``ticker_service`` / ``s3cret``; returns the
+    list of tokens it issued."""
+    issued: list[str] = []
+
+    @service.route("POST", "/v1/oauth/token")
+    async def token(request: httpx.Request) -> httpx.Response:
+        if delay:
+            await asyncio.sleep(delay)
+        expected = httpx.BasicAuth("ticker_service", "s3cret")
+        auth_header = next(expected.auth_flow(httpx.Request("GET", BASE))).headers["authorization"]
+        if request.headers.get("authorization") != auth_header:
+            return httpx.Response(401, json={"error": "invalid_client", "code": "invalid_client"})
+        form = dict(httpx.QueryParams(request.content.decode()))
+        if form.get("grant_type") != "client_credentials":
+            return httpx.Response(400, json={"error": "unsupported_grant_type"})
+        access = mint(key, service_claims(scope=form.get("scope", "events:read authz:check")))
+        issued.append(access)
+        return httpx.Response(
+            200,
+            json={
+                "access_token": access,
+                "token_type": "Bearer",
+                "expires_in": expires_in,
+                "scope": form.get("scope", "events:read authz:check"),
+            },
+            headers={"Cache-Control": "no-store"},
+        )
+
+    return issued
