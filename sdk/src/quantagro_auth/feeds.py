@@ -2,7 +2,8 @@
 
 * :class:`HttpEventFeed` — ``GET /v1/events?after=&wait=&limit=`` long-poll with a service token
   holding ``events:read``; the first call (no ``after``) starts with the events of the longest
-  token lifetime, then ``next_cursor`` is passed as ``after``.
+  token lifetime, then ``next_cursor`` is passed as ``after``. Until it has caught up it asks
+  with ``wait=0``; then each request is held up to ``wait`` seconds (at most 30).
 * :class:`RedisEventFeed` — the relay ``XADD``\\ s each event to the stream ``{prefix}:events``
   (field ``event``) and ``PUBLISH``\\ es it on the channel of the same name. The feed subscribes
   to the channel first, then reads the stream from a time-based id (the last
@@ -75,7 +76,9 @@ class HttpEventFeed:
 
     async def poll_once(self) -> int:
         """One request; returns how many items it carried. Raises on failure."""
-        params: dict[str, str | int] = {"wait": self.wait, "limit": self.limit}
+        # Catching up (history, or a backlog) does not wait; then the request is held.
+        wait = self.wait if self.ready.is_set() else 0
+        params: dict[str, str | int] = {"wait": wait, "limit": self.limit}
         if self.cursor is not None:
             params["after"] = self.cursor
         token = await self._bearer()
@@ -84,7 +87,7 @@ class HttpEventFeed:
             self.endpoint,
             params=params,
             headers={"Authorization": f"Bearer {token}", "Accept": "application/json"},
-            timeout=httpx.Timeout(10.0, read=self.wait + 15.0),
+            timeout=httpx.Timeout(10.0, read=wait + 15.0),
         )
         if response.status_code == 401:
             self._on_unauthorized()
