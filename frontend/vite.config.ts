@@ -18,7 +18,9 @@ export default defineConfig({
   },
   build: {
     outDir: 'dist',
-    sourcemap: true,
+    // No source maps in the build the service serves (they would publish the source);
+    // `make dev-frontend` serves its own maps.
+    sourcemap: false,
     chunkSizeWarningLimit: 1500,
   },
   test: {

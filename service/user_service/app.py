@@ -20,6 +20,7 @@ from user_service.config import Settings, get_settings
 from user_service.db import READ_ONLY_OPTION
 from user_service.deps import Services
 from user_service.events.relay import OutboxRelay
+from user_service.kit.ip import parse_networks
 from user_service.logging import configure_logging
 from user_service.metrics import MetricsMiddleware, metrics_endpoint
 from user_service.mfa.endpoints import auth_router as mfa_auth_router
@@ -38,7 +39,9 @@ from user_service.users.endpoints import router as users_router
 from user_service.verification.endpoints import router as verification_router
 from user_service.web import (
     BodySizeLimitMiddleware,
+    RefuseNulMiddleware,
     SecurityHeadersMiddleware,
+    TrustedHostMiddleware,
     install_error_handlers,
     mount_frontend,
 )
@@ -131,9 +134,16 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         allow_headers=["Authorization", "Content-Type", "X-Device-Fingerprint"],
         max_age=600,
     )
+    app.add_middleware(RefuseNulMiddleware)
     app.add_middleware(BodySizeLimitMiddleware, max_bytes=settings.max_body_bytes)
     app.add_middleware(SecurityHeadersMiddleware, hsts=settings.cookie_secure)
-    app.add_middleware(MetricsMiddleware)
+    if settings.environment == "production":
+        app.add_middleware(TrustedHostMiddleware, allowed=settings.host_allow_list)
+    app.add_middleware(
+        MetricsMiddleware,
+        access_log=settings.access_log,
+        trusted_proxies=parse_networks(settings.trusted_proxies),
+    )
 
     dist = settings.frontend_dist or REPO_ROOT / "frontend" / "dist"
     mount_frontend(app, dist)

@@ -57,10 +57,11 @@ def migrate(revision: str = "head") -> None:
     """Apply database migrations (creates the SQLite file and its folder if needed)."""
     from alembic import command
 
+    from user_service.db import secure_sqlite_file
+
     settings = get_settings()
     if settings.is_sqlite:
-        path = settings.database_url.split(":///", 1)[1]
-        Path(path).parent.mkdir(parents=True, exist_ok=True)
+        secure_sqlite_file(settings.database_url)
     command.upgrade(alembic_config(settings.database_url), revision)
     typer.echo(f"database migrated to {revision}")
 
@@ -86,6 +87,10 @@ def serve(
         proxy_headers=False,  # X-Forwarded-For is read only from TRUSTED_PROXIES, by the app
         server_header=False,
         log_level=settings.log_level.lower(),
+        # Our own access log (route templates, masked IPs) replaces uvicorn's, which would write
+        # query strings (``?token=…``) and full client IPs; the app configures the loggers.
+        access_log=False,
+        log_config=None,
     )
 
 

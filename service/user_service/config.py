@@ -32,6 +32,7 @@ class Settings(BaseSettings):
     environment: Literal["development", "production", "test"] = "development"
     log_level: str = "INFO"
     log_json: bool = False
+    access_log: bool = True  # our structured access log (route template, masked IP, request id)
     frontend_dist: Path | None = None
     max_body_bytes: int = Field(1_048_576, ge=1024)
 
@@ -66,6 +67,12 @@ class Settings(BaseSettings):
     cors_origins: Annotated[list[str], NoDecode] = Field(default_factory=list)
     trusted_proxies: Annotated[list[str], NoDecode] = Field(default_factory=list)
     frontend_url: str = "http://127.0.0.1:8001"
+    # The service's own address as clients reach it: discovery and e-mail links are built from
+    # it, never from the request's Host header. Default: http://HOST:PORT.
+    public_url: str = "http://127.0.0.1:8001"
+    # Host names the service answers to (besides PUBLIC_URL's); in production any other Host
+    # header is refused with 400, so nothing can be steered by a forged one.
+    allowed_hosts: Annotated[list[str], NoDecode] = Field(default_factory=list)
 
     # --- password policy -----------------------------------------------------------------
     password_min_length: int = Field(12, ge=8, le=128)
@@ -119,7 +126,7 @@ class Settings(BaseSettings):
     # Sharing looks users up by email: bound how many lookups one user can make (enumeration).
     rate_limit_account_member_add: str = "30 per hour"
 
-    @field_validator("cors_origins", "trusted_proxies", mode="before")
+    @field_validator("cors_origins", "trusted_proxies", "allowed_hosts", mode="before")
     @classmethod
     def _csv(cls, value: object) -> object:
         return _split_csv(value)
@@ -175,12 +182,23 @@ class Settings(BaseSettings):
             raise ValueError("REDIS_URL must start with redis://, rediss:// or unix://")
         return value
 
+    @field_validator("public_url", "frontend_url")
+    @classmethod
+    def _base_url(cls, value: str) -> str:
+        value = value.strip().rstrip("/")
+        if not value.startswith(("http://", "https://")) or "?" in value or "#" in value:
+            raise ValueError("must be a base URL like https://id.example.com (no query string)")
+        return value
+
     @model_validator(mode="after")
-    def _default_frontend_url(self) -> Settings:
-        """Without FRONTEND_URL, e-mailed links point at this server (it serves the app)."""
-        if "frontend_url" not in self.model_fields_set:
+    def _default_urls(self) -> Settings:
+        """Without PUBLIC_URL the service is addressed as http://HOST:PORT; without
+        FRONTEND_URL, e-mailed links point at PUBLIC_URL (it serves the app)."""
+        if "public_url" not in self.model_fields_set:
             host = "127.0.0.1" if self.host in ("0.0.0.0", "::") else self.host  # noqa: S104
-            self.frontend_url = f"http://{host}:{self.port}"
+            self.public_url = f"http://{host}:{self.port}"
+        if "frontend_url" not in self.model_fields_set:
+            self.frontend_url = self.public_url
         return self
 
     @model_validator(mode="after")
@@ -197,6 +215,15 @@ class Settings(BaseSettings):
     def frontend_origin(self) -> str:
         scheme, rest = self.frontend_url.split("://", 1)
         return f"{scheme}://{rest.split('/', 1)[0]}"
+
+    @property
+    def public_host(self) -> str:
+        return self.public_url.split("://", 1)[1].split("/", 1)[0].rsplit(":", 1)[0]
+
+    @property
+    def host_allow_list(self) -> list[str]:
+        """Hosts accepted in the Host header in production (PUBLIC_URL's plus ALLOWED_HOSTS)."""
+        return sorted({self.public_host, *self.allowed_hosts})
 
     @property
     def allowed_origins(self) -> set[str]:

@@ -12,8 +12,11 @@ timeout instead of failing on a read-to-write lock upgrade.
 from __future__ import annotations
 
 import datetime as dt
+import os
+import stat
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
+from pathlib import Path
 from typing import Any
 
 import structlog
@@ -97,14 +100,31 @@ def _configure_sqlite(engine: AsyncEngine) -> None:
         conn.exec_driver_sql("BEGIN" if deferred else "BEGIN IMMEDIATE")
 
 
+def secure_sqlite_file(database_url: str) -> None:
+    """Create the SQLite file (and its folder) owner-only, like the key file: it holds password
+    hashes and sealed secrets. SQLite gives its -wal and -shm files the same mode."""
+    path_text = database_url.split(":///", 1)[1] if ":///" in database_url else ""
+    if not path_text or path_text.startswith(":memory:"):
+        return
+    path = Path(path_text)
+    path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+    os.close(os.open(path, os.O_CREAT | os.O_WRONLY, 0o600))
+    if stat.S_IMODE(path.stat().st_mode) & 0o077:
+        path.chmod(0o600)  # a file created by an older version, or by hand
+
+
 def create_engine(database_url: str, *, pool_size: int = 10, echo: bool = False) -> AsyncEngine:
+    # hide_parameters: a failed statement's error (and log line) never quotes bound values —
+    # an e-mail, a password hash, a sealed secret.
     if database_url.startswith("sqlite"):
-        engine = create_async_engine(database_url, echo=echo)
+        secure_sqlite_file(database_url)
+        engine = create_async_engine(database_url, echo=echo, hide_parameters=True)
         _configure_sqlite(engine)
         return engine
     return create_async_engine(
         database_url,
         echo=echo,
+        hide_parameters=True,
         pool_size=pool_size,
         max_overflow=pool_size,
         pool_pre_ping=True,

@@ -34,7 +34,9 @@ DbSession = Annotated[AsyncSession, Depends(get_db, scope="function")]
 
 def get_request_context(request: Request, services: Services) -> RequestContext:
     peer = request.client.host if request.client else None
-    ip = client_ip(peer, request.headers.get("x-forwarded-for"), services.trusted_proxies)
+    # A proxy may split X-Forwarded-For over several header lines: read them all, in order.
+    forwarded = ",".join(request.headers.getlist("x-forwarded-for")) or None
+    ip = client_ip(peer, forwarded, services.trusted_proxies)
     return RequestContext(
         ip=ip,
         user_agent=request.headers.get("user-agent"),

@@ -24,7 +24,19 @@ _SECRET_KEYS = re.compile(
 )
 
 
+# Secrets that can surface inside free text (exception messages, driver errors).
+_TEXT_SECRETS = (
+    (re.compile(r"\$2[aby]?\$\d{2}\$[./A-Za-z0-9]{53}"), "[redacted-hash]"),
+    (re.compile(r"\beyJ[\w-]+\.[\w-]+\.[\w-]+"), "[redacted-jwt]"),
+    (re.compile(r"\bq(?:rt|ms|pr|ev|cs)_[\w-]{16,}"), "[redacted-token]"),
+    # PostgreSQL's "Key (email)=(a@b.c) already exists" quotes the row's values.
+    (re.compile(r"(Key \([^)]*\)=\()[^\n]*?(\) )"), r"\1[redacted]\2"),
+)
+
+
 def _mask_text(value: str) -> str:
+    for pattern, replacement in _TEXT_SECRETS:
+        value = pattern.sub(replacement, value)
     value = _EMAIL_RE.sub(r"\1***@\2", value)
     return _IPV4_RE.sub(r"\1.x", value)
 
@@ -38,6 +50,7 @@ def mask_sensitive(_logger: Any, _method: str, event_dict: dict[str, Any]) -> di
             "timestamp",
             "logger",
             "status_code",
+            "exception",
         ) and _SECRET_KEYS.search(key):
             event_dict[key] = "[redacted]"
         elif key in ("ip", "client_ip", "remote_addr") and isinstance(value, str):
@@ -48,11 +61,14 @@ def mask_sensitive(_logger: Any, _method: str, event_dict: dict[str, Any]) -> di
 
 
 def configure_logging(level: str = "INFO", json_logs: bool = False) -> None:
+    """structlog for our own loggers, and the same processors (masking included) for the
+    standard library's (uvicorn, SQLAlchemy, asyncio), so nothing reaches stderr unmasked.
+    uvicorn's access log is switched off: ``MetricsMiddleware`` writes our own, which names
+    the route template (never a query string or a token in a path) and a masked IP."""
     shared: list[Any] = [
         structlog.contextvars.merge_contextvars,
         structlog.processors.add_log_level,
         structlog.processors.TimeStamper(fmt="iso", utc=True),
-        mask_sensitive,
     ]
     renderer: Any = (
         structlog.processors.JSONRenderer()
@@ -60,8 +76,31 @@ def configure_logging(level: str = "INFO", json_logs: bool = False) -> None:
         else structlog.dev.ConsoleRenderer(colors=False)
     )
     structlog.configure(
-        processors=[*shared, structlog.processors.format_exc_info, renderer],
+        # Tracebacks are rendered to text first, so the masking also scrubs exception messages.
+        processors=[*shared, structlog.processors.format_exc_info, mask_sensitive, renderer],
         wrapper_class=structlog.make_filtering_bound_logger(logging.getLevelName(level.upper())),
         logger_factory=structlog.PrintLoggerFactory(sys.stderr),
         cache_logger_on_first_use=False,
     )
+    handler = logging.StreamHandler(sys.stderr)
+    handler.setFormatter(
+        structlog.stdlib.ProcessorFormatter(
+            foreign_pre_chain=[*shared, structlog.stdlib.add_logger_name],
+            processors=[
+                structlog.stdlib.ProcessorFormatter.remove_processors_meta,
+                structlog.processors.format_exc_info,
+                mask_sensitive,
+                renderer,
+            ],
+        )
+    )
+    root = logging.getLogger()
+    root.handlers = [handler]
+    root.setLevel(logging.getLevelName(level.upper()))
+    for name in ("uvicorn", "uvicorn.error", "sqlalchemy", "asyncio"):
+        logging.getLogger(name).handlers = []
+        logging.getLogger(name).propagate = True
+    logging.getLogger("uvicorn.access").disabled = True
+    # httpx logs every outgoing URL at INFO (query strings included): warnings only.
+    for name in ("httpx", "httpcore"):
+        logging.getLogger(name).setLevel(logging.WARNING)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 from typing import Any
 
@@ -147,7 +148,7 @@ class BodySizeLimitMiddleware:
             if message["type"] == "http.request":
                 received += len(message.get("body", b""))
                 if received > self.max_bytes:
-                    raise _BodyTooLarge
+                    raise _BodyTooLarge()
             return message
 
         async def tracking_send(message: Message) -> None:
@@ -163,8 +164,12 @@ class BodySizeLimitMiddleware:
                 await _too_large(send)
 
 
-class _BodyTooLarge(Exception):
-    pass
+class _BodyTooLarge(StarletteHTTPException):
+    """Raised from ``receive``: an HTTPException, so FastAPI's body parsing re-raises it
+    (any other error there becomes a 400) and the handler answers 413."""
+
+    def __init__(self) -> None:
+        super().__init__(413, "The request body is too large.")
 
 
 async def _too_large(send: Send) -> None:
@@ -182,6 +187,161 @@ async def _too_large(send: Send) -> None:
     await send({"type": "http.response.body", "body": body})
 
 
+def host_name(host_and_port: str) -> str:
+    """``example.com:8001`` → ``example.com``; ``[::1]:8001`` → ``[::1]``."""
+    if host_and_port.startswith("["):
+        return host_and_port.split("]", 1)[0] + "]"
+    return host_and_port.rsplit(":", 1)[0]
+
+
+class TrustedHostMiddleware:
+    """Production: answer only to the configured host names (``PUBLIC_URL``, ``ALLOWED_HOSTS``),
+    so no URL, link or cache key can be steered by a forged ``Host`` header. Health and
+    metrics stay reachable by address, for load balancers and scrapers."""
+
+    def __init__(self, app: ASGIApp, allowed: list[str]) -> None:
+        self.app = app
+        self.allowed = {host.lower() for host in allowed}
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http" or scope.get("path", "").startswith(("/health/", "/metrics")):
+            await self.app(scope, receive, send)
+            return
+        host = ""
+        for name, value in scope.get("headers", []):
+            if name == b"host":
+                host = value.decode("latin-1").lower()
+        if host_name(host) in self.allowed:
+            await self.app(scope, receive, send)
+            return
+        body = b'{"detail":"This host name is not served here.","code":"invalid_host"}'
+        await send(
+            {
+                "type": "http.response.start",
+                "status": 400,
+                "headers": [
+                    (b"content-type", b"application/json"),
+                    (b"content-length", str(len(body)).encode()),
+                ],
+            }
+        )
+        await send({"type": "http.response.body", "body": body})
+
+
+class RefuseNulMiddleware:
+    """Refuse NUL characters in every string a request carries, with one 422 on every back-end.
+
+    PostgreSQL cannot store U+0000 in text (a 500 there) while SQLite stores it, so the same
+    input would get different answers; no field of this API has a use for it. Checked: the
+    path and query string (``%00``), form bodies, and JSON bodies (``\\u0000``, located by
+    parsing only when the raw bytes mention it, so ordinary requests pay one substring search).
+    """
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        raw_path = scope.get("raw_path") or scope.get("path", "").encode()
+        if _has_nul(raw_path) or "\x00" in scope.get("path", ""):
+            await _nul_refused(send, "path")
+            return
+        if _has_nul(scope.get("query_string", b"")):
+            await _nul_refused(send, "query")
+            return
+        if scope.get("method") in ("GET", "HEAD", "OPTIONS", "DELETE"):
+            await self.app(scope, receive, send)
+            return
+        content_type = b""
+        for name, value in scope.get("headers", []):
+            if name == b"content-type":
+                content_type = value.lower()
+        if not (b"json" in content_type or b"x-www-form-urlencoded" in content_type):
+            await self.app(scope, receive, send)
+            return
+        messages: list[Message] = []
+        body = bytearray()
+        while True:
+            message = await receive()
+            messages.append(message)
+            if message["type"] != "http.request":
+                break
+            body += message.get("body", b"")
+            if not message.get("more_body", False):
+                break
+        field = _nul_field(bytes(body), form=b"x-www-form-urlencoded" in content_type)
+        if field is not None:
+            await _nul_refused(send, field)
+            return
+
+        async def replay() -> Message:
+            return messages.pop(0) if messages else await receive()
+
+        await self.app(scope, replay, send)
+
+
+def _has_nul(raw: bytes) -> bool:
+    return b"\x00" in raw or b"%00" in raw
+
+
+def _nul_field(body: bytes, *, form: bool) -> str | None:
+    if form:
+        return "body" if _has_nul(body) else None
+    if b"\x00" in body:
+        return "body"
+    if b"\\u0000" not in body.lower():
+        return None
+    try:
+        document = json.loads(body)
+    except ValueError:
+        return None  # not JSON: the endpoint answers 400 invalid_json
+    return _find_nul(document, "")
+
+
+def _find_nul(value: Any, path: str) -> str | None:
+    if isinstance(value, str):
+        return (path or "body") if "\x00" in value else None
+    if isinstance(value, dict):
+        for key, item in value.items():
+            where = f"{path}.{key}" if path else str(key)
+            if "\x00" in key:
+                return where.replace("\x00", "")
+            found = _find_nul(item, where)
+            if found is not None:
+                return found
+    if isinstance(value, list):
+        for index, item in enumerate(value):
+            found = _find_nul(item, f"{path}.{index}" if path else str(index))
+            if found is not None:
+                return found
+    return None
+
+
+async def _nul_refused(send: Send, field: str) -> None:
+    body = json.dumps(
+        {
+            "detail": "The request is not valid.",
+            "code": "validation_error",
+            "errors": [
+                {"field": field, "message": "NUL characters are not allowed.", "type": "nul_char"}
+            ],
+        }
+    ).encode()
+    await send(
+        {
+            "type": "http.response.start",
+            "status": 422,
+            "headers": [
+                (b"content-type", b"application/json"),
+                (b"content-length", str(len(body)).encode()),
+            ],
+        }
+    )
+    await send({"type": "http.response.body", "body": body})
+
+
 def mount_frontend(app: FastAPI, dist: Path) -> None:
     """Serve the built SPA at ``/`` with a fallback to index.html for client-side routes."""
     index = dist / "index.html"
@@ -190,6 +350,8 @@ def mount_frontend(app: FastAPI, dist: Path) -> None:
     @app.get("/{path:path}", include_in_schema=False)
     async def spa(path: str) -> FileResponse:
         if ("/" + path).startswith(API_PREFIXES) or not index.exists():
+            raise StarletteHTTPException(status_code=404, detail="Not found.")
+        if path.endswith(".map"):  # never publish source maps, even if a build left some
             raise StarletteHTTPException(status_code=404, detail="Not found.")
         candidate = (dist / path).resolve()
         if path and candidate.is_file() and candidate.is_relative_to(root):

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import datetime as dt
 import uuid
 from typing import Annotated, Any, Literal
 
@@ -20,6 +19,7 @@ from user_service.admin.schemas import (
 from user_service.audit import service as audit
 from user_service.authz.policy_schema import PolicyOut
 from user_service.deps import DbSession, RequestCtx, Services
+from user_service.kit.validation import UtcDateTime
 from user_service.users.endpoints import audit_event_out
 from user_service.users.schemas import AuditPage
 
@@ -34,12 +34,6 @@ PolicyBody = Annotated[
         "422 invalid_policy / unknown_permission when malformed."
     ),
 ]
-
-
-def _aware(value: dt.datetime | None) -> dt.datetime | None:
-    if value is not None and value.tzinfo is None:
-        return value.replace(tzinfo=dt.UTC)
-    return value
 
 
 # --- users ------------------------------------------------------------------------------------
@@ -134,8 +128,8 @@ async def audit_log(
     db: DbSession,
     user_id: uuid.UUID | None = None,
     event_type: Annotated[str | None, Query(max_length=64)] = None,
-    since: dt.datetime | None = None,
-    until: dt.datetime | None = None,
+    since: UtcDateTime | None = None,
+    until: UtcDateTime | None = None,
     limit: Limit = 50,
     cursor: Cursor = None,
 ) -> AuditPage:
@@ -144,8 +138,8 @@ async def audit_log(
         db,
         user_id=user_id,
         event_type=event_type,
-        since=_aware(since),
-        until=_aware(until),
+        since=since,
+        until=until,
         limit=limit,
         cursor=cursor,
     )

@@ -13,7 +13,6 @@ against ``authz.catalog``; narrow them with a deny, widen them with an allow.
 
 from __future__ import annotations
 
-import datetime as dt
 import uuid
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -34,6 +33,7 @@ from user_service.db import utcnow
 from user_service.events.outbox import emit
 from user_service.exceptions import BadRequest, Conflict, NotFound, ValidationFailed
 from user_service.kit.pagination import MAX_LIMIT, decode_cursor, encode_cursor
+from user_service.kit.validation import cursor_datetime, cursor_str, cursor_uuid
 from user_service.mfa import repository as mfa_repository
 from user_service.models import Policy, User
 from user_service.sessions import service as sessions
@@ -78,10 +78,7 @@ async def list_users(
     position = decode_cursor(cursor)
     before = None
     if position is not None:
-        try:
-            before = (dt.datetime.fromisoformat(position["c"]), uuid.UUID(position["i"]))
-        except (KeyError, TypeError, ValueError):
-            raise BadRequest("The cursor is not valid.", code="invalid_cursor") from None
+        before = (cursor_datetime(position, "c"), cursor_uuid(position, "i"))
     rows = list(await repository.page_users(db, q=q, status=status, before=before, limit=limit + 1))
     page = rows[:limit]
     roles = await repository.roles_of(db, [user.id for user in page])
@@ -230,9 +227,7 @@ async def list_policies(
     if not 1 <= limit <= MAX_LIMIT:
         raise BadRequest(f"limit must be between 1 and {MAX_LIMIT}.", code="invalid_limit")
     position = decode_cursor(cursor)
-    after = position.get("after") if position else None
-    if after is not None and not isinstance(after, str):
-        raise BadRequest("The cursor is not valid.", code="invalid_cursor")
+    after = cursor_str(position, "after") if position else None
     rows = list(await authz_repository.page_policies(db, after_name=after, limit=limit + 1))
     page = [PolicyOut.model_validate(row) for row in rows[:limit]]
     next_cursor = encode_cursor({"after": page[-1].name}) if len(rows) > limit else None

@@ -14,6 +14,7 @@ from user_service.db import utcnow
 from user_service.exceptions import BadRequest
 from user_service.kit.ip import mask_ip
 from user_service.kit.pagination import MAX_LIMIT, decode_cursor, encode_cursor
+from user_service.kit.validation import cursor_int
 from user_service.models import AuthEvent
 
 
@@ -125,9 +126,7 @@ async def page_events(
     if not 1 <= limit <= MAX_LIMIT:
         raise BadRequest(f"limit must be between 1 and {MAX_LIMIT}.", code="invalid_limit")
     position = decode_cursor(cursor)
-    before_id = position.get("before_id") if position else None
-    if before_id is not None and not isinstance(before_id, int):
-        raise BadRequest("The cursor is not valid.", code="invalid_cursor")
+    before_id = cursor_int(position, "before_id") if position else None
     rows = await repository.list_events(
         session,
         repository.query_events(

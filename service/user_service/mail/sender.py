@@ -161,7 +161,9 @@ class FileMailSender:
     def _write(self, message: EmailMessage) -> Path:
         self.directory.mkdir(mode=0o700, parents=True, exist_ok=True)
         stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%S%fZ")
-        name = f"{stamp}-{_slug(str(message.get('To', '')))}-{secrets.token_hex(4)}.eml"
+        # Named by time and kind, never by recipient: the path is logged, the address is not.
+        kind = _slug(str(message.get(KIND_HEADER) or "mail"))
+        name = f"{stamp}-{kind}-{secrets.token_hex(4)}.eml"
         path = self.directory / name
         fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
         with os.fdopen(fd, "wb") as handle:
@@ -259,6 +261,6 @@ def _error_name(exc: BaseException | None) -> str | None:
     return type(cause).__name__
 
 
-def _slug(recipient: str) -> str:
-    slug = _SLUG_UNSAFE.sub("-", recipient.lower()).strip("-")
+def _slug(text: str) -> str:
+    slug = _SLUG_UNSAFE.sub("-", text.lower()).strip("-")
     return slug[:40].strip("-") or "unknown"

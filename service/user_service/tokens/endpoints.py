@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from fastapi import APIRouter, Request, Response
+from fastapi import APIRouter, Response
 
 from user_service.deps import Services
 from user_service.tokens.signing_keys import ALGORITHM
@@ -21,14 +21,18 @@ async def jwks(response: Response, services: Services) -> dict[str, Any]:
 
 
 @router.get("/.well-known/openid-configuration")
-async def discovery(request: Request, services: Services) -> dict[str, Any]:
-    base = str(request.base_url).rstrip("/")
+async def discovery(services: Services) -> dict[str, Any]:
+    """Built from ``PUBLIC_URL`` only: a forged ``Host`` header cannot steer a verifier's JWKS
+    or token endpoint to another server."""
+    base = services.settings.public_url
     return {
         "issuer": services.settings.jwt_issuer,
         "jwks_uri": f"{base}/v1/.well-known/jwks.json",
         "token_endpoint": f"{base}/v1/oauth/token",
         "introspection_endpoint": f"{base}/v1/oauth/introspect",
         "revocation_endpoint": f"{base}/v1/oauth/revoke",
+        "events_endpoint": f"{base}/v1/events",
+        "authz_check_endpoint": f"{base}/v1/authz/check",
         "grant_types_supported": ["client_credentials"],
         "token_endpoint_auth_methods_supported": ["client_secret_basic", "client_secret_post"],
         "id_token_signing_alg_values_supported": [ALGORITHM],

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import datetime as dt
 from typing import Annotated
 
 from fastapi import APIRouter, Query, Response
@@ -11,6 +10,7 @@ from user_service.audit import service as audit
 from user_service.auth.dependencies import CurrentUser
 from user_service.deps import DbSession, RequestCtx, Services
 from user_service.events.outbox import emit
+from user_service.kit.validation import UtcDateTime
 from user_service.models import AuthEvent
 from user_service.sessions.cookies import clear_refresh_cookie, no_store
 from user_service.users import service
@@ -89,15 +89,15 @@ async def my_audit(
     limit: Annotated[int, Query(ge=1, le=100)] = 50,
     cursor: Annotated[str | None, Query(max_length=200)] = None,
     event_type: Annotated[str | None, Query(max_length=64)] = None,
-    since: dt.datetime | None = None,
-    until: dt.datetime | None = None,
+    since: UtcDateTime | None = None,
+    until: UtcDateTime | None = None,
 ) -> AuditPage:
     events, next_cursor = await audit.page_events(
         db,
         user_id=auth.user.id,
         event_type=event_type,
-        since=_aware(since),
-        until=_aware(until),
+        since=since,
+        until=until,
         limit=limit,
         cursor=cursor,
     )
@@ -105,12 +105,6 @@ async def my_audit(
         items=[audit_event_out(event, include_user=True) for event in events],
         next_cursor=next_cursor,
     )
-
-
-def _aware(value: dt.datetime | None) -> dt.datetime | None:
-    if value is not None and value.tzinfo is None:
-        return value.replace(tzinfo=dt.UTC)
-    return value
 
 
 @router.get("/me/export")
