@@ -136,7 +136,11 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     )
     app.add_middleware(RefuseNulMiddleware)
     app.add_middleware(BodySizeLimitMiddleware, max_bytes=settings.max_body_bytes)
-    app.add_middleware(SecurityHeadersMiddleware, hsts=settings.cookie_secure)
+    app.add_middleware(
+        SecurityHeadersMiddleware,
+        hsts=settings.cookie_secure,
+        connect_sources=settings.csp_connect_sources,
+    )
     if settings.environment == "production":
         app.add_middleware(TrustedHostMiddleware, allowed=settings.host_allow_list)
     app.add_middleware(

@@ -73,6 +73,9 @@ class Settings(BaseSettings):
     # Host names the service answers to (besides PUBLIC_URL's); in production any other Host
     # header is refused with 400, so nothing can be steered by a forged one.
     allowed_hosts: Annotated[list[str], NoDecode] = Field(default_factory=list)
+    # Extra origins the console may connect to (CSP connect-src): the platform's services the
+    # Platform page calls, e.g. http://127.0.0.1:8081,ws://127.0.0.1:8080.
+    csp_connect_sources: Annotated[list[str], NoDecode] = Field(default_factory=list)
 
     # --- password policy -----------------------------------------------------------------
     password_min_length: int = Field(12, ge=8, le=128)
@@ -126,7 +129,9 @@ class Settings(BaseSettings):
     # Sharing looks users up by email: bound how many lookups one user can make (enumeration).
     rate_limit_account_member_add: str = "30 per hour"
 
-    @field_validator("cors_origins", "trusted_proxies", "allowed_hosts", mode="before")
+    @field_validator(
+        "cors_origins", "trusted_proxies", "allowed_hosts", "csp_connect_sources", mode="before"
+    )
     @classmethod
     def _csv(cls, value: object) -> object:
         return _split_csv(value)
@@ -180,6 +185,19 @@ class Settings(BaseSettings):
             return None
         if not value.startswith(("redis://", "rediss://", "unix://")):
             raise ValueError("REDIS_URL must start with redis://, rediss:// or unix://")
+        return value
+
+    @field_validator("csp_connect_sources")
+    @classmethod
+    def _valid_sources(cls, value: list[str]) -> list[str]:
+        for source in value:
+            if not source.startswith(("http://", "https://", "ws://", "wss://")) or any(
+                char in source for char in " ;,'\""
+            ):
+                raise ValueError(
+                    f"CSP_CONNECT_SOURCES entry {source!r} must be an origin like "
+                    "https://api.example.com or wss://ticker.example.com"
+                )
         return value
 
     @field_validator("public_url", "frontend_url")

@@ -84,8 +84,9 @@ def install_error_handlers(app: FastAPI) -> None:
 class SecurityHeadersMiddleware:
     """OWASP secure headers; a strict CSP that still lets the SPA render QR data URIs."""
 
-    def __init__(self, app: ASGIApp, hsts: bool) -> None:
+    def __init__(self, app: ASGIApp, hsts: bool, connect_sources: list[str] | None = None) -> None:
         self.app = app
+        connect = " ".join(["'self'", *(connect_sources or [])]).encode()
         self.headers = [
             (b"x-content-type-options", b"nosniff"),
             (b"x-frame-options", b"DENY"),
@@ -95,7 +96,7 @@ class SecurityHeadersMiddleware:
             (
                 b"content-security-policy",
                 b"default-src 'self'; img-src 'self' data:; style-src 'self' 'unsafe-inline'; "
-                b"script-src 'self'; connect-src 'self'; frame-ancestors 'none'; "
+                b"script-src 'self'; connect-src " + connect + b"; frame-ancestors 'none'; "
                 b"base-uri 'self'; form-action 'self'",
             ),
         ]
