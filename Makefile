@@ -6,6 +6,8 @@ PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 PY_STAMP := $(VENV)/.installed
+SDK_STAMP := $(VENV)/.sdk-installed
+SDK_SOURCES := $(shell find sdk/src -name '*.py' -o -name py.typed 2>/dev/null) sdk/pyproject.toml sdk/README.md
 NODE_STAMP := frontend/node_modules/.installed
 DIST_STAMP := frontend/dist/index.html
 
@@ -15,7 +17,7 @@ PORT ?= 8001
 COOKIE_SECURE ?= false
 export HOST PORT COOKIE_SECURE
 
-.PHONY: run test test-python test-frontend test-e2e lint format bench lock install \
+.PHONY: run test test-python test-sdk test-frontend test-e2e lint format bench lock install \
         install-python install-frontend build-frontend dev-frontend openapi clean
 
 ## run: install what is missing, migrate, create keys, serve API + frontend on $(HOST):$(PORT)
@@ -24,7 +26,7 @@ run: install-python build-frontend
 	$(BIN)/user-service serve
 
 ## test: lint + type checks, Python tests on both back-ends, frontend unit and browser tests
-test: install-python lint test-python test-frontend test-e2e
+test: install-python lint test-sdk test-python test-frontend test-e2e
 
 install: install-python install-frontend
 
@@ -35,7 +37,14 @@ $(PY_STAMP): requirements.lock service/pyproject.toml
 	$(BIN)/python -m pip install --quiet --no-deps -e service
 	touch $@
 
-install-python: $(PY_STAMP)
+# The SDK is installed the way a service team installs it (`pip install ./sdk`), not editable:
+# its tests and the example services run against the built package.
+$(SDK_STAMP): $(PY_STAMP) $(SDK_SOURCES)
+	rm -rf sdk/build
+	$(BIN)/python -m pip install --quiet './sdk[fastapi,redis]'
+	touch $@
+
+install-python: $(PY_STAMP) $(SDK_STAMP)
 
 $(NODE_STAMP): frontend/package-lock.json frontend/package.json
 	cd frontend && npm ci --no-audit --no-fund
@@ -55,14 +64,21 @@ dev-frontend: install-frontend
 lint: install-python
 	$(BIN)/ruff check service bench
 	$(BIN)/ruff format --check service bench
-	$(BIN)/mypy service/user_service
+	cd service && ../$(BIN)/mypy user_service
+	$(BIN)/ruff check sdk
+	$(BIN)/ruff format --check sdk
+	cd sdk && ../$(BIN)/mypy --strict
 
 format: install-python
-	$(BIN)/ruff format service bench
-	$(BIN)/ruff check --fix service bench
+	$(BIN)/ruff format service bench sdk
+	$(BIN)/ruff check --fix service bench sdk
 
 test-python: install-python
 	cd service && ../$(BIN)/python -m pytest -q
+
+## test-sdk: the SDK's own tests, against the installed package
+test-sdk: install-python
+	cd sdk && ../$(BIN)/python -m pytest -q
 
 test-frontend: install-frontend
 	cd frontend && npm run typecheck && npm test

@@ -11,7 +11,7 @@ import json
 import sys
 from collections.abc import Callable, Coroutine
 from pathlib import Path
-from typing import Annotated, Any, TypeVar
+from typing import TYPE_CHECKING, Annotated, Any, TypeVar
 
 import typer
 
@@ -19,6 +19,11 @@ from user_service.admin.cli import users_app
 from user_service.config import Settings, get_settings
 from user_service.kit.kms_cli import kms_app
 from user_service.oauth.cli import clients_app
+
+if TYPE_CHECKING:
+    from alembic.config import Config as AlembicConfig
+
+    from user_service.audit.service import ChainReport
 
 app = typer.Typer(help="Quantagro User Service", no_args_is_help=True, add_completion=False)
 keys_app = typer.Typer(help="JWT signing keys", no_args_is_help=True)
@@ -43,7 +48,7 @@ def _fail(message: str) -> None:
     raise typer.Exit(1)
 
 
-def alembic_config(database_url: str):  # type: ignore[no-untyped-def]
+def alembic_config(database_url: str) -> AlembicConfig:
     from alembic.config import Config
 
     config = Config(str(SERVICE_DIR / "alembic.ini"))
@@ -138,7 +143,7 @@ def audit_verify() -> None:
     from user_service.audit.service import verify_chain
     from user_service.db import create_engine, create_sessionmaker
 
-    async def run(settings: Settings):  # type: ignore[no-untyped-def]
+    async def run(settings: Settings) -> ChainReport:
         engine = create_engine(settings.database_url)
         try:
             async with create_sessionmaker(engine)() as session:

@@ -12,8 +12,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from functools import lru_cache
 
-from zxcvbn import zxcvbn  # type: ignore[import-untyped]
-from zxcvbn.frequency_lists import FREQUENCY_LISTS  # type: ignore[import-untyped]
+from zxcvbn import zxcvbn
+from zxcvbn.frequency_lists import FREQUENCY_LISTS
 
 from user_service.exceptions import ValidationFailed
 from user_service.kit.passwords import normalise_password

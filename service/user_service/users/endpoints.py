@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Annotated
+from typing import Annotated, Any
 
 from fastapi import APIRouter, Query, Response
 
@@ -110,7 +110,7 @@ async def my_audit(
 @router.get("/me/export")
 async def export_me(
     response: Response, auth: CurrentUser, db: DbSession, context: RequestCtx
-) -> dict:  # type: ignore[type-arg]
+) -> dict[str, Any]:
     """Everything held about you (GDPR Art. 15/20), without any secret."""
     no_store(response)
     await audit.record(db, "user.exported", context=context, user_id=auth.user.id)
