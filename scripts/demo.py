@@ -53,37 +53,41 @@ async def seed_trader(platform: Platform) -> Trader:
         return trader
 
 
-def guide(platform: Platform, trader: Trader | None) -> str:
+def guide(platform: Platform) -> str:
     url = platform.config.url
-    token = trader.access_token if trader else "<access token>"
-    lines = [
-        "",
-        "Quantagro platform demo is running:",
-        f"  User Service + SPA   {url('service')}      (API docs {url('service')}/docs)",
-        f"  Backend              {url('backend')}      GET /api/positions, WS /ws/indicators",
-        f"  Ticker               {url('ticker')}      WS /ws/quotes",
-        f"  Alerts               {url('alerts')}      /alerts",
-        f"  Kite stand-in        {url('kite')}      (app standin_key / standin_secret, ZX1234)",
-        f"  Logs and data        {platform.config.workdir}",
-        "",
-        "What to try:",
-        f"  * Sign in on {url('service')} as {DEMO_EMAIL} / {DEMO_PASSWORD}"
-        " (or register: the confirmation e-mail is a .eml file under mail/ in the data folder).",
-        f"  * Positions with a legacy API key:  curl -H 'X-API-Key: {LEGACY_KEY}' "
-        f"{url('backend')}/api/positions",
-        "  * Positions with a token (the demo trader's, valid 15 min):",
-        f"      curl -H 'Authorization: Bearer {token}' {url('backend')}/api/positions",
-        "  * Live quotes:  .venv/bin/python -m websockets "
-        f"'{url('ticker').replace('http', 'ws')}/ws/quotes?token=<access token>'",
-        "  * Alerts:  curl -X POST -H 'Authorization: Bearer <token>' -H 'Content-Type: "
-        'application/json\' -d \'{"symbol":"NSE:INFY","condition":"above","price":1500}\' '
-        f"{url('alerts')}/alerts",
-        '  * Sign out everywhere (Sessions page, or POST /v1/auth/logout {"all_devices": true})'
-        " and watch the quote socket close with 1008 within 2 s.",
-        "",
-        "Press Ctrl-C to stop everything.",
-    ]
-    return "\n".join(lines)
+    login = (
+        f"TOKEN=$(curl -s -H 'Content-Type: application/json' -d "
+        f'\'{{"email":"{DEMO_EMAIL}","password":"{DEMO_PASSWORD}"}}\' '
+        f"{url('service')}/v1/auth/login | .venv/bin/python -c "
+        "'import json,sys; print(json.load(sys.stdin)[\"access_token\"])')"
+    )
+    return f"""
+Quantagro platform demo is running:
+  User Service + SPA   {url("service")}   (API docs {url("service")}/docs)
+  Backend              {url("backend")}   GET /api/positions, WS /ws/indicators
+  Ticker               {url("ticker")}   WS /ws/quotes
+  Alerts               {url("alerts")}   /alerts
+  Kite stand-in        {url("kite")}   (app standin_key / standin_secret, broker user ZX1234)
+  Logs and data        {platform.config.workdir}
+
+What to try:
+  * Sign in on {url("service")} as {DEMO_EMAIL} / {DEMO_PASSWORD}, or register
+    (the confirmation e-mail is a .eml file in {platform.mail_dir}).
+  * A token for the demo trader (15 minutes):
+      {login}
+  * Positions, with a legacy API key and with the token:
+      curl -H 'X-API-Key: {LEGACY_KEY}' {url("backend")}/api/positions
+      curl -H "Authorization: Bearer $TOKEN" {url("backend")}/api/positions
+  * Live quotes of the demo trader's Kite account:
+      .venv/bin/python -m websockets "{url("ticker").replace("http", "ws")}/ws/quotes?token=$TOKEN"
+  * An alert:
+      curl -H "Authorization: Bearer $TOKEN" -H 'Content-Type: application/json' \\
+        -d '{{"symbol":"NSE:INFY","condition":"above","price":1500}}' {url("alerts")}/alerts
+  * Sign out everywhere (the SPA's Sessions page, or POST /v1/auth/logout
+    {{"all_devices": true}}) and watch the quote socket close with 1008 within 2 s.
+
+Press Ctrl-C to stop everything.
+"""
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -118,10 +122,11 @@ def main(argv: list[str] | None = None) -> int:
     try:
         log(f"starting the platform (data in {workdir})")
         platform.start()
-        trader = None if args.no_seed or not fresh else asyncio.run(seed_trader(platform))
+        if fresh and not args.no_seed:
+            asyncio.run(seed_trader(platform))
         if platform.config.frontend_dist is None:
             log("frontend/dist is missing: run `make build-frontend` for the SPA")
-        print(guide(platform, trader), flush=True)
+        print(guide(platform), flush=True)
         while True:
             platform.processes.check_alive()
             time.sleep(1)

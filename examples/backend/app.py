@@ -14,6 +14,7 @@ It shows the migration from API keys to the User Service's tokens:
 from __future__ import annotations
 
 import hashlib
+import logging
 import math
 import os
 import random
@@ -165,7 +166,22 @@ def demo_positions(user_id: str) -> list[dict[str, Any]]:
     return rows
 
 
+class HideQueryStrings(logging.Filter):
+    """uvicorn logs each request's path with its query string, and a WebSocket's may be
+    ``?token=<access token>``: log the path alone."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if isinstance(record.args, tuple):
+            record.args = tuple(
+                arg.split("?", 1)[0] if isinstance(arg, str) and arg.startswith("/") else arg
+                for arg in record.args
+            )
+        return True
+
+
 if __name__ == "__main__":
+    for logger in ("uvicorn.error", "uvicorn.access"):
+        logging.getLogger(logger).addFilter(HideQueryStrings())
     uvicorn.run(
         app,
         host=os.environ.get("HOST", "127.0.0.1"),

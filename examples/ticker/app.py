@@ -22,6 +22,7 @@ cannot stream sends ``{"type": "account_error", "account_id", "code"}``.
 
 from __future__ import annotations
 
+import logging
 import os
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -169,7 +170,22 @@ async def stream_account(websocket: WebSocket, user: UserPrincipal, account_id: 
         await websocket.send_json({"type": "account_error", "account_id": account_id, "code": code})
 
 
+class HideQueryStrings(logging.Filter):
+    """uvicorn logs each request's path with its query string, and a WebSocket's may be
+    ``?token=<access token>``: log the path alone."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if isinstance(record.args, tuple):
+            record.args = tuple(
+                arg.split("?", 1)[0] if isinstance(arg, str) and arg.startswith("/") else arg
+                for arg in record.args
+            )
+        return True
+
+
 if __name__ == "__main__":
+    for logger in ("uvicorn.error", "uvicorn.access"):
+        logging.getLogger(logger).addFilter(HideQueryStrings())
     uvicorn.run(
         app,
         host=os.environ.get("HOST", "127.0.0.1"),

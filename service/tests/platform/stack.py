@@ -136,7 +136,6 @@ class Platform:
     def service_env(self) -> dict[str, str]:
         cfg = self.config
         base, kite = cfg.url("service"), cfg.url("kite")
-        origins = {base, *(cfg.url(name) for name in EXAMPLES)}
         env = {
             **_base_env(),
             "DATABASE_URL": cfg.database_url,
@@ -146,7 +145,13 @@ class Platform:
             "PORT": str(cfg.ports["service"]),
             "PUBLIC_URL": base,
             "FRONTEND_URL": base,
-            "CORS_ORIGINS": ",".join(sorted(origins)),
+            "CORS_ORIGINS": base,
+            # the SPA's Platform page calls the three services (HTTP and WebSocket)
+            "CSP_CONNECT_SOURCES": ",".join(
+                f"{scheme}://{HOST}:{cfg.ports[name]}"
+                for name in EXAMPLES
+                for scheme in ("http", "ws")
+            ),
             "COOKIE_SECURE": "false",
             "MAIL_DIR": str(self.mail_dir),
             "KITE_API_BASE_URL": kite,

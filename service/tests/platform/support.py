@@ -30,6 +30,7 @@ class Trader:
     access_token: str
     account_id: str | None = None  # an active Kite account, when linked
     user_id_broker: str | None = None
+    kite_api_secret: str | None = None
 
     @property
     def headers(self) -> dict[str, str]:
@@ -121,6 +122,7 @@ async def link_active_kite_account(http: httpx.AsyncClient, kite_url: str, trade
     )
     assert session.status_code == 200 and session.json()["status"] == "active", session.text
     trader.account_id, trader.user_id_broker = account_id, app["user_id"]
+    trader.kite_api_secret = app["api_secret"]
     return str(account_id)
 
 

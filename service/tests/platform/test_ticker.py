@@ -74,6 +74,15 @@ async def test_release_is_audited_with_the_client_and_on_behalf_of(platform, htt
     assert not {"api_key", "api_secret", "access_token"} & set(release["details"])
 
 
+async def test_no_process_logs_a_token_or_a_broker_secret(platform, trader):
+    async with connect(quotes_url(platform, trader.access_token)) as socket:
+        await first_quote(socket)
+    for name in ("service", "ticker", "backend", "alerts", "kite"):
+        log = platform.processes.tail(name, lines=100_000)
+        assert trader.access_token not in log, name
+        assert trader.kite_api_secret not in log, name
+
+
 # What ends a trader's access, as the request that does it: (method, path, body, status).
 ACCESS_ENDINGS = {
     "sign out everywhere": ("POST", "/v1/auth/logout", {"all_devices": True}, 200),
