@@ -112,12 +112,18 @@ def openapi(output: Annotated[Path | None, typer.Option("--output", "-o")] = Non
 
 
 @keys_app.command("rotate")
-def keys_rotate() -> None:
-    """Add a new active signing key; older keys stay in the JWKS until their tokens expire."""
+def keys_rotate(
+    now: Annotated[
+        bool, typer.Option("--now", help="sign with the new key at once (a compromised key)")
+    ] = False,
+) -> None:
+    """Add a new signing key: published at once, signing after SIGNING_KEY_PUBLISH_LEAD_SECONDS
+    (so verifiers caching the JWKS already know it); older keys stay published until their
+    tokens expire."""
     from user_service.bootstrap import build_services, close_services
     from user_service.tokens.signing_keys import rotate_signing_key
 
-    async def run(settings: Settings) -> tuple[str, list[str]]:
+    async def run(settings: Settings) -> tuple[str, list[str], str]:
         services = await build_services(settings)
         try:
             async with services.sessionmaker() as session:
@@ -126,15 +132,17 @@ def keys_rotate() -> None:
                     services.key_provider,
                     settings.jwt_key_size,
                     max(settings.access_token_ttl_seconds, settings.service_token_ttl_seconds),
+                    publish_lead_seconds=0 if now else settings.signing_key_publish_lead_seconds,
                 )
                 await session.commit()
-            return key.kid, retired
+            signs_from = (key.signs_from or key.created_at).isoformat(timespec="seconds")
+            return key.kid, retired, signs_from
         finally:
             await close_services(services)
 
-    kid, retired = _run(run)
+    kid, retired, signs_from = _run(run)
     typer.echo(f"retired (still published until their tokens expire): {', '.join(retired) or '-'}")
-    typer.echo(f"new signing key: {kid}")
+    typer.echo(f"new signing key: {kid} (published now, signs from {signs_from})")
 
 
 @audit_app.command("verify")

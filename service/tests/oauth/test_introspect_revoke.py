@@ -109,8 +109,8 @@ async def test_revocation_of_anything_else_is_a_quiet_no_op(client, app):
             "/v1/oauth/revoke", data={"token": token}, headers=alerts.basic
         )
         assert response.status_code == 200
-    assert (await _introspect(client, alerts.basic, backend.token))["active"] is True
-    assert (await _introspect(client, alerts.basic, user.access_token))["active"] is True
+    assert (await _introspect(client, backend.basic, backend.token))["active"] is True
+    assert (await _introspect(client, backend.basic, user.access_token))["active"] is True
 
 
 async def test_revocation_by_bearer_token_and_without_auth(client, app):
@@ -145,3 +145,17 @@ async def test_a_service_token_is_refused_where_a_user_token_is_needed(client, a
     response = await client.get("/v1/users/me", headers=alerts.headers)
     assert response.status_code == 401
     assert response.json()["code"] == "invalid_token"
+
+
+async def test_introspection_needs_the_tokens_introspect_scope(client, app):
+    """Review item 11: a client holding only profile:read learned another client's token and a
+    user's e-mail, sid and roles. Without ``tokens:introspect`` every answer is inactive."""
+    calendar = await service_with_token(client, app, "calendar_service")  # profile:read only
+    alerts = await service_with_token(client, app, "alert_service")
+    user = await signed_in_user(client)
+    for caller in (calendar.basic, calendar.headers):
+        for token in (alerts.token, user.access_token, calendar.token):
+            assert await _introspect(client, caller, token) == {"active": False}
+    backend = await service_with_token(client, app, "backend")  # seeded with tokens:introspect
+    described = await _introspect(client, backend.headers, user.access_token)
+    assert described["active"] is True and described["username"] == user.email

@@ -9,7 +9,14 @@ from tests.oauth.support import ServiceCaller, create_client, request_token, rot
 
 pytestmark = pytest.mark.anyio
 
-ALERT_SCOPES = ["alerts:create", "alerts:read", "alerts:update", "alerts:delete", "authz:check"]
+ALERT_SCOPES = [
+    "alerts:create",
+    "alerts:read",
+    "alerts:update",
+    "alerts:delete",
+    "authz:check",
+    "events:read",
+]
 
 
 def _assert_oauth_error(response, status: int, error: str) -> dict:

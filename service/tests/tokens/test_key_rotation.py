@@ -1,3 +1,4 @@
+import anyio
 import jwt
 import pytest
 
@@ -63,3 +64,31 @@ async def test_private_keys_are_stored_sealed(app):
     assert rows
     for row in rows:
         assert b"PRIVATE KEY" not in row.private_key_sealed
+
+
+async def test_a_rotated_key_is_published_before_it_signs(client, app, backend_settings):
+    """Issue 10: verifiers that cache the JWKS must hold a key before its first token exists."""
+    user = await signed_in_user(client)
+    old_kid = jwt.get_unverified_header(user.access_token)["kid"]
+    services = app.state.services
+    async with services.sessionmaker() as db:
+        key, _ = await rotate_signing_key(
+            db, services.key_provider, 2048, 3600, publish_lead_seconds=4
+        )
+        await db.commit()
+    await anyio.sleep(1.1)  # JWKS_MAX_STALENESS
+    jwks = await client.get("/v1/.well-known/jwks.json")
+    assert key.kid in {entry["kid"] for entry in jwks.json()["keys"]}  # published at once
+    assert jwks.headers["cache-control"] == "public, max-age=30"
+    async with running_app(backend_settings()) as other, client_for(other) as http:
+        # Every instance keeps signing with the old key during the lead time...
+        early = await signed_in_user(http)
+        assert jwt.get_unverified_header(early.access_token)["kid"] == old_kid
+        refreshed = await client.post("/v1/auth/refresh")
+        assert jwt.get_unverified_header(refreshed.json()["access_token"])["kid"] == old_kid
+        # ...and switches by itself when it ends, without waiting for a reload.
+        await anyio.sleep(3.2)  # 4 s after the rotation
+        late = await signed_in_user(http)
+        assert jwt.get_unverified_header(late.access_token)["kid"] == key.kid
+        again = await client.post("/v1/auth/refresh")
+        assert jwt.get_unverified_header(again.json()["access_token"])["kid"] == key.kid

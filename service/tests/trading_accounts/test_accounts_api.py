@@ -50,9 +50,9 @@ async def test_unverified_email_cannot_link(client, kite_app):
     assert response.json()["code"] == "email_not_verified"
 
 
-async def test_linking_a_broker_account_twice_is_409(app, client, new_client, kite_app):
+async def test_linking_a_confirmed_broker_account_again_is_409(app, client, new_client, kite_app):
     owner = await verified_user(app, client)
-    await link(client, owner, kite_app)
+    await linked_active_account(client, owner, kite_app)  # Kite confirmed the broker user
     async with new_client() as other_browser:
         other = await verified_user(app, other_browser)
         response = await other_browser.post(
@@ -387,13 +387,11 @@ async def test_member_add_lookups_are_rate_limited(backend_settings, kite_url, k
         assert "retry-after" in response.headers
 
 
-async def test_concurrent_links_of_one_broker_account_give_one_201(
+async def test_concurrent_links_of_one_broker_account_by_one_user_give_one_201(
     app, client, new_client, kite_app
 ):
-    users = []
-    for _ in range(3):
-        async with new_client() as browser:
-            users.append(await verified_user(app, browser))
+    user = await verified_user(app, client)
+    users = [user, user, user]
 
     async def attempt(user):
         async with new_client() as browser:

@@ -9,8 +9,10 @@ from user_service.db import Base, utcnow
 class JwtSigningKey(Base):
     """An RSA signing key. The private key is sealed with the KMS key provider (kid as AAD).
 
-    ``verify_until`` is set when the key is retired: it stays in the JWKS until the last token
-    it signed has expired.
+    A key is published (in the JWKS) from ``created_at``, signs from ``signs_from`` (null:
+    from creation) until ``retired_at`` (which may lie in the future while its successor is
+    being published), and stays in the JWKS until ``verify_until``, when the last token it
+    signed has expired.
     """
 
     __tablename__ = "jwt_signing_keys"
@@ -23,6 +25,7 @@ class JwtSigningKey(Base):
     private_key_sealed: Mapped[bytes] = mapped_column(LargeBinary)
     status: Mapped[str] = mapped_column(String(16), default="active")
     created_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
+    signs_from: Mapped[dt.datetime | None]
     retired_at: Mapped[dt.datetime | None]
     verify_until: Mapped[dt.datetime | None]
 

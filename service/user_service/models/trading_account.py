@@ -1,7 +1,7 @@
 import datetime as dt
 import uuid
 
-from sqlalchemy import ForeignKey, LargeBinary, String, UniqueConstraint, Uuid
+from sqlalchemy import ForeignKey, Index, LargeBinary, String, UniqueConstraint, Uuid, text
 from sqlalchemy.orm import Mapped, mapped_column
 
 from user_service.db import Base, JSONType, utcnow
@@ -11,7 +11,19 @@ class TradingAccount(Base):
     """A linked broker account. Credentials are sealed with the account id as AAD."""
 
     __tablename__ = "trading_accounts"
-    __table_args__ = (UniqueConstraint("broker", "user_id_broker"),)
+    __table_args__ = (
+        # One user links a broker account once; among accounts whose broker identity was
+        # confirmed, a broker account is linked once (an unconfirmed link cannot squat it).
+        UniqueConstraint("owner_user_id", "broker", "user_id_broker"),
+        Index(
+            "uq_trading_accounts_verified_broker_user",
+            "broker",
+            "user_id_broker",
+            unique=True,
+            sqlite_where=text("identity_verified_at IS NOT NULL"),
+            postgresql_where=text("identity_verified_at IS NOT NULL"),
+        ),
+    )
 
     id: Mapped[uuid.UUID] = mapped_column(Uuid, primary_key=True, default=uuid.uuid4)
     owner_user_id: Mapped[uuid.UUID] = mapped_column(
@@ -24,6 +36,9 @@ class TradingAccount(Base):
     credentials_sealed: Mapped[bytes | None] = mapped_column(LargeBinary)
     access_token_expires_at: Mapped[dt.datetime | None]
     verified_at: Mapped[dt.datetime | None]
+    # When the broker confirmed that this account's broker user logged in (kept across a
+    # credential rotation: the broker identity does not change with the keys).
+    identity_verified_at: Mapped[dt.datetime | None]
     created_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
     updated_at: Mapped[dt.datetime] = mapped_column(default=utcnow, onupdate=utcnow)
 

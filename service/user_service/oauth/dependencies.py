@@ -76,6 +76,7 @@ class ClientRequest:
     client_id: str
     form: dict[str, str]
     client: OAuthClient | None = None
+    scopes: frozenset[str] = frozenset()  # what the caller may do (its token's or its grant's)
 
 
 async def _form(request: Request) -> dict[str, str]:
@@ -89,7 +90,7 @@ async def get_authenticated_client(
     form = await _form(request)
     credentials = client_credentials(request.headers.get("authorization"), form)
     client = await authenticate_client(db, services, credentials, context)
-    return ClientRequest(client.client_id, form, client)
+    return ClientRequest(client.client_id, form, client, frozenset(client.scopes or []))
 
 
 AuthenticatedClient = Annotated[ClientRequest, Depends(get_authenticated_client)]
@@ -103,7 +104,7 @@ async def get_protected_resource(
     scheme = request.headers.get("authorization", "").partition(" ")[0].lower()
     if scheme == "bearer":
         identity = await get_service_client(request, services, db)
-        return ClientRequest(identity.client_id, await _form(request))
+        return ClientRequest(identity.client_id, await _form(request), scopes=identity.scopes)
     return await get_authenticated_client(request, services, db, context)
 
 

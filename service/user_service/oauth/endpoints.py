@@ -16,6 +16,7 @@ from user_service.oauth.dependencies import AuthenticatedClient, ProtectedResour
 from user_service.oauth.schemas import NO_STORE, IntrospectionOut, TokenOut
 
 router = APIRouter(prefix="/v1/oauth", tags=["oauth"])
+INTROSPECT_SCOPE = "tokens:introspect"
 
 
 def _form_body(fields: dict[str, str], required: list[str]) -> dict[str, Any]:
@@ -78,8 +79,11 @@ async def token(caller: AuthenticatedClient, services: Services, response: Respo
 async def introspect(
     caller: ProtectedResourceClient, db: DbSession, services: Services, response: Response
 ) -> IntrospectionOut:
-    """RFC 7662: is this token active, and what does it carry? (any authenticated client)"""
+    """RFC 7662: is this token active, and what does it carry? Only for clients holding
+    ``tokens:introspect``; any other authenticated client learns nothing (``active: false``)."""
     _no_store(response)
+    if INTROSPECT_SCOPE not in caller.scopes:
+        return service.INACTIVE
     return await service.introspect(db, services, caller.form)
 
 

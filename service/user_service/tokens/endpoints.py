@@ -7,7 +7,7 @@ from typing import Any
 from fastapi import APIRouter, Response
 
 from user_service.deps import Services
-from user_service.tokens.signing_keys import ALGORITHM
+from user_service.tokens.signing_keys import ALGORITHM, JWKS_MAX_AGE_SECONDS
 
 router = APIRouter(tags=["keys"])
 
@@ -15,8 +15,9 @@ router = APIRouter(tags=["keys"])
 @router.get("/v1/auth/.well-known/jwks.json")
 @router.get("/v1/.well-known/jwks.json")
 async def jwks(response: Response, services: Services) -> dict[str, Any]:
-    """Every key still valid for verification. Clients may cache it for five minutes."""
-    response.headers["Cache-Control"] = "public, max-age=300"
+    """Every key still valid for verification, and a rotated key before it signs. Clients may
+    cache it for ``JWKS_MAX_AGE_SECONDS``; the publish lead of a rotation is longer."""
+    response.headers["Cache-Control"] = f"public, max-age={JWKS_MAX_AGE_SECONDS}"
     return await services.keyring.jwks()
 
 

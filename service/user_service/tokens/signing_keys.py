@@ -1,9 +1,16 @@
 """RSA signing keys: generation, rotation and the in-process keyring (SPEC §4).
 
-Private keys are sealed with the KMS key provider (kid as associated data). Every instance
-reloads its keyring at most ``SIGNING_KEY_REFRESH_SECONDS`` apart (default 30), so after
-``user-service keys rotate`` all instances sign with the new key within 60 s. A retired key
-stays in the JWKS until the last token it could have signed has expired.
+Private keys are sealed with the KMS key provider (kid as associated data).
+
+Rotation without a window: ``user-service keys rotate`` publishes the new key at once (the
+JWKS endpoint reads keys at most ``JWKS_MAX_STALENESS`` old) but lets it sign only
+``SIGNING_KEY_PUBLISH_LEAD_SECONDS`` later (default 45 s: the JWKS cache lifetime, 30 s, plus
+that staleness and a margin), so a verifier that caches the JWKS already holds the key when
+the first token signed with it arrives. Every instance learns the schedule on its next reload
+(``SIGNING_KEY_REFRESH_SECONDS`` ≤ 30) and switches at ``signs_from`` itself, so all instances
+sign with the new key within 60 s of the rotation. ``keys rotate --now`` (a compromised key)
+switches at once. A retired key stays in the JWKS until the last token it could have signed
+has expired.
 """
 
 from __future__ import annotations
@@ -28,10 +35,16 @@ from user_service.models import JwtSigningKey
 from user_service.tokens import repository
 
 ALGORITHM = "RS256"
+JWKS_MAX_AGE_SECONDS = 30  # Cache-Control of the JWKS: how long a verifier may keep it
+JWKS_MAX_STALENESS = 1.0  # the JWKS endpoint reloads keys older than this
 
 
 def _aad(kid: str) -> bytes:
     return f"jwt_signing_key:{kid}".encode()
+
+
+def _load_private_key(pem: bytes) -> Any:
+    return serialization.load_pem_private_key(pem, password=None)
 
 
 def _generate_private_key(key_size: int) -> rsa.RSAPrivateKey:
@@ -39,7 +52,10 @@ def _generate_private_key(key_size: int) -> rsa.RSAPrivateKey:
 
 
 async def create_signing_key(
-    session: AsyncSession, provider: KeyProvider, key_size: int
+    session: AsyncSession,
+    provider: KeyProvider,
+    key_size: int,
+    signs_from: dt.datetime | None = None,
 ) -> JwtSigningKey:
     """Generate (off the event loop), seal and insert a new active key."""
     private_key = await anyio.to_thread.run_sync(_generate_private_key, key_size)
@@ -61,6 +77,7 @@ async def create_signing_key(
         private_key_sealed=await seal(provider, private_pem, _aad(kid)),
         status="active",
         created_at=now,
+        signs_from=signs_from,
     )
     session.add(row)
     await session.flush()
@@ -76,14 +93,19 @@ async def ensure_signing_key(session: AsyncSession, provider: KeyProvider, key_s
 
 
 async def rotate_signing_key(
-    session: AsyncSession, provider: KeyProvider, key_size: int, max_token_ttl_seconds: int
+    session: AsyncSession,
+    provider: KeyProvider,
+    key_size: int,
+    max_token_ttl_seconds: int,
+    publish_lead_seconds: int = 0,
 ) -> tuple[JwtSigningKey, list[str]]:
-    """Add a new active key and retire the others, keeping them published until expiry."""
-    new_key = await create_signing_key(session, provider, key_size)
-    now = utcnow()
-    # Other instances may sign with the old key until their keyring refreshes (≤ 60 s).
-    verify_until = now + dt.timedelta(seconds=max_token_ttl_seconds + 120)
-    retired = await repository.retire_active_keys(session, new_key.kid, now, verify_until)
+    """Add a key that signs ``publish_lead_seconds`` from now; the current keys sign until
+    then and stay published until the last token they signed has expired."""
+    switch_at = utcnow() + dt.timedelta(seconds=publish_lead_seconds)
+    new_key = await create_signing_key(session, provider, key_size, signs_from=switch_at)
+    # Margin: an instance that has not reloaded yet may sign with the old key a little longer.
+    verify_until = switch_at + dt.timedelta(seconds=max_token_ttl_seconds + 120)
+    retired = await repository.retire_active_keys(session, new_key.kid, switch_at, verify_until)
     return new_key, retired
 
 
@@ -95,6 +117,11 @@ class PublishedKey:
     public_key: Any
     jwk: dict[str, Any]
     sealed_private: bytes
+    signs_from: dt.datetime
+    retired_at: dt.datetime | None
+
+    def may_sign(self, now: dt.datetime) -> bool:
+        return self.signs_from <= now and (self.retired_at is None or now < self.retired_at)
 
 
 class Keyring:
@@ -110,7 +137,8 @@ class Keyring:
         self._provider = provider
         self._refresh_seconds = refresh_seconds
         self._keys: dict[str, PublishedKey] = {}
-        self._signing: tuple[str, Any] | None = None
+        self._schedule: list[PublishedKey] = []  # signing keys, newest signs_from first
+        self._private: dict[str, Any] = {}
         self._loaded_at = 0.0
         self._lock = anyio.Lock()
         self._last_miss_refresh = 0.0
@@ -122,7 +150,8 @@ class Keyring:
         for row in rows:
             known = self._keys.get(row.kid)
             if known is not None:
-                known.status = row.status
+                known.status, known.retired_at = row.status, row.retired_at
+                known.signs_from = row.signs_from or row.created_at
                 keys[row.kid] = known
                 continue
             public_key = serialization.load_pem_public_key(row.public_key_pem.encode("ascii"))
@@ -130,22 +159,35 @@ class Keyring:
             jwk = json.loads(RSAAlgorithm.to_jwk(public_key))
             jwk.update({"kid": row.kid, "alg": ALGORITHM, "use": "sig"})
             keys[row.kid] = PublishedKey(
-                row.kid, row.status, row.created_at, public_key, jwk, row.private_key_sealed
+                row.kid,
+                row.status,
+                row.created_at,
+                public_key,
+                jwk,
+                row.private_key_sealed,
+                row.signs_from or row.created_at,
+                row.retired_at,
             )
-        active = sorted(
-            (key for key in keys.values() if key.status == "active"),
-            key=lambda key: key.created_at,
+        # The keys that sign now or will: the current one and any scheduled successor.
+        now = utcnow()
+        schedule = sorted(
+            (key for key in keys.values() if key.retired_at is None or key.retired_at > now),
+            key=lambda key: key.signs_from,
             reverse=True,
         )
-        if active and (self._signing is None or self._signing[0] != active[0].kid):
-            pem = await open_sealed(self._provider, active[0].sealed_private, _aad(active[0].kid))
+        current = next((key for key in schedule if key.may_sign(now)), None)
+        upcoming = [key for key in schedule if key.signs_from > now]
+        wanted = [key for key in (current, *upcoming[-1:]) if key is not None]
+        private: dict[str, Any] = {}
+        for key in wanted:
+            if key.kid in self._private:
+                private[key.kid] = self._private[key.kid]
+                continue
+            pem = await open_sealed(self._provider, key.sealed_private, _aad(key.kid))
             # Loading (and checking) an RSA-4096 key costs ~260 ms: keep it off the event loop.
-            private_key = await anyio.to_thread.run_sync(
-                lambda: serialization.load_pem_private_key(pem, password=None)
-            )
-            self._signing = (active[0].kid, private_key)
-        elif not active:
-            self._signing = None
+            private[key.kid] = await anyio.to_thread.run_sync(_load_private_key, pem)
+        self._private = private
+        self._schedule = [key for key in schedule if key.kid in private]
         self._keys = keys
         self._loaded_at = time.monotonic()
 
@@ -156,13 +198,22 @@ class Keyring:
             if force or time.monotonic() - self._loaded_at >= self._refresh_seconds:
                 await self._reload()
 
+    def _current_signing(self) -> tuple[str, Any] | None:
+        now = utcnow()
+        for key in self._schedule:
+            if key.may_sign(now):
+                return key.kid, self._private[key.kid]
+        return None
+
     async def signing_key(self) -> tuple[str, Any]:
         await self.refresh()
-        if self._signing is None:
+        signing = self._current_signing()
+        if signing is None:
             await self.refresh(force=True)
-        if self._signing is None:
+            signing = self._current_signing()
+        if signing is None:
             raise RuntimeError("no active signing key: run `user-service keys rotate`")
-        return self._signing
+        return signing
 
     async def verification_key(self, kid: str) -> Any | None:
         await self.refresh()
@@ -175,5 +226,8 @@ class Keyring:
         return key.public_key if key is not None else None
 
     async def jwks(self) -> dict[str, Any]:
-        await self.refresh()
+        """Published keys, at most ``JWKS_MAX_STALENESS`` old: a rotated key appears here at
+        once, a full ``SIGNING_KEY_PUBLISH_LEAD_SECONDS`` before it signs."""
+        if time.monotonic() - self._loaded_at > JWKS_MAX_STALENESS:
+            await self.refresh(force=True)
         return {"keys": [key.jwk for key in self._keys.values()]}

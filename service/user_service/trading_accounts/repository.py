@@ -6,7 +6,7 @@ import datetime as dt
 import uuid
 from typing import Any
 
-from sqlalchemy import and_, delete, or_, select, tuple_, update
+from sqlalchemy import and_, delete, or_, select, text, tuple_, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -23,17 +23,52 @@ async def get_membership(
     return await db.get(TradingAccountMembership, (account_id, user_id), populate_existing=True)
 
 
-async def exists_for_broker_user(db: AsyncSession, broker: str, user_id_broker: str) -> bool:
+async def confirmed_for_broker_user(db: AsyncSession, broker: str, user_id_broker: str) -> bool:
+    """Whether a link of this broker account has had its broker identity confirmed."""
     found = await db.scalar(
         select(TradingAccount.id).where(
-            TradingAccount.broker == broker, TradingAccount.user_id_broker == user_id_broker
+            TradingAccount.broker == broker,
+            TradingAccount.user_id_broker == user_id_broker,
+            TradingAccount.identity_verified_at.is_not(None),
         )
     )
     return found is not None
 
 
+async def lock_broker_identity(db: AsyncSession, broker: str, user_id_broker: str) -> None:
+    """Serialise confirmations of one broker account (PostgreSQL: a transaction-scoped
+    advisory lock, taken before any row lock, so two racing confirmations queue instead of
+    deadlocking on the partial unique index; SQLite already serialises writers)."""
+    if db.get_bind().dialect.name == "postgresql":
+        await db.execute(
+            text("SELECT pg_advisory_xact_lock(hashtextextended(:key, 0))"),
+            {"key": f"trading_account:{broker}:{user_id_broker}"},
+        )
+
+
+async def unconfirmed_links(
+    db: AsyncSession,
+    broker: str,
+    user_id_broker: str,
+    *,
+    exclude: uuid.UUID | None = None,
+    created_before: dt.datetime | None = None,
+) -> list[TradingAccount]:
+    """Links of this broker account whose broker identity was never confirmed."""
+    query = select(TradingAccount).where(
+        TradingAccount.broker == broker,
+        TradingAccount.user_id_broker == user_id_broker,
+        TradingAccount.identity_verified_at.is_(None),
+    )
+    if exclude is not None:
+        query = query.where(TradingAccount.id != exclude)
+    if created_before is not None:
+        query = query.where(TradingAccount.created_at < created_before)
+    return list((await db.execute(query)).scalars())
+
+
 async def insert(db: AsyncSession, account: TradingAccount) -> bool:
-    """Insert; ``False`` when (broker, user_id_broker) is taken (also under a race)."""
+    """Insert; ``False`` when this user already linked it (also under a race)."""
     try:
         async with db.begin_nested():
             db.add(account)
@@ -49,8 +84,10 @@ async def page_visible(
     *,
     after: tuple[dt.datetime, uuid.UUID] | None,
     limit: int,
+    unconfirmed_since: dt.datetime,
 ) -> list[tuple[TradingAccount, TradingAccountMembership | None]]:
-    """Accounts the user owns or is a member of, oldest first (keyset on created_at, id)."""
+    """Accounts the user owns or is a member of, oldest first (keyset on created_at, id),
+    without links whose broker identity was not confirmed by ``unconfirmed_since`` (expired)."""
     membership = TradingAccountMembership
     query = (
         select(TradingAccount, membership)
@@ -59,6 +96,12 @@ async def page_visible(
             and_(membership.account_id == TradingAccount.id, membership.user_id == user_id),
         )
         .where(or_(TradingAccount.owner_user_id == user_id, membership.user_id == user_id))
+        .where(
+            or_(
+                TradingAccount.identity_verified_at.is_not(None),
+                TradingAccount.created_at >= unconfirmed_since,
+            )
+        )
         .order_by(TradingAccount.created_at, TradingAccount.id)
         .limit(limit)
     )

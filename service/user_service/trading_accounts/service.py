@@ -26,6 +26,7 @@ from dataclasses import dataclass
 from typing import Any, Literal
 
 import structlog
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from user_service.audit import service as audit
@@ -65,6 +66,9 @@ from user_service.users import repository as users_repository
 log = structlog.get_logger(__name__)
 
 PENDING = "pending_verification"
+# A link whose broker identity nobody confirmed (Kite login or profile check) lapses after
+# this long, and is taken over at once by a link that confirms it (no squatting).
+UNCONFIRMED_LINK_TTL = dt.timedelta(hours=24)
 ACTIVE = "active"
 INVALID = "invalid"
 EXPIRED = "expired"
@@ -133,7 +137,7 @@ def _require_kite(account: TradingAccount) -> None:
 async def load_access(db: AsyncSession, account_id: uuid.UUID, user: User) -> AccountAccess:
     """The account if ``user`` owns or shares it; 404 otherwise (no existence leak)."""
     account = await repository.get(db, account_id)
-    if account is None:
+    if account is None or _lapsed(account, utcnow()):
         raise _not_found()
     if account.owner_user_id == user.id:
         return AccountAccess(account, "owner", ALL_PERMISSIONS)
@@ -141,6 +145,45 @@ async def load_access(db: AsyncSession, account_id: uuid.UUID, user: User) -> Ac
     if membership is None:
         raise _not_found()
     return AccountAccess(account, "member", effective_permissions(membership.permissions))
+
+
+def _lapsed(account: TradingAccount, now: dt.datetime) -> bool:
+    """An unconfirmed link past its 24 hours: gone for everyone, deleted by the next link."""
+    return account.identity_verified_at is None and account.created_at < now - UNCONFIRMED_LINK_TTL
+
+
+async def _drop_unconfirmed_links(
+    db: AsyncSession,
+    links: Sequence[TradingAccount],
+    event_type: str,
+    *,
+    actor: str,
+    context: RequestContext | None,
+    details: dict[str, Any],
+) -> None:
+    """Delete links that lost their claim to a broker account, audited in their owners' trails."""
+    for stale in links:
+        members = await repository.member_ids(db, stale.id)
+        await _announce(db, event_type, stale, actor=actor, context=context, details=details)
+        await repository.delete_account(db, stale.id)
+        invalidate_decisions(db, user_ids=[stale.owner_user_id, *members], account_ids=[stale.id])
+
+
+async def _take_over(
+    db: AsyncSession, account: TradingAccount, user: User, context: RequestContext
+) -> None:
+    """The broker confirmed this account's identity: other unconfirmed claims to it end."""
+    rivals = await repository.unconfirmed_links(
+        db, account.broker, account.user_id_broker, exclude=account.id
+    )
+    await _drop_unconfirmed_links(
+        db,
+        rivals,
+        "trading_account.link_taken_over",
+        actor=_actor(user),
+        context=context,
+        details={"reason": "broker_identity_confirmed_elsewhere", "by_account": str(account.id)},
+    )
 
 
 def account_out(access: AccountAccess) -> AccountOut:
@@ -254,7 +297,13 @@ async def _compare_and_set(
     exchange, because another token was stored meanwhile) still counts as the same.
     """
     for _ in range(_CAS_ATTEMPTS):
-        if await repository.update_if_unchanged(db, account_id, expected_blob, **values):
+        try:
+            updated = await repository.update_if_unchanged(db, account_id, expected_blob, **values)
+        except IntegrityError:
+            # Confirming a broker identity that another link confirmed first (a partial
+            # unique index): that link keeps it.
+            raise _already_linked() from None
+        if updated:
             account = await repository.get(db, account_id)
             if account is None:  # pragma: no cover - deleted between two statements
                 raise _not_found()
@@ -288,9 +337,21 @@ async def link(
             code="email_not_verified",
         )
     _broker(services, body.broker)
-    if await repository.exists_for_broker_user(db, body.broker, body.user_id_broker):
+    # Only a link whose broker identity was confirmed blocks another: an unconfirmed one
+    # (anyone can type a trader's Kite user id) never locks the real owner out.
+    if await repository.confirmed_for_broker_user(db, body.broker, body.user_id_broker):
         raise _already_linked()
     now = utcnow()
+    await _drop_unconfirmed_links(
+        db,
+        await repository.unconfirmed_links(
+            db, body.broker, body.user_id_broker, created_before=now - UNCONFIRMED_LINK_TTL
+        ),
+        "trading_account.link_expired",
+        actor="system",
+        context=None,
+        details={"reason": "broker_identity_not_confirmed_within_24h"},
+    )
     account_id = uuid.uuid4()
     credentials = Credentials(body.api_key, body.api_secret, body.access_token)
     account = TradingAccount(
@@ -328,7 +389,9 @@ async def list_accounts(
     db: AsyncSession, user: User, *, limit: int, cursor: str | None
 ) -> tuple[list[AccountOut], str | None]:
     after = _decode_position(cursor)
-    rows = await repository.page_visible(db, user.id, after=after, limit=limit + 1)
+    rows = await repository.page_visible(
+        db, user.id, after=after, limit=limit + 1, unconfirmed_since=utcnow() - UNCONFIRMED_LINK_TTL
+    )
     items = []
     for account, membership in rows[:limit]:
         if account.owner_user_id == user.id:
@@ -477,6 +540,7 @@ async def exchange_kite_session(
     sealed = await vault.seal(
         services.key_provider, account.id, credentials.with_access_token(session.access_token)
     )
+    await repository.lock_broker_identity(db, account.broker, account.user_id_broker)
     account = await _compare_and_set(
         db,
         services,
@@ -487,11 +551,13 @@ async def exchange_kite_session(
             "credentials_sealed": sealed,
             "status": ACTIVE,
             "verified_at": now,
+            "identity_verified_at": account.identity_verified_at or now,
             "access_token_expires_at": session.expires_at,
             "updated_at": now,
         },
         same_token=False,
     )
+    await _take_over(db, account, user, context)
     await _announce(
         db,
         "trading_account.verified",
@@ -551,6 +617,7 @@ async def verify(
         if profile.user_id == account.user_id_broker:
             values["status"] = ACTIVE
             values["verified_at"] = now
+            values["identity_verified_at"] = account.identity_verified_at or now
             values["access_token_expires_at"] = known_expiry or broker.access_token_expiry(now)
             reason = None
         else:
@@ -561,9 +628,12 @@ async def verify(
             )
             values["access_token_expires_at"] = None
             reason = "broker_user_mismatch"
+    await repository.lock_broker_identity(db, account.broker, account.user_id_broker)
     account = await _compare_and_set(
         db, services, account.id, expected_blob, credentials, values, same_token=True
     )
+    if reason is None:
+        await _take_over(db, account, user, context)
     await _announce(
         db,
         "trading_account.verified",
