@@ -7,6 +7,7 @@ import { EmailVerificationBanner } from './EmailVerificationBanner';
 
 const NAV = [
   { to: '/', label: 'Overview', end: true },
+  { to: '/platform', label: 'Platform' },
   { to: '/profile', label: 'Profile' },
   { to: '/security', label: 'Security' },
   { to: '/sessions', label: 'Sessions' },

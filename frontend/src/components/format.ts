@@ -59,3 +59,28 @@ export function describeUserAgent(ua: string | null | undefined): string {
             : '';
   return os ? `${browser} on ${os}` : browser;
 }
+
+const rupees = new Intl.NumberFormat('en-IN', { style: 'currency', currency: 'INR', minimumFractionDigits: 2, maximumFractionDigits: 2 });
+const signedRupees = new Intl.NumberFormat('en-IN', {
+  style: 'currency',
+  currency: 'INR',
+  minimumFractionDigits: 2,
+  maximumFractionDigits: 2,
+  signDisplay: 'exceptZero',
+});
+const timeOnly = new Intl.DateTimeFormat(undefined, { timeStyle: 'medium' });
+
+/** ₹1,23,456.70 (Indian digit grouping: the platform trades on NSE). */
+export function formatPrice(value: number): string {
+  return rupees.format(value);
+}
+
+/** +₹1,234.50 / −₹80.00 / ₹0.00 — profit and loss, changes. */
+export function formatSignedPrice(value: number): string {
+  return signedRupees.format(value);
+}
+
+export function formatTime(value: string | null | undefined): string {
+  const date = parse(value);
+  return date ? timeOnly.format(date) : '—';
+}

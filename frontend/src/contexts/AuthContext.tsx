@@ -20,8 +20,11 @@ import { usersApi } from '../services/usersApi';
 
 export type AuthStatus = 'loading' | 'authenticated' | 'anonymous';
 
-/** Why the last session ended, for the message on the sign-in page. */
-export type EndReason = 'signed_out' | 'signed_out_everywhere' | 'expired' | null;
+/**
+ * Why the last session ended, for the message on the sign-in page. `ended_elsewhere`: a page
+ * learnt that the session was revoked from another device (the ticker's 1008 "Session revoked").
+ */
+export type EndReason = 'signed_out' | 'signed_out_everywhere' | 'expired' | 'ended_elsewhere' | null;
 
 export type LoginOutcome =
   | { kind: 'signed_in' }

@@ -5,6 +5,7 @@ import { formatDate } from '../components/format';
 import { useAuth } from '../contexts/AuthContext';
 
 const LINKS = [
+  { to: '/platform', title: 'Platform', text: 'Your positions, live quotes and price alerts.' },
   { to: '/profile', title: 'Profile', text: 'Your name, phone, time zone and language.' },
   { to: '/security', title: 'Security', text: 'Two-factor authentication, backup codes and your password.' },
   { to: '/sessions', title: 'Sessions', text: 'Where you are signed in. Sign out of a device or everywhere.' },

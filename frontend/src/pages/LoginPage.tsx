@@ -14,6 +14,7 @@ const REASON_MESSAGES: Record<string, string> = {
   signed_out: 'You have signed out.',
   signed_out_everywhere: 'You have signed out on all devices.',
   expired: 'Your session has ended. Please sign in again.',
+  ended_elsewhere: 'You were signed out on another device. Sign in again to continue.',
 };
 
 interface MfaStep {

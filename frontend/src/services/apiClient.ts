@@ -17,6 +17,12 @@ declare module 'axios' {
     skipAuth?: boolean;
     /** Internal: this request was already retried after a refresh. */
     _retried?: boolean;
+    /**
+     * The caller shows the end of the session itself (the Platform page): a 401 that a refresh
+     * cannot cure rejects with an error `isSessionEndedError` recognises, instead of signing the
+     * user out at once and leaving the page.
+     */
+    reportSessionEnd?: boolean;
   }
 }
 
@@ -52,6 +58,20 @@ export function onTokenRefreshed(listener: RefreshListener): () => void {
 /** Called when a 401 could not be cured by a refresh: the session is over. */
 export function setAuthFailureHandler(handler: FailureListener | null): void {
   authFailureHandler = handler;
+}
+
+const sessionEndedErrors = new WeakSet<object>();
+
+/** True for the error of a request whose 401 a refresh could not cure: the session is over. */
+export function isSessionEndedError(error: unknown): boolean {
+  return typeof error === 'object' && error !== null && sessionEndedErrors.has(error);
+}
+
+function sessionEnded(error: AxiosError, config: InternalAxiosRequestConfig): AxiosError {
+  accessToken = null;
+  sessionEndedErrors.add(error);
+  if (!config.reportSessionEnd) authFailureHandler?.();
+  return error;
 }
 
 /** Web Locks serialise refreshes across tabs that share the one refresh cookie. */
@@ -114,17 +134,13 @@ apiClient.interceptors.response.use(undefined, async (error: AxiosError<{ code?:
   }
   if (config._retried) {
     // A fresh token was refused too: the session is gone.
-    accessToken = null;
-    authFailureHandler?.();
-    throw error;
+    throw sessionEnded(error, config);
   }
   let refreshed: RefreshResponse;
   try {
     refreshed = await refreshAccessToken();
   } catch {
-    accessToken = null;
-    authFailureHandler?.();
-    throw error;
+    throw sessionEnded(error, config);
   }
   const headers = AxiosHeaders.from(config.headers);
   headers.set('Authorization', `Bearer ${refreshed.access_token}`);
