@@ -27,8 +27,8 @@ from quantagro_auth import AuthClient, AuthError
 from quantagro_auth.fastapi import CurrentUser, error_response, install, require_permission
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker, create_async_engine
 
-DATA_DIR = Path(os.environ.get("DATA_DIR", Path(__file__).resolve().parent / "data"))
-DATABASE_URL = os.environ.get("ALERTS_DATABASE_URL", f"sqlite+aiosqlite:///{DATA_DIR}/alerts.db")
+DEFAULT_DATABASE = Path(__file__).resolve().parent / "data" / "alerts.db"
+DATABASE_URL = os.environ.get("ALERTS_DATABASE_URL", f"sqlite+aiosqlite:///{DEFAULT_DATABASE}")
 
 
 class AlertIn(BaseModel):

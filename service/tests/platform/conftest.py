@@ -36,6 +36,10 @@ def platform(backend: Backend, tmp_path_factory: pytest.TempPathFactory) -> Iter
             # under the back-end's prefix, so its clean-up removes these keys too
             redis_prefix=f"{backend.redis_prefix}plat{secrets.token_hex(3)}",
             legacy_api_keys=f"{LEGACY_KEY}:{LEGACY_USER_ID}",
+            # A rotated key signs this long after it is published. Anything above the SDK's
+            # 10 s unknown-kid refetch interval is enough for zero failed verifications; the
+            # default (45 s, the JWKS cache lifetime plus margins) would only slow the test.
+            extra_service_env={"SIGNING_KEY_PUBLISH_LEAD_SECONDS": "12"},
         )
     )
     try:
