@@ -47,6 +47,7 @@ class AlertPatch(BaseModel):
     condition: Literal["above", "below"] | None = None
     price: float | None = Field(default=None, gt=0, lt=10_000_000)
     note: str | None = Field(default=None, max_length=200)
+    active: bool | None = None  # false pauses the alert
 
 
 class AlertNotFound(Exception):
@@ -155,9 +156,9 @@ async def update_alert(
 ) -> dict[str, Any]:
     alert = await _own_alert(db, user.user_id, alert_id)
     changes = body.model_dump(exclude_unset=True)
-    if any(changes.get(name, "") is None for name in ("symbol", "condition", "price")):
+    if any(changes.get(name, "") is None for name in ("symbol", "condition", "price", "active")):
         raise RequestValidationError(
-            [{"loc": ("body",), "msg": "symbol, condition and price cannot be null"}]
+            [{"loc": ("body",), "msg": "symbol, condition, price and active cannot be null"}]
         )
     return (await store.update(db, alert, changes)).to_dict()
 

@@ -11,7 +11,7 @@ import datetime as dt
 import uuid
 from typing import Any
 
-from sqlalchemy import DateTime, Float, Index, Integer, String, select
+from sqlalchemy import Boolean, DateTime, Float, Index, Integer, String, select
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
@@ -34,6 +34,7 @@ class Alert(Base):
     condition: Mapped[str] = mapped_column(String(8))  # "above" | "below"
     price: Mapped[float] = mapped_column(Float)
     note: Mapped[str | None] = mapped_column(String(200))
+    active: Mapped[bool] = mapped_column(Boolean, default=True)  # False: paused
     # Stored as UTC; SQLite drops the zone, so it is put back on the way out.
     created_at: Mapped[dt.datetime] = mapped_column(DateTime)
     updated_at: Mapped[dt.datetime] = mapped_column(DateTime)
@@ -46,6 +47,7 @@ class Alert(Base):
             "condition": self.condition,
             "price": self.price,
             "note": self.note,
+            "active": self.active,
             "created_at": self.created_at.replace(tzinfo=dt.UTC).isoformat(),
             "updated_at": self.updated_at.replace(tzinfo=dt.UTC).isoformat(),
         }

@@ -77,6 +77,10 @@ async def test_create_read_update_delete_and_pages(platform, http, alerts):
     )
     assert patched.status_code == 200, patched.text
     assert patched.json()["price"] == 150 and patched.json()["condition"] == "below"
+    paused = await alerts.patch(f"/alerts/{ids[0]}", json={"active": False}, headers=trader.headers)
+    assert paused.json()["active"] is False and paused.json()["price"] == 150
+    nulled = await alerts.patch(f"/alerts/{ids[0]}", json={"price": None}, headers=trader.headers)
+    assert nulled.status_code == 422 and nulled.json()["code"] == "validation_error"
     assert (await alerts.delete(f"/alerts/{ids[1]}", headers=trader.headers)).status_code == 204
     assert (await alerts.get(f"/alerts/{ids[1]}", headers=trader.headers)).status_code == 404
     remaining = (await alerts.get("/alerts", headers=trader.headers)).json()["items"]
