@@ -33,12 +33,25 @@ BUILDERS: dict[MailKind, Callable[[], EmailMessage]] = {
     MailKind.PASSWORD_CHANGED: lambda: messages.password_changed(
         to=TO, sender=SENDER, frontend_url=FRONTEND, when=WHEN, ip="203.0.113.x", name=HOSTILE_NAME
     ),
-    MailKind.MFA_ENABLED: lambda: messages.mfa_enabled(
-        to=TO, sender=SENDER, frontend_url=FRONTEND, when=WHEN, ip="203.0.113.x", name=HOSTILE_NAME
-    ),
-    MailKind.MFA_DISABLED: lambda: messages.mfa_disabled(
-        to=TO, sender=SENDER, frontend_url=FRONTEND, when=WHEN, ip="203.0.113.x", name=HOSTILE_NAME
-    ),
+    **{
+        kind: (
+            lambda kind=kind: messages.mfa_changed(
+                kind,
+                to=TO,
+                sender=SENDER,
+                frontend_url=FRONTEND,
+                when=WHEN,
+                sessions_revoked=2,
+                ip="203.0.113.x",
+                name=HOSTILE_NAME,
+            )
+        )
+        for kind in (
+            MailKind.MFA_ENABLED,
+            MailKind.MFA_DISABLED,
+            MailKind.BACKUP_CODES_REGENERATED,
+        )
+    },
     MailKind.NEW_SIGN_IN: lambda: messages.new_sign_in(
         to=TO,
         sender=SENDER,
@@ -137,12 +150,24 @@ def test_notice_without_ip_says_unknown() -> None:
 
 def test_naive_datetimes_are_refused() -> None:
     with pytest.raises(ValueError, match="timezone-aware"):
-        messages.mfa_enabled(
+        messages.mfa_changed(
+            MailKind.MFA_ENABLED,
             to=TO,
             sender=SENDER,
             frontend_url=FRONTEND,
             when=datetime(2025, 1, 1),
+            sessions_revoked=0,
         )
+
+
+@pytest.mark.parametrize(
+    "kind", [MailKind.MFA_ENABLED, MailKind.MFA_DISABLED, MailKind.BACKUP_CODES_REGENERATED]
+)
+def test_second_factor_notices_say_how_many_devices_were_signed_out(kind: MailKind) -> None:
+    message = messages.mfa_changed(
+        kind, to=TO, sender=SENDER, frontend_url=FRONTEND, when=WHEN, sessions_revoked=2
+    )
+    assert "signed you out on your other devices (2)" in parts(message)[0]
 
 
 def test_render_names_a_missing_placeholder() -> None:

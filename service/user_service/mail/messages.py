@@ -19,8 +19,7 @@ __all__ = [
     "PASSWORD_RESET_TTL",
     "email_verification",
     "frontend_link",
-    "mfa_disabled",
-    "mfa_enabled",
+    "mfa_changed",
     "new_sign_in",
     "password_changed",
     "password_reset",
@@ -107,44 +106,44 @@ def password_changed(
     )
 
 
-def mfa_enabled(
-    *,
-    to: str,
-    sender: str,
-    frontend_url: str,
-    when: datetime,
-    ip: str | None = None,
-    name: str | None = None,
-) -> EmailMessage:
-    """Notice that TOTP was enabled (issue #3: "the user is told by email")."""
-    return render(
-        MailKind.MFA_ENABLED,
-        to=to,
-        sender=sender,
-        name=_greeting_name(name),
-        when=_when(when),
-        ip=ip or _UNKNOWN,
-        forgot_link=frontend_link(frontend_url, FORGOT_PASSWORD_PATH),
+def _signed_out(sessions_revoked: int) -> str:
+    if sessions_revoked <= 0:
+        return "No other device was signed in."
+    devices = "device" if sessions_revoked == 1 else "devices"
+    return (
+        f"For your safety we signed you out on your other {devices} ({sessions_revoked}): "
+        "sign in there again with the new setting."
     )
 
 
-def mfa_disabled(
+def mfa_changed(
+    kind: MailKind,
     *,
     to: str,
     sender: str,
     frontend_url: str,
     when: datetime,
+    sessions_revoked: int,
     ip: str | None = None,
     name: str | None = None,
 ) -> EmailMessage:
-    """Notice that TOTP was disabled — the change an attacker would most want hidden."""
-    return render(
+    """Notice of a second-factor change (turned on, turned off, new backup codes), saying
+    which other sessions were signed out (ASVS V7.1: sessions end when a factor changes).
+    Turning it off is the change an attacker would most want hidden."""
+    if kind not in (
+        MailKind.MFA_ENABLED,
         MailKind.MFA_DISABLED,
+        MailKind.BACKUP_CODES_REGENERATED,
+    ):
+        raise ValueError(f"{kind} is not a second-factor notice")
+    return render(
+        kind,
         to=to,
         sender=sender,
         name=_greeting_name(name),
         when=_when(when),
         ip=ip or _UNKNOWN,
+        signed_out=_signed_out(sessions_revoked),
         forgot_link=frontend_link(frontend_url, FORGOT_PASSWORD_PATH),
         security_link=frontend_link(frontend_url, SECURITY_PATH),
     )

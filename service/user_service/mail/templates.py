@@ -30,6 +30,7 @@ class MailKind(StrEnum):
     PASSWORD_CHANGED = "password_changed"
     MFA_ENABLED = "mfa_enabled"
     MFA_DISABLED = "mfa_disabled"
+    BACKUP_CODES_REGENERATED = "backup_codes_regenerated"
     NEW_SIGN_IN = "new_sign_in"
 
 
@@ -153,6 +154,8 @@ Two-factor authentication was turned on for your Quantagro account on $when
 authenticator app. Keep your backup codes somewhere safe: they get you in if you lose
 your phone.
 
+$signed_out
+
 If this was not you, reset your password at once: $forgot_link
 """),
         html=Template(
@@ -162,6 +165,7 @@ If this was not you, reset your password at once: $forgot_link
             "your authenticator app.</p>"
             "<p>Keep your backup codes somewhere safe: they get you in if you lose your "
             "phone.</p>"
+            "<p>$signed_out</p>"
             '<p>If this was not you, <a href="$forgot_link" style="color:#1d4ed8;">reset your '
             "password</a> at once.</p>"
         ),
@@ -174,6 +178,8 @@ Hello $name,
 Two-factor authentication was turned off for your Quantagro account on $when
 (IP address $ip). Signing in now needs only your password.
 
+$signed_out
+
 If this was not you, reset your password at once ($forgot_link) and turn
 two-factor authentication back on: $security_link
 """),
@@ -181,9 +187,33 @@ two-factor authentication back on: $security_link
             "<p>Hello $name,</p>"
             "<p>Two-factor authentication was turned off for your Quantagro account on "
             "$when (IP address $ip). Signing in now needs only your password.</p>"
+            "<p>$signed_out</p>"
             '<p>If this was not you, <a href="$forgot_link" style="color:#1d4ed8;">reset your '
             'password</a> at once and <a href="$security_link" style="color:#1d4ed8;">turn '
             "two-factor authentication back on</a>.</p>"
+        ),
+    ),
+    MailKind.BACKUP_CODES_REGENERATED: MailTemplate(
+        subject="New backup codes for your Quantagro account",
+        text=Template("""\
+Hello $name,
+
+New backup codes were created for your Quantagro account on $when (IP address $ip).
+Your earlier backup codes no longer work.
+
+$signed_out
+
+If this was not you, reset your password at once ($forgot_link) and check your
+two-factor settings: $security_link
+"""),
+        html=Template(
+            "<p>Hello $name,</p>"
+            "<p>New backup codes were created for your Quantagro account on $when "
+            "(IP address $ip). Your earlier backup codes no longer work.</p>"
+            "<p>$signed_out</p>"
+            '<p>If this was not you, <a href="$forgot_link" style="color:#1d4ed8;">reset your '
+            'password</a> at once and <a href="$security_link" style="color:#1d4ed8;">check '
+            "your two-factor settings</a>.</p>"
         ),
     ),
     MailKind.NEW_SIGN_IN: MailTemplate(

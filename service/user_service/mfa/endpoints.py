@@ -47,18 +47,18 @@ async def totp_enable(
 ) -> BackupCodesOut:
     """Confirm with a current TOTP code; the 10 backup codes are shown this once."""
     no_store(response)
-    codes = await service.enable_totp(db, services, auth.user, body.code, context)
-    return BackupCodesOut(backup_codes=codes)
+    codes, revoked = await service.enable_totp(db, services, auth, body.code, context)
+    return BackupCodesOut(backup_codes=codes, other_sessions_revoked=revoked)
 
 
 @router.post("/totp/disable", response_model=MfaDisabledOut)
 async def totp_disable(
     body: DisableIn, auth: CurrentUser, services: Services, db: DbSession, context: RequestCtx
 ) -> MfaDisabledOut:
-    await service.disable_totp(
-        db, services, auth.user, context, code=body.code, password=body.password
+    revoked = await service.disable_totp(
+        db, services, auth, context, code=body.code, password=body.password
     )
-    return MfaDisabledOut()
+    return MfaDisabledOut(other_sessions_revoked=revoked)
 
 
 @router.post("/backup-codes/regenerate", response_model=BackupCodesOut)
@@ -71,8 +71,8 @@ async def regenerate_backup_codes(
     context: RequestCtx,
 ) -> BackupCodesOut:
     no_store(response)
-    codes = await service.regenerate_backup_codes(db, services, auth.user, body.code, context)
-    return BackupCodesOut(backup_codes=codes)
+    codes, revoked = await service.regenerate_backup_codes(db, services, auth, body.code, context)
+    return BackupCodesOut(backup_codes=codes, other_sessions_revoked=revoked)
 
 
 @auth_router.post("/mfa/verify", response_model=TokenOut)

@@ -43,10 +43,13 @@ class TotpSetupOut(BaseModel):
 
 class BackupCodesOut(BaseModel):
     backup_codes: list[str]
+    # A changed factor signs out every other session of the user (this one stays).
+    other_sessions_revoked: int = 0
 
 
 class MfaDisabledOut(BaseModel):
     mfa_enabled: bool = False
+    other_sessions_revoked: int = 0
 
 
 class StepUpOut(BaseModel):

@@ -40,6 +40,7 @@ from user_service.kit import crypto
 from user_service.kit.encryption import open_sealed, row_aad, seal
 from user_service.mail import messages
 from user_service.mail.dispatch import send_after_commit
+from user_service.mail.templates import MailKind
 from user_service.mfa import backup_codes, repository, totp
 from user_service.mfa.backup_codes import CodeKind
 from user_service.models import MfaTotp, User
@@ -165,21 +166,33 @@ async def _record_failure(
 
 
 def _notify(
-    db: AsyncSession, services: AppServices, user: User, context: RequestContext, enabled: bool
+    db: AsyncSession,
+    services: AppServices,
+    user: User,
+    context: RequestContext,
+    kind: MailKind,
+    sessions_revoked: int,
 ) -> None:
     settings = services.settings
-    build = messages.mfa_enabled if enabled else messages.mfa_disabled
     send_after_commit(
         db,
-        build(
+        messages.mfa_changed(
+            kind,
             to=user.email,
             sender=settings.mail_from,
             frontend_url=settings.frontend_url,
             when=utcnow(),
+            sessions_revoked=sessions_revoked,
             ip=context.ip_masked,
             name=user.name,
         ),
     )
+
+
+async def _end_other_sessions(db: AsyncSession, user: User, keep: uuid.UUID, change: str) -> int:
+    """A changed authentication factor ends every other session (ASVS V7.1.2/V3.3.3): one that
+    an attacker opened before the change must not survive it. The caller's own stays."""
+    return await sessions.revoke_user_sessions(db, user.id, reason=f"mfa_{change}", keep=keep)
 
 
 def _emit(db: AsyncSession, event_type: str, user_id: uuid.UUID, **payload: object) -> None:
@@ -214,9 +227,11 @@ async def setup_totp(db: AsyncSession, services: AppServices, user: User) -> Tot
 
 
 async def enable_totp(
-    db: AsyncSession, services: AppServices, user: User, code: str, context: RequestContext
-) -> list[str]:
-    """Confirm the pending secret with a current code; returns 10 backup codes, shown once."""
+    db: AsyncSession, services: AppServices, auth: Authenticated, code: str, context: RequestContext
+) -> tuple[list[str], int]:
+    """Confirm the pending secret with a current code; returns 10 backup codes (shown once)
+    and how many other sessions were signed out."""
+    user = auth.user
     enrolment = await repository.get_enrolment(db, user.id)
     if enrolment is None:
         raise BadRequest(
@@ -233,24 +248,31 @@ async def enable_totp(
     if not await repository.confirm_enrolment(db, user.id, now=utcnow()):
         raise Conflict("Two-factor authentication is already enabled.", code="mfa_already_enabled")
     codes = await _new_backup_codes(db, services, enrolment)
-    _emit(db, "mfa.enabled", user.id, method="totp")
-    _notify(db, services, user, context, enabled=True)
+    revoked = await _end_other_sessions(db, user, auth.session.id, "enabled")
+    _emit(db, "mfa.enabled", user.id, method="totp", other_sessions_revoked=revoked)
+    _notify(db, services, user, context, MailKind.MFA_ENABLED, revoked)
     await audit.record(
-        db, "mfa.enabled", context=context, user_id=user.id, details={"method": "totp"}
+        db,
+        "mfa.enabled",
+        context=context,
+        user_id=user.id,
+        details={"method": "totp", "other_sessions_revoked": revoked},
     )
-    return codes
+    return codes, revoked
 
 
 async def disable_totp(
     db: AsyncSession,
     services: AppServices,
-    user: User,
+    auth: Authenticated,
     context: RequestContext,
     *,
     code: str | None = None,
     password: str | None = None,
-) -> None:
-    """Turn TOTP off after a fresh TOTP/backup code or the password; backup codes go too."""
+) -> int:
+    """Turn TOTP off after a fresh TOTP/backup code or the password; backup codes go too.
+    Returns how many other sessions were signed out."""
+    user = auth.user
     enrolment = await _enabled_enrolment(db, user.id)
     if password is not None:
         attempt = await guessing.password_attempt(services, user.id)
@@ -268,22 +290,26 @@ async def disable_totp(
         method = spent
     await guessing.succeeded(services, attempt)
     await repository.delete_enrolment(db, user.id)
-    _emit(db, "mfa.disabled", user.id, method=method)
-    _notify(db, services, user, context, enabled=False)
+    revoked = await _end_other_sessions(db, user, auth.session.id, "disabled")
+    _emit(db, "mfa.disabled", user.id, method=method, other_sessions_revoked=revoked)
+    _notify(db, services, user, context, MailKind.MFA_DISABLED, revoked)
     await audit.record(
         db,
         "mfa.disabled",
         context=context,
         user_id=user.id,
         risk_score=40,
-        details={"verified_with": method},
+        details={"verified_with": method, "other_sessions_revoked": revoked},
     )
+    return revoked
 
 
 async def regenerate_backup_codes(
-    db: AsyncSession, services: AppServices, user: User, code: str, context: RequestContext
-) -> list[str]:
-    """A new set of 10 codes; every earlier code (used or not) stops working."""
+    db: AsyncSession, services: AppServices, auth: Authenticated, code: str, context: RequestContext
+) -> tuple[list[str], int]:
+    """A new set of 10 codes; every earlier code (used or not) stops working, and so does
+    every other session (one may have been opened with an old code)."""
+    user = auth.user
     enrolment = await _enabled_enrolment(db, user.id)
     attempt = await guessing.code_attempt(services, user.id)
     spent = await _spend_code(db, services, enrolment, code)
@@ -292,15 +318,17 @@ async def regenerate_backup_codes(
         raise _invalid_code()
     await guessing.succeeded(services, attempt)
     codes = await _new_backup_codes(db, services, enrolment)
-    _emit(db, "mfa.backup_codes_regenerated", user.id)
+    revoked = await _end_other_sessions(db, user, auth.session.id, "backup_codes_regenerated")
+    _emit(db, "mfa.backup_codes_regenerated", user.id, other_sessions_revoked=revoked)
+    _notify(db, services, user, context, MailKind.BACKUP_CODES_REGENERATED, revoked)
     await audit.record(
         db,
         "mfa.backup_codes_regenerated",
         context=context,
         user_id=user.id,
-        details={"verified_with": spent},
+        details={"verified_with": spent, "other_sessions_revoked": revoked},
     )
-    return codes
+    return codes, revoked
 
 
 # --- the second step of login ---------------------------------------------------------------
