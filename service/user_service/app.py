@@ -19,6 +19,7 @@ from user_service.bootstrap import build_services, close_services
 from user_service.config import Settings, get_settings
 from user_service.db import READ_ONLY_OPTION
 from user_service.deps import Services
+from user_service.events.endpoints import router as events_router
 from user_service.events.relay import OutboxRelay
 from user_service.kit.ip import parse_networks
 from user_service.logging import configure_logging
@@ -121,6 +122,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         mfa_auth_router,
         passwords_router,
         verification_router,
+        events_router,
     ):
         app.include_router(router)
     _health_router(app)

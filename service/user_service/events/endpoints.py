@@ -1,0 +1,48 @@
+"""``GET /v1/events``: the outbox as a long-poll feed for services holding ``events:read``."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Query, Response
+from pydantic import BaseModel
+
+from user_service.deps import DbSession, Services
+from user_service.events.feed import MAX_WAIT, read_events
+from user_service.oauth.dependencies import RequireScope
+from user_service.sessions.cookies import no_store
+
+router = APIRouter(prefix="/v1", tags=["events"])
+EventReader = RequireScope("events:read")
+
+
+class EventsPage(BaseModel):
+    items: list[dict[str, Any]]
+    next_cursor: str | None
+
+
+@router.get("/events", response_model=EventsPage)
+async def events(
+    client: EventReader,  # type: ignore[valid-type]  # an Annotated alias
+    services: Services,
+    db: DbSession,
+    response: Response,
+    after: Annotated[str | None, Query(pattern=r"^[0-9]{1,18}$")] = None,
+    wait: Annotated[float, Query(ge=0, le=MAX_WAIT)] = 0,
+    limit: Annotated[int, Query(ge=1, le=500)] = 100,
+) -> EventsPage:
+    """Events after ``after`` in commit order, the same JSON as the Redis stream
+    (``{event_id, type, aggregate_type, aggregate_id, occurred_at, payload}``), waiting up to
+    ``wait`` seconds for the first. Without ``after``: the events of the longest token
+    lifetime. Pass ``next_cursor`` as ``after`` next time; de-duplicate on ``event_id``."""
+    no_store(response)
+    await db.commit()  # authentication done: a long poll must not hold the request's transaction
+    settings = services.settings
+    items, cursor = await read_events(
+        services.sessionmaker,
+        after=int(after) if after is not None else None,
+        wait=wait,
+        limit=limit,
+        history_seconds=max(settings.access_token_ttl_seconds, settings.service_token_ttl_seconds),
+    )
+    return EventsPage(items=items, next_cursor=cursor)
