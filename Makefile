@@ -17,13 +17,17 @@ PORT ?= 8001
 COOKIE_SECURE ?= false
 export HOST PORT COOKIE_SECURE
 
-.PHONY: run test test-python test-sdk test-frontend test-e2e lint format bench lock install \
+.PHONY: run test test-python test-sdk test-frontend test-e2e lint format bench lock install demo \
         install-python install-frontend build-frontend dev-frontend openapi clean
 
 ## run: install what is missing, migrate, create keys, serve API + frontend on $(HOST):$(PORT)
 run: install-python build-frontend
 	$(BIN)/user-service migrate
 	$(BIN)/user-service serve
+
+## demo: the User Service, the Kite stand-in and the backend/ticker/alerts examples; Ctrl-C stops all
+demo: install-python build-frontend
+	$(BIN)/python scripts/demo.py
 
 ## test: lint + type checks, Python tests on both back-ends, frontend unit and browser tests
 test: install-python lint test-sdk test-python test-frontend test-e2e
@@ -65,13 +69,13 @@ lint: install-python
 	$(BIN)/ruff check service bench
 	$(BIN)/ruff format --check service bench
 	cd service && ../$(BIN)/mypy user_service
-	$(BIN)/ruff check sdk
-	$(BIN)/ruff format --check sdk
+	$(BIN)/ruff check sdk examples scripts
+	$(BIN)/ruff format --check sdk examples scripts
 	cd sdk && ../$(BIN)/mypy --strict
 
 format: install-python
-	$(BIN)/ruff format service bench sdk
-	$(BIN)/ruff check --fix service bench sdk
+	$(BIN)/ruff format service bench sdk examples scripts
+	$(BIN)/ruff check --fix service bench sdk examples scripts
 
 test-python: install-python
 	cd service && ../$(BIN)/python -m pytest -q
@@ -97,9 +101,14 @@ openapi: install-python install-frontend
 	cd frontend && npm run gen:api
 
 ## lock: re-resolve requirements.lock from service/pyproject.toml
+# The SDK (a dependency of the service) comes from ./sdk, so it is offered as a local wheel
+# and left out of the lock file; `install-python` installs it from the repository.
 lock: install-python
 	$(BIN)/python -m pip install --quiet uv
-	$(BIN)/uv pip compile service/pyproject.toml --extra test --python-version 3.11 -o requirements.lock --custom-compile-command "make lock" -q
+	rm -rf .lock-wheels && $(BIN)/python -m pip wheel --quiet --no-deps ./sdk -w .lock-wheels
+	$(BIN)/uv pip compile service/pyproject.toml --extra test --python-version 3.11 -o requirements.lock \
+		--find-links .lock-wheels --no-emit-package quantagro-auth --custom-compile-command "make lock" -q
+	rm -rf .lock-wheels
 
 clean:
 	rm -rf $(VENV) frontend/node_modules frontend/dist

@@ -1,9 +1,11 @@
 """Access tokens (RFC 9068 profile) and service tokens: issuing and verifying (SPEC §4).
 
-Verification order: header shape first (``typ`` = ``at+jwt``, ``alg`` on the allow-list,
-no ``jku``/``x5u``/``jwk``/``x5c``), the ``kid`` looked up only in our own keyring, then the
-signature with the algorithm pinned, then ``iss``/``aud``/``exp``/``iat``. A user token and a
-service token are told apart by their claims; neither is accepted where the other is expected.
+Verification is the SDK's (``quantagro_auth.verification``), so the service and every
+resource server apply the same rules: header shape first (``typ`` = ``at+jwt``, ``alg`` on
+the allow-list, no ``jku``/``x5u``/``jwk``/``x5c``), the ``kid`` looked up only in our own
+keyring, then the signature with the algorithm pinned, then ``iss``/``aud``/``exp``/``iat``.
+A user token and a service token are told apart by their claims; neither is accepted where
+the other is expected.
 RSA signing costs ~6 ms with a 4096-bit key, so it runs in a worker thread.
 """
 
@@ -17,13 +19,11 @@ from typing import Any, Literal
 import anyio
 import anyio.to_thread
 import jwt
+from quantagro_auth.errors import TokenExpired, TokenInvalid, TokenKindMismatch
+from quantagro_auth.verification import TOKEN_TYPE, verify_access_token
 
 from user_service.exceptions import Unauthorized
 from user_service.tokens.signing_keys import ALGORITHM, Keyring
-
-TOKEN_TYPE = "at+jwt"
-_FORBIDDEN_HEADERS = ("jku", "x5u", "jwk", "x5c", "crit")
-_MAX_TOKEN_LENGTH = 8192
 
 
 def invalid_token(message: str = "The access token is not valid.") -> Unauthorized:
@@ -115,40 +115,15 @@ class TokenService:
     async def decode(
         self, token: str, expected: Literal["user", "service", "any"] = "user"
     ) -> dict[str, Any]:
-        if not token or len(token) > _MAX_TOKEN_LENGTH or token.count(".") != 2:
-            raise invalid_token()
+        """Verify with the platform's one set of rules (``quantagro_auth.verification``, the
+        SDK every resource server runs), this instance's keyring as the key source."""
         try:
-            header = jwt.get_unverified_header(token)
-        except jwt.PyJWTError as exc:
-            raise invalid_token() from exc
-        if header.get("alg") != ALGORITHM or header.get("typ") != TOKEN_TYPE:
-            raise invalid_token()
-        if any(name in header for name in _FORBIDDEN_HEADERS):
-            raise invalid_token()
-        kid = header.get("kid")
-        if not isinstance(kid, str) or not kid or len(kid) > 64:
-            raise invalid_token()
-        public_key = await self.keyring.verification_key(kid)
-        if public_key is None:
-            raise invalid_token()
-        try:
-            claims: dict[str, Any] = jwt.decode(
-                token,
-                public_key,
-                algorithms=[ALGORITHM],
-                audience=self.audience,
-                issuer=self.issuer,
-                options={"require": ["exp", "iat", "sub", "jti", "iss", "aud"]},
-                leeway=5,
+            return await verify_access_token(
+                token, self.keyring, issuer=self.issuer, audience=self.audience, expected=expected
             )
-        except jwt.ExpiredSignatureError as exc:
+        except TokenExpired as exc:
             raise Unauthorized("The access token has expired.", code="token_expired") from exc
-        except jwt.PyJWTError as exc:
+        except TokenKindMismatch as exc:
+            raise invalid_token("This kind of token is not accepted here.") from exc
+        except TokenInvalid as exc:
             raise invalid_token() from exc
-        is_service = "client_id" in claims and "sid" not in claims
-        is_user = "sid" in claims and "client_id" not in claims
-        if (expected == "user" and not is_user) or (expected == "service" and not is_service):
-            raise invalid_token("This kind of token is not accepted here.")
-        if not (is_user or is_service):
-            raise invalid_token()
-        return claims
