@@ -2,15 +2,19 @@
 // Start it with `.venv/bin/python scripts/e2e_stack.py` (it sets E2E_BASE_URL, E2E_MAIL_DIR,
 // E2E_KITE_URL and runs `npm run e2e`). The steps share one user and run in order.
 import assert from 'node:assert/strict';
-import { after, before, describe, test } from 'node:test';
+import { after, before, describe } from 'node:test';
 import {
   BASE_URL,
   KITE_URL,
+  PHONE,
   api,
+  expectHeading,
   freshTotp,
   launchBrowser,
   newContext,
   screenshot,
+  signIn,
+  step as base,
   waitForLink,
 } from './support.mjs';
 
@@ -27,18 +31,6 @@ const state = { totpSecret: null, backupCodes: [], kiteApp: null, secondApp: nul
 let browser;
 let context;
 let page;
-
-async function expectHeading(p, name) {
-  await p.getByRole('heading', { level: 1, name }).waitFor();
-}
-
-async function signIn(p, email, password) {
-  await p.goto('/login');
-  await expectHeading(p, 'Sign in');
-  await p.getByLabel('Email').fill(email);
-  await p.getByLabel('Password', { exact: true }).fill(password);
-  await p.getByRole('button', { name: 'Sign in' }).click();
-}
 
 async function signInWithBackupCode(p, email, password) {
   await signIn(p, email, password);
@@ -97,27 +89,17 @@ async function registerKiteApp(userId) {
   return response.json();
 }
 
-/** A test whose failure leaves a screenshot of every open page (FAILED-…png) to look at. */
+/** How to close what the running step opened (other browser contexts), after it. */
+const cleanups = [];
+
 function step(name, fn) {
-  test(name, async () => {
-    try {
-      await fn();
-    } catch (error) {
-      const slug = name.replace(/[^a-z0-9]+/gi, '-').slice(0, 40);
-      for (const [index, open] of (context?.pages() ?? []).entries()) {
-        await screenshot(open, `FAILED-${slug}-${index}`).catch(() => undefined);
-      }
-      for (const extra of extraPages) await screenshot(extra, `FAILED-${slug}-other`).catch(() => undefined);
-      throw error;
-    } finally {
-      extraPages.clear();
+  base(name, fn, {
+    getBrowser: () => browser,
+    finally: async () => {
       for (const cleanup of cleanups.splice(0)) await cleanup().catch(() => undefined);
-    }
+    },
   });
 }
-/** Pages of other browser contexts opened by the running step, and how to close them. */
-const extraPages = new Set();
-const cleanups = [];
 
 describe('Quantagro account checklist', { concurrency: false }, () => {
   before(async () => {
@@ -404,17 +386,10 @@ describe('Quantagro account checklist', { concurrency: false }, () => {
   });
 
   step('see sessions and revoke another device', async () => {
-    const phone = await newContext(browser, {
-      viewport: { width: 390, height: 844 },
-      userAgent:
-        'Mozilla/5.0 (iPhone; CPU iPhone OS 17_4 like Mac OS X) AppleWebKit/605.1.15 (KHTML, like Gecko) Version/17.4 Mobile/15E148 Safari/604.1',
-      isMobile: true,
-      hasTouch: true,
-    });
+    const phone = await newContext(browser, PHONE);
     cleanups.push(() => phone.close());
     {
       const phonePage = await phone.newPage();
-      extraPages.add(phonePage);
       await ensureSignedIn(page);
       await ensureSignedIn(phonePage);
       await screenshot(phonePage, 'home-mobile');
@@ -443,7 +418,6 @@ describe('Quantagro account checklist', { concurrency: false }, () => {
     cleanups.push(() => laptop.close());
     {
       const laptopPage = await laptop.newPage();
-      extraPages.add(laptopPage);
       await ensureSignedIn(page);
       await ensureSignedIn(laptopPage);
       await page.goto('/sessions');

@@ -3,6 +3,7 @@ import { createHmac } from 'node:crypto';
 import { mkdir, readdir, readFile, stat } from 'node:fs/promises';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { test } from 'node:test';
 import { chromium } from 'playwright-core';
 
 const here = path.dirname(fileURLToPath(import.meta.url));
@@ -10,6 +11,7 @@ const here = path.dirname(fileURLToPath(import.meta.url));
 export const BASE_URL = (process.env.E2E_BASE_URL ?? 'http://127.0.0.1:8001').replace(/\/$/, '');
 export const MAIL_DIR = process.env.E2E_MAIL_DIR ?? '';
 export const KITE_URL = (process.env.E2E_KITE_URL ?? '').replace(/\/$/, '');
+export const TICKER_URL = (process.env.E2E_TICKER_URL ?? 'ws://127.0.0.1:8080').replace(/\/$/, '');
 export const SCREENSHOT_DIR = path.resolve(here, '..', 'test-results', 'screenshots');
 const CHROMIUM = process.env.CHROMIUM_PATH ?? '/usr/bin/chromium';
 
@@ -27,6 +29,15 @@ export async function launchBrowser() {
   await mkdir(SCREENSHOT_DIR, { recursive: true });
   return chromium.launch({ executablePath: CHROMIUM, headless: true, args: CHROMIUM_ARGS });
 }
+
+/** An iPhone-sized browser (390 × 844) for the phone checks and screenshots. */
+export const PHONE = {
+  viewport: { width: 390, height: 844 },
+  userAgent:
+    'Mozilla/5.0 (iPhone; CPU iPhone OS 17_4 like Mac OS X) AppleWebKit/605.1.15 (KHTML, like Gecko) Version/17.4 Mobile/15E148 Safari/604.1',
+  isMobile: true,
+  hasTouch: true,
+};
 
 export async function newContext(browser, options = {}) {
   const context = await browser.newContext({
@@ -51,6 +62,28 @@ export async function screenshot(page, name, { fullPage = true } = {}) {
   await page.waitForTimeout(150);
   await page.screenshot({ path: file, fullPage });
   return file;
+}
+
+/**
+ * A test whose failure leaves `NN-FAILED-<name>-<context><page>.png` of every page open in
+ * `getBrowser()` to look at; `finally` runs afterwards either way (closing extra contexts).
+ */
+export function step(name, fn, { getBrowser, finally: cleanUp = async () => undefined }) {
+  test(name, async () => {
+    try {
+      await fn();
+    } catch (error) {
+      const slug = name.replace(/[^a-z0-9]+/gi, '-').slice(0, 40);
+      for (const [c, context] of (getBrowser()?.contexts() ?? []).entries()) {
+        for (const [index, open] of context.pages().entries()) {
+          await screenshot(open, `FAILED-${slug}-${c}${index}`).catch(() => undefined);
+        }
+      }
+      throw error;
+    } finally {
+      await cleanUp();
+    }
+  });
 }
 
 // ---------------------------------------------------------------- mail (.eml files)
@@ -194,10 +227,12 @@ export async function freshTotp(secret) {
 
 // ---------------------------------------------------------------- API helpers (Node side)
 
-export async function api(method, urlPath, body) {
+export async function api(method, urlPath, body, { token } = {}) {
+  const headers = { 'Content-Type': 'application/json', Origin: BASE_URL };
+  if (token) headers.Authorization = `Bearer ${token}`;
   const response = await fetch(`${BASE_URL}${urlPath}`, {
     method,
-    headers: { 'Content-Type': 'application/json', Origin: BASE_URL },
+    headers,
     body: body === undefined ? undefined : JSON.stringify(body),
   });
   const text = await response.text();
@@ -208,4 +243,18 @@ export async function api(method, urlPath, body) {
     data = text;
   }
   return { status: response.status, data };
+}
+
+// ---------------------------------------------------------------- pages
+
+export async function expectHeading(p, name) {
+  await p.getByRole('heading', { level: 1, name }).waitFor();
+}
+
+export async function signIn(p, email, password) {
+  await p.goto('/login');
+  await expectHeading(p, 'Sign in');
+  await p.getByLabel('Email').fill(email);
+  await p.getByLabel('Password', { exact: true }).fill(password);
+  await p.getByRole('button', { name: 'Sign in' }).click();
 }

@@ -68,7 +68,8 @@ const signedRupees = new Intl.NumberFormat('en-IN', {
   maximumFractionDigits: 2,
   signDisplay: 'exceptZero',
 });
-const timeOnly = new Intl.DateTimeFormat(undefined, { timeStyle: 'medium' });
+// Market time: 24-hour clock with seconds, as trading terminals show it.
+const clock = new Intl.DateTimeFormat(undefined, { hour: '2-digit', minute: '2-digit', second: '2-digit', hourCycle: 'h23' });
 
 /** ₹1,23,456.70 (Indian digit grouping: the platform trades on NSE). */
 export function formatPrice(value: number): string {
@@ -82,5 +83,5 @@ export function formatSignedPrice(value: number): string {
 
 export function formatTime(value: string | null | undefined): string {
   const date = parse(value);
-  return date ? timeOnly.format(date) : '—';
+  return date ? clock.format(date) : '—';
 }

@@ -61,8 +61,8 @@ export function PlatformPage() {
         </Alert>
       ) : null}
       <div className="platform">
-        <QuotesCard stream={stream} sessionEnded={ended !== null} onRetry={stream.retry} />
         <PositionsCard disabled={ended !== null} onSessionEnded={onRequestEnded} />
+        <QuotesCard stream={stream} sessionEnded={ended !== null} onRetry={stream.retry} />
         <AlertsCard disabled={ended !== null} symbols={symbols} onSessionEnded={onRequestEnded} />
       </div>
     </>
