@@ -278,6 +278,16 @@ describe('PlatformPage', () => {
     expect(screen.getByRole('status')).toHaveTextContent('You were signed out on another device. Sign in again to continue.');
   });
 
+  it('says so when the account was disabled while the page was open', async () => {
+    server.use(...signedInHandlers(), ...platformHandlers());
+    await openPlatform();
+    acceptWithAccount().serverClose(1008, 'User disabled');
+    const ended = await screen.findByRole('alert');
+    expect(ended).toHaveTextContent('Your account is no longer active.');
+    expect(within(ended).getByRole('button', { name: 'Go to sign in' })).toBeInTheDocument();
+    expect(streamStatus()).toHaveTextContent('Stopped');
+  });
+
   it('ends the page’s session on a 401 that a refresh cannot cure, without leaving the page', async () => {
     let refreshes = 0;
     server.use(
