@@ -23,8 +23,13 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.middleware.cors import CORSMiddleware
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel, ConfigDict, Field
-from quantagro_auth import AuthClient, AuthError
-from quantagro_auth.fastapi import CurrentUser, error_response, install, require_permission
+from quantagro_auth import AuthClient
+from quantagro_auth.fastapi import (
+    CurrentUser,
+    auth_exception_handlers,
+    install,
+    require_permission,
+)
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker, create_async_engine
 
 DEFAULT_DATABASE = Path(__file__).resolve().parent / "data" / "alerts.db"
@@ -73,19 +78,11 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
     await engine.dispose()
 
 
-async def auth_error(_: Request, exc: Exception) -> JSONResponse:
-    """SDK errors as ``{"detail", "code"}`` with their status (401, 403, 503).
-
-    Registered when the app is created: by the time the lifespan runs, Starlette has built
-    its exception middleware, so a handler added there would never be called."""
-    assert isinstance(exc, AuthError)
-    return error_response(exc)
-
-
 app = FastAPI(
     title="Quantagro alert service (example)",
     lifespan=lifespan,
-    exception_handlers={AuthError: auth_error},
+    # SDK errors as {"detail", "code"}: registered at creation (a lifespan is too late).
+    exception_handlers=auth_exception_handlers(),
 )
 app.add_middleware(
     CORSMiddleware,

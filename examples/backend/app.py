@@ -24,15 +24,14 @@ from typing import Annotated, Any
 
 import anyio
 import uvicorn
-from fastapi import Depends, FastAPI, Request, WebSocket
+from fastapi import Depends, FastAPI, WebSocket
 from fastapi.middleware.cors import CORSMiddleware
-from fastapi.responses import JSONResponse
-from quantagro_auth import AuthClient, AuthError, AuthServiceUnavailable, InsufficientPermission
+from quantagro_auth import AuthClient, AuthServiceUnavailable, InsufficientPermission
 from quantagro_auth.fastapi import (
     Auth,
     DualAuthResult,
+    auth_exception_handlers,
     dual_auth,
-    error_response,
     guard_websocket,
     install,
     websocket_principal,
@@ -71,19 +70,11 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         yield
 
 
-async def auth_error(_: Request, exc: Exception) -> JSONResponse:
-    """SDK errors as ``{"detail", "code"}`` with their status (401, 403, 503).
-
-    Registered when the app is created: by the time the lifespan runs, Starlette has built
-    its exception middleware, so a handler added there would never be called."""
-    assert isinstance(exc, AuthError)
-    return error_response(exc)
-
-
 app = FastAPI(
     title="Quantagro backend (example)",
     lifespan=lifespan,
-    exception_handlers={AuthError: auth_error},
+    # SDK errors as {"detail", "code"}: registered at creation (a lifespan is too late).
+    exception_handlers=auth_exception_handlers(),
 )
 app.add_middleware(
     CORSMiddleware,

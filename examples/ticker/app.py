@@ -35,6 +35,7 @@ from fastapi import FastAPI, WebSocket
 from quantagro_auth import AuthClient, AuthError, UserPrincipal
 from quantagro_auth.events import Event
 from quantagro_auth.fastapi import (
+    auth_exception_handlers,
     close_websocket,
     get_auth_client,
     guard_websocket,
@@ -77,7 +78,11 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         yield
 
 
-app = FastAPI(title="Quantagro ticker service (example)", lifespan=lifespan)
+app = FastAPI(
+    title="Quantagro ticker service (example)",
+    lifespan=lifespan,
+    exception_handlers=auth_exception_handlers(),
+)
 
 
 @app.get("/health")

@@ -335,3 +335,37 @@ async def test_a_renewal_with_another_users_token_closes_the_socket(ws_url, key)
             ws, lambda: ws.send(f'{{"type": "renew", "token": "{mint(key, user_claims())}"}}')
         )
     assert (code, reason) == (1008, "Invalid authentication token")
+
+
+# -- wiring -----------------------------------------------------------------------------------
+
+
+async def test_install_in_a_lifespan_with_handlers_registered_at_creation(auth, key):
+    """The usual shape: handlers at creation, the client installed once it exists."""
+    from contextlib import asynccontextmanager
+
+    from quantagro_auth.fastapi import auth_exception_handlers
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI):
+        install(app, auth)
+        yield
+
+    app = FastAPI(lifespan=lifespan, exception_handlers=auth_exception_handlers())
+
+    @app.get("/me")
+    async def me(user: CurrentUser) -> dict[str, str]:
+        return {"user_id": user.user_id}
+
+    async with app.router.lifespan_context(app):
+        app.middleware_stack = app.build_middleware_stack()  # as Starlette does on start-up
+        transport = httpx.ASGITransport(app=app)
+        async with httpx.AsyncClient(transport=transport, base_url="http://app.test") as client:
+            await assert_401(await client.get("/me"), "missing_token")
+
+
+async def test_install_after_start_without_handlers_is_refused_not_a_silent_500(auth):
+    app = build_app()
+    app.middleware_stack = app.build_middleware_stack()  # the app has started
+    with pytest.raises(RuntimeError, match="auth_exception_handlers"):
+        install(app, auth)

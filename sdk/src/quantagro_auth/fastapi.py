@@ -59,10 +59,33 @@ P = TypeVar("P")
 # -- wiring -----------------------------------------------------------------------------------
 
 
+def auth_exception_handlers() -> dict[Any, Any]:
+    """``FastAPI(exception_handlers=auth_exception_handlers())``: every :class:`AuthError` as
+    ``{"detail", "code"}`` with its status (401 with ``WWW-Authenticate``, 403, 503).
+
+    Pass it when the app is created: Starlette builds its exception middleware on the first
+    request or lifespan start, so a handler added later (in a lifespan) is never called.
+    """
+    return {AuthError: _handle_auth_error}
+
+
 def install(app: FastAPI, client: AuthClient) -> None:
-    """Make ``client`` the app's AuthClient and render :class:`AuthError` as JSON."""
+    """Make ``client`` the app's AuthClient (call it in the lifespan, once the client exists).
+
+    Registers the error handler too when the app has not started yet; when it has, the
+    handler must already be there (``auth_exception_handlers()``), or auth errors would
+    surface as 500s — refused here with an explanation instead.
+    """
     setattr(app.state, STATE_ATTRIBUTE, client)
-    app.add_exception_handler(AuthError, _handle_auth_error)  # type: ignore[arg-type]
+    if AuthError in app.exception_handlers:
+        return
+    if app.middleware_stack is None:
+        app.add_exception_handler(AuthError, _handle_auth_error)  # type: ignore[arg-type]
+        return
+    raise RuntimeError(
+        "install() ran after the app started, too late to register the AuthError handler: "
+        "create the app with FastAPI(..., exception_handlers=auth_exception_handlers())."
+    )
 
 
 def get_auth_client(connection: HTTPConnection) -> AuthClient:
@@ -476,6 +499,7 @@ __all__ = [
     "CurrentUser",
     "DualAuthResult",
     "WebSocketGuard",
+    "auth_exception_handlers",
     "bearer_token",
     "close_reason",
     "close_websocket",
