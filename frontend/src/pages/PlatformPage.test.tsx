@@ -66,6 +66,17 @@ async function openPlatform() {
   return utils;
 }
 
+/** Runs `fn` with two 10 ms automatic reconnections instead of the real waits. */
+async function withShortReconnects(fn: () => Promise<void>) {
+  const delays = [...RECONNECT_DELAYS_MS];
+  RECONNECT_DELAYS_MS.splice(0, delays.length, 10, 10);
+  try {
+    await fn();
+  } finally {
+    RECONNECT_DELAYS_MS.splice(0, RECONNECT_DELAYS_MS.length, ...delays);
+  }
+}
+
 const quotesCard = () => screen.getByRole('region', { name: 'Live quotes' });
 const positionsCard = () => screen.getByRole('region', { name: 'Positions' });
 const alertsCard = () => screen.getByRole('region', { name: 'Price alerts' });
@@ -331,9 +342,7 @@ describe('PlatformPage', () => {
   });
 
   it('says which service is down and keeps the rest of the page working', async () => {
-    const delays = [...RECONNECT_DELAYS_MS];
-    RECONNECT_DELAYS_MS.splice(0, delays.length, 10, 10);
-    try {
+    await withShortReconnects(async () => {
       server.use(
         http.get(`${BACKEND}/api/positions`, () => HttpResponse.error()),
         ...signedInHandlers(),
@@ -360,9 +369,27 @@ describe('PlatformPage', () => {
       await waitFor(() => expect(FakeWebSocket.instances).toHaveLength(4));
       acceptWithAccount();
       expect(streamStatus()).toHaveTextContent('Live');
-    } finally {
-      RECONNECT_DELAYS_MS.splice(0, RECONNECT_DELAYS_MS.length, ...delays);
-    }
+    });
+  });
+
+  it('treats a socket the browser refuses to open (the page’s CSP) like a ticker that is down', async () => {
+    await withShortReconnects(async () => {
+      let attempts = 0;
+      vi.stubGlobal(
+        'WebSocket',
+        class {
+          constructor() {
+            attempts += 1;
+            throw new DOMException('Refused to connect', 'SecurityError');
+          }
+        },
+      );
+      server.use(...signedInHandlers(), ...platformHandlers());
+      renderApp('/platform');
+      expect(await within(await screen.findByRole('region', { name: 'Live quotes' })).findByText('Quotes are unavailable right now.')).toBeInTheDocument();
+      expect(attempts).toBe(3);
+      expect(await within(alertsCard()).findByRole('list', { name: 'Your alerts' })).toBeInTheDocument();
+    });
   });
 
   it('explains an unlinked account in plain words and does not reconnect by itself', async () => {

@@ -89,7 +89,9 @@ export function openQuoteSocket(token: string): WebSocket {
   const url = `${platformConfig.tickerUrl}/ws/quotes`;
   try {
     return new WebSocket(url, ['bearer', token]);
-  } catch {
+  } catch (error) {
+    // A SyntaxError is about the protocol list; anything else (a CSP refusal) is not.
+    if (!(error instanceof DOMException && error.name === 'SyntaxError')) throw error;
     return new WebSocket(`${url}?token=${encodeURIComponent(token)}`);
   }
 }

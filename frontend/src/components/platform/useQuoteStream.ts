@@ -173,7 +173,13 @@ export function useQuoteStream({ enabled, onSessionEnded }: { enabled: boolean; 
         onClose(1008, 'Missing authentication token');
         return;
       }
-      const ws = openQuoteSocket(token);
+      let ws: WebSocket;
+      try {
+        ws = openQuoteSocket(token);
+      } catch {
+        onClose(1006, ''); // refused before it started (e.g. by the page's CSP): like a drop
+        return;
+      }
       socket = ws;
       ws.onmessage = (event: MessageEvent) => {
         const message = parseTickerMessage(event.data);
