@@ -1,0 +1,73 @@
+"""Review item 6: the access log of ``user-service serve`` names route templates, masks IPs
+and never writes a token from a URL (uvicorn's own access log wrote them verbatim)."""
+
+import os
+import signal
+import subprocess
+import sys
+import time
+import urllib.error
+import urllib.request
+
+from tests.platform.stack import free_port
+
+RESET_TOKEN = "qpr_" + "R" * 43
+KITE_REQUEST_TOKEN = "kiteRequestToken0123456789"
+
+
+def _get(url: str, headers: dict[str, str] | None = None) -> int:
+    request = urllib.request.Request(url, headers=headers or {})
+    try:
+        with urllib.request.urlopen(request, timeout=10) as response:
+            return int(response.status)
+    except urllib.error.HTTPError as error:
+        return int(error.code)
+    except OSError:  # not listening yet
+        return 0
+
+
+def test_the_access_log_never_writes_tokens_or_full_ips(backend, tmp_path):
+    port = free_port()
+    env = {
+        **os.environ,
+        "DATABASE_URL": backend.database_url,
+        "REDIS_URL": backend.redis_url or "",
+        "REDIS_KEY_PREFIX": f"t{port}",
+        "KMS_MASTER_KEY_FILE": str(backend.key_file),
+        "JWT_KEY_SIZE": "2048",
+        "COOKIE_SECURE": "false",
+        "FRONTEND_DIST": str(tmp_path / "no-frontend"),
+        "MAIL_DIR": str(tmp_path / "mail"),
+    }
+    log_path = tmp_path / "serve.log"
+    with log_path.open("wb") as log:
+        server = subprocess.Popen(
+            [sys.executable, "-m", "user_service.cli", "serve", "--port", str(port)],
+            env=env,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
+    try:
+        base = f"http://127.0.0.1:{port}"
+        deadline = time.monotonic() + 60
+        while _get(f"{base}/health/live") != 200:
+            assert time.monotonic() < deadline, log_path.read_text()
+            time.sleep(0.2)
+        _get(f"{base}/reset-password?token={RESET_TOKEN}")
+        _get(f"{base}/verify-email?token={RESET_TOKEN}")
+        _get(f"{base}/trading-accounts/kite/callback?request_token={KITE_REQUEST_TOKEN}")
+        _get(f"{base}/v1/users/me", {"X-Request-ID": "trace-abcdef123"})
+    finally:
+        os.killpg(server.pid, signal.SIGTERM)
+        server.wait(timeout=30)
+    output = log_path.read_text()
+    assert output.count("http.request") >= 4, output
+    assert RESET_TOKEN not in output and "qpr_" not in output
+    assert KITE_REQUEST_TOKEN not in output
+    assert "?" not in "".join(line for line in output.splitlines() if "http.request" in line)
+    assert "127.0.0.1" not in output.replace(f"127.0.0.1:{port}", "")  # masked: 127.0.0.x
+    assert "127.0.0.x" in output
+    assert "request_id=trace-abcdef123" in output
+    assert "route=/v1/users/me" in output and "status=401" in output
+
