@@ -87,7 +87,7 @@ test-sdk: install-python
 test-frontend: install-frontend
 	cd frontend && npm run typecheck && npm test
 
-test-e2e: install-python build-frontend
+test-e2e: install-python install-frontend
 	bash scripts/install-chromium.sh
 	$(BIN)/python scripts/e2e_stack.py --no-build
 
