@@ -4,7 +4,11 @@ from user_service.models.auth_event import AuthEvent
 from user_service.models.mfa_challenge import MfaChallenge
 from user_service.models.mfa_totp import MfaBackupCode, MfaTotp
 from user_service.models.oauth_client import OAuthClient, RevokedToken
-from user_service.models.one_time_token import EmailVerificationToken, PasswordResetToken
+from user_service.models.one_time_token import (
+    AccountActionToken,
+    EmailVerificationToken,
+    PasswordResetToken,
+)
 from user_service.models.outbox_event import OutboxEvent
 from user_service.models.policy import Policy
 from user_service.models.refresh_token import RefreshToken
@@ -17,6 +21,7 @@ from user_service.models.user_preferences import UserPreferences
 
 __all__ = [
     "USER_STATUSES",
+    "AccountActionToken",
     "AuthEvent",
     "EmailVerificationToken",
     "JwtSigningKey",

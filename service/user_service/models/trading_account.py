@@ -57,5 +57,8 @@ class TradingAccountMembership(Base):
     )
     permissions: Mapped[list[str]] = mapped_column(JSONType, default=list)
     added_by: Mapped[uuid.UUID | None] = mapped_column(Uuid)
+    # None: until removed. Queries compare it with the time, so an expired grant is gone
+    # from every decision and list without a job having run.
+    expires_at: Mapped[dt.datetime | None] = mapped_column(index=True)
     created_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
     updated_at: Mapped[dt.datetime] = mapped_column(default=utcnow, onupdate=utcnow)

@@ -25,10 +25,19 @@ class User(Base):
     timezone: Mapped[str] = mapped_column(String(64), default="Asia/Kolkata")
     locale: Mapped[str] = mapped_column(String(35), default="en-IN")
     status: Mapped[str] = mapped_column(String(16), default="active")
+    # An emergency freeze is a flag beside the status: a frozen user signs in (to unfreeze)
+    # but every trading_account:* decision about the user's accounts is a deny.
+    frozen_at: Mapped[dt.datetime | None]
+    frozen_reason: Mapped[str | None] = mapped_column(String(500))
+    frozen_by: Mapped[str | None] = mapped_column(String(100))
     email_verified_at: Mapped[dt.datetime | None]
     password_changed_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
     created_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
     updated_at: Mapped[dt.datetime] = mapped_column(default=utcnow, onupdate=utcnow)
+
+    @property
+    def frozen(self) -> bool:
+        return self.frozen_at is not None
 
     @property
     def email_verified(self) -> bool:
