@@ -60,6 +60,22 @@ BUILDERS: dict[MailKind, Callable[[], EmailMessage]] = {
         ip="203.0.113.x",
         device="Firefox on <Linux>",
         name=HOSTILE_NAME,
+        freeze_token="qfz_tok",
+    ),
+    MailKind.ACCOUNT_FROZEN: lambda: messages.account_frozen(
+        to=TO,
+        sender=SENDER,
+        frontend_url=FRONTEND,
+        when=WHEN,
+        how="from Security",
+        sessions_revoked=2,
+        name=HOSTILE_NAME,
+    ),
+    MailKind.ACCOUNT_UNFROZEN: lambda: messages.account_unfrozen(
+        to=TO, sender=SENDER, frontend_url=FRONTEND, when=WHEN, how="by you", name=HOSTILE_NAME
+    ),
+    MailKind.UNFREEZE_CONFIRMATION: lambda: messages.unfreeze_confirmation(
+        to=TO, sender=SENDER, frontend_url=FRONTEND, token="quf_tok", when=WHEN, name=HOSTILE_NAME
     ),
 }
 
@@ -188,3 +204,23 @@ def test_header_injection_through_the_recipient_is_refused() -> None:
 def test_message_id_falls_back_when_the_sender_has_no_domain() -> None:
     message = messages.password_reset(to=TO, sender="no-reply", frontend_url=FRONTEND, token="t")
     assert message["Message-ID"].endswith("@quantagro.invalid>")
+
+
+def test_new_sign_in_email_carries_a_single_use_freeze_link() -> None:
+    message = messages.new_sign_in(
+        to=TO, sender=SENDER, frontend_url=FRONTEND, when=WHEN, freeze_token="qfz_abc"
+    )
+    text, html = parts(message)
+    link = "https://app.quantagro.example/freeze?token=qfz_abc"
+    assert link in text and f'href="{link}"' in html
+    assert "7 days" in text and "Freeze my account" in html
+    assert extract_link(message, "/freeze") == link
+
+
+def test_unfreeze_confirmation_links_to_unfreeze_valid_30_minutes() -> None:
+    message = messages.unfreeze_confirmation(
+        to=TO, sender=SENDER, frontend_url=FRONTEND, token="quf_x", when=WHEN
+    )
+    text, _ = parts(message)
+    assert "https://app.quantagro.example/unfreeze?token=quf_x" in text
+    assert "30 minutes" in text

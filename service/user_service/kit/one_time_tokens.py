@@ -1,4 +1,5 @@
-"""SQL shared by the single-use, e-mailed tokens (password reset, e-mail verification).
+"""SQL shared by the single-use, e-mailed tokens (password reset, e-mail verification,
+freeze links and unfreeze confirmations).
 
 Both tables have the same shape: a SHA-256 ``token_hash``, ``expires_at``, ``used_at`` and
 ``invalidated_at``. A token is spent with a conditional UPDATE, so of two parallel uses
@@ -14,9 +15,9 @@ from typing import Any, Generic, TypeVar, cast
 from sqlalchemy import CursorResult, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from user_service.models import EmailVerificationToken, PasswordResetToken
+from user_service.models import AccountActionToken, EmailVerificationToken, PasswordResetToken
 
-TokenRow = TypeVar("TokenRow", PasswordResetToken, EmailVerificationToken)
+TokenRow = TypeVar("TokenRow", PasswordResetToken, EmailVerificationToken, AccountActionToken)
 
 
 class OneTimeTokens(Generic[TokenRow]):

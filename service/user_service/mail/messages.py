@@ -16,23 +16,32 @@ from user_service.mail.templates import MailKind, render
 
 __all__ = [
     "EMAIL_VERIFICATION_TTL",
+    "FREEZE_LINK_TTL",
     "PASSWORD_RESET_TTL",
+    "UNFREEZE_CONFIRMATION_TTL",
+    "account_frozen",
+    "account_unfrozen",
     "email_verification",
     "frontend_link",
     "mfa_changed",
     "new_sign_in",
     "password_changed",
     "password_reset",
+    "unfreeze_confirmation",
 ]
 
 EMAIL_VERIFICATION_TTL = timedelta(hours=24)
 PASSWORD_RESET_TTL = timedelta(minutes=30)
+FREEZE_LINK_TTL = timedelta(days=7)
+UNFREEZE_CONFIRMATION_TTL = timedelta(minutes=30)
 
 VERIFY_EMAIL_PATH = "/verify-email"
 RESET_PASSWORD_PATH = "/reset-password"
 FORGOT_PASSWORD_PATH = "/forgot-password"
 SECURITY_PATH = "/security"
 SESSIONS_PATH = "/sessions"
+FREEZE_PATH = "/freeze"
+UNFREEZE_PATH = "/unfreeze"
 
 _UNKNOWN = "unknown"
 
@@ -155,11 +164,14 @@ def new_sign_in(
     sender: str,
     frontend_url: str,
     when: datetime,
+    freeze_token: str,
     ip: str | None = None,
     device: str | None = None,
     name: str | None = None,
+    freeze_valid_for: timedelta = FREEZE_LINK_TTL,
 ) -> EmailMessage:
-    """Optional notice of a sign-in from a new device."""
+    """Notice of a sign-in from a new device, with a single-use "freeze my account" link
+    (``users.freeze.issue_freeze_link`` makes the token; docs/freeze.md)."""
     return render(
         MailKind.NEW_SIGN_IN,
         to=to,
@@ -170,6 +182,80 @@ def new_sign_in(
         device=device or "an unknown device",
         forgot_link=frontend_link(frontend_url, FORGOT_PASSWORD_PATH),
         sessions_link=frontend_link(frontend_url, SESSIONS_PATH),
+        freeze_link=frontend_link(frontend_url, FREEZE_PATH, freeze_token),
+        freeze_valid_for=_duration(freeze_valid_for),
+    )
+
+
+def account_frozen(
+    *,
+    to: str,
+    sender: str,
+    frontend_url: str,
+    when: datetime,
+    how: str,
+    sessions_revoked: int,
+    name: str | None = None,
+) -> EmailMessage:
+    """Notice of an emergency freeze (by the user, a link or an admin); how to unfreeze."""
+    devices = "1 device" if sessions_revoked == 1 else f"{sessions_revoked} devices"
+    return render(
+        MailKind.ACCOUNT_FROZEN,
+        to=to,
+        sender=sender,
+        name=_greeting_name(name),
+        when=_when(when),
+        how=how,
+        signed_out=devices,
+        security_link=frontend_link(frontend_url, SECURITY_PATH),
+        forgot_link=frontend_link(frontend_url, FORGOT_PASSWORD_PATH),
+    )
+
+
+def account_unfrozen(
+    *,
+    to: str,
+    sender: str,
+    frontend_url: str,
+    when: datetime,
+    how: str,
+    name: str | None = None,
+) -> EmailMessage:
+    """Notice that trading is possible again, so an unfreeze by someone else is noticed."""
+    return render(
+        MailKind.ACCOUNT_UNFROZEN,
+        to=to,
+        sender=sender,
+        name=_greeting_name(name),
+        when=_when(when),
+        how=how,
+        security_link=frontend_link(frontend_url, SECURITY_PATH),
+        forgot_link=frontend_link(frontend_url, FORGOT_PASSWORD_PATH),
+    )
+
+
+def unfreeze_confirmation(
+    *,
+    to: str,
+    sender: str,
+    frontend_url: str,
+    token: str,
+    when: datetime,
+    ip: str | None = None,
+    name: str | None = None,
+    valid_for: timedelta = UNFREEZE_CONFIRMATION_TTL,
+) -> EmailMessage:
+    """The second step of an unfreeze for users without a second factor (single-use, 30 min)."""
+    return render(
+        MailKind.UNFREEZE_CONFIRMATION,
+        to=to,
+        sender=sender,
+        name=_greeting_name(name),
+        when=_when(when),
+        ip=ip or _UNKNOWN,
+        link=frontend_link(frontend_url, UNFREEZE_PATH, token),
+        valid_for=_duration(valid_for),
+        forgot_link=frontend_link(frontend_url, FORGOT_PASSWORD_PATH),
     )
 
 

@@ -32,6 +32,9 @@ class MailKind(StrEnum):
     MFA_DISABLED = "mfa_disabled"
     BACKUP_CODES_REGENERATED = "backup_codes_regenerated"
     NEW_SIGN_IN = "new_sign_in"
+    ACCOUNT_FROZEN = "account_frozen"
+    ACCOUNT_UNFROZEN = "account_unfrozen"
+    UNFREEZE_CONFIRMATION = "unfreeze_confirmation"
 
 
 @dataclass(frozen=True)
@@ -225,6 +228,10 @@ Your Quantagro account was signed in to on $when from $device (IP address $ip).
 
 If this was you, there is nothing to do. If not, reset your password at once
 ($forgot_link) and review your sessions: $sessions_link
+
+Was this not you, or was your phone stolen? Freeze your account: every device is signed
+out and all trading stops until you unfreeze it. This link works once, for $freeze_valid_for:
+$freeze_link
 """),
         html=Template(
             "<p>Hello $name,</p>"
@@ -233,6 +240,76 @@ If this was you, there is nothing to do. If not, reset your password at once
             "<p>If this was you, there is nothing to do. If not, "
             '<a href="$forgot_link" style="color:#1d4ed8;">reset your password</a> at once '
             'and <a href="$sessions_link" style="color:#1d4ed8;">review your sessions</a>.</p>'
+            "<p>Was this not you, or was your phone stolen? Freeze your account: every device "
+            "is signed out and all trading stops until you unfreeze it.</p>"
+            + _BUTTON.replace("$link", "$freeze_link")
+            + "Freeze my account</a></p><p>The button works once, for $freeze_valid_for.</p>"
+        ),
+    ),
+    MailKind.ACCOUNT_FROZEN: MailTemplate(
+        subject="Your Quantagro account is frozen",
+        text=Template("""Hello $name,
+
+Your Quantagro account was frozen on $when ($how). Every device was signed out
+($signed_out) and no trading happens on your trading accounts, including by people you
+share them with, until the account is unfrozen.
+
+To unfreeze it, sign in and open Security: $security_link
+You will need your password and your authenticator app or a backup code.
+
+If you did not ask for this, reset your password: $forgot_link
+"""),
+        html=Template(
+            "<p>Hello $name,</p>"
+            "<p>Your Quantagro account was frozen on $when ($how). Every device was signed "
+            "out ($signed_out) and no trading happens on your trading accounts, including by "
+            "people you share them with, until the account is unfrozen.</p>"
+            '<p>To unfreeze it, sign in and open <a href="$security_link" '
+            'style="color:#1d4ed8;">Security</a>. You will need your password and your '
+            "authenticator app or a backup code.</p>"
+            '<p>If you did not ask for this, <a href="$forgot_link" style="color:#1d4ed8;">'
+            "reset your password</a>.</p>"
+        ),
+    ),
+    MailKind.ACCOUNT_UNFROZEN: MailTemplate(
+        subject="Your Quantagro account is unfrozen",
+        text=Template("""Hello $name,
+
+Your Quantagro account was unfrozen on $when ($how). Trading on your accounts is possible
+again.
+
+If this was not you, freeze it again at once from Security ($security_link) and reset your
+password: $forgot_link
+"""),
+        html=Template(
+            "<p>Hello $name,</p>"
+            "<p>Your Quantagro account was unfrozen on $when ($how). Trading on your accounts "
+            "is possible again.</p>"
+            '<p>If this was not you, freeze it again at once from <a href="$security_link" '
+            'style="color:#1d4ed8;">Security</a> and <a href="$forgot_link" '
+            'style="color:#1d4ed8;">reset your password</a>.</p>'
+        ),
+    ),
+    MailKind.UNFREEZE_CONFIRMATION: MailTemplate(
+        subject="Confirm: unfreeze your Quantagro account",
+        text=Template("""Hello $name,
+
+Someone signed in to your account and asked to unfreeze it on $when (IP address $ip).
+If it was you, open this link while signed in; it works once, for $valid_for:
+$link
+
+If it was not you, do not open the link: your account stays frozen. Reset your password:
+$forgot_link
+"""),
+        html=Template(
+            "<p>Hello $name,</p>"
+            "<p>Someone signed in to your account and asked to unfreeze it on $when "
+            "(IP address $ip). If it was you, open this link while signed in; it works once, "
+            "for $valid_for.</p>"
+            + _BUTTON
+            + "Unfreeze my account</a></p>"
+            "<p>If it was not you, do not open the link: your account stays frozen. "
+            '<a href="$forgot_link" style="color:#1d4ed8;">Reset your password</a>.</p>'
         ),
     ),
 }
