@@ -14,7 +14,6 @@ It shows the migration from API keys to the User Service's tokens:
 from __future__ import annotations
 
 import hashlib
-import logging
 import math
 import os
 import random
@@ -36,6 +35,7 @@ from quantagro_auth.fastapi import (
     install,
     websocket_principal,
 )
+from quantagro_auth.log_filters import hide_query_strings
 
 
 def load_legacy_keys(spec: str) -> dict[str, str]:
@@ -157,22 +157,8 @@ def demo_positions(user_id: str) -> list[dict[str, Any]]:
     return rows
 
 
-class HideQueryStrings(logging.Filter):
-    """uvicorn logs each request's path with its query string, and a WebSocket's may be
-    ``?token=<access token>``: log the path alone."""
-
-    def filter(self, record: logging.LogRecord) -> bool:
-        if isinstance(record.args, tuple):
-            record.args = tuple(
-                arg.split("?", 1)[0] if isinstance(arg, str) and arg.startswith("/") else arg
-                for arg in record.args
-            )
-        return True
-
-
 if __name__ == "__main__":
-    for logger in ("uvicorn.error", "uvicorn.access"):
-        logging.getLogger(logger).addFilter(HideQueryStrings())
+    hide_query_strings()  # uvicorn would log ?token=<access token> of a WebSocket
     uvicorn.run(
         app,
         host=os.environ.get("HOST", "127.0.0.1"),

@@ -22,7 +22,6 @@ cannot stream sends ``{"type": "account_error", "account_id", "code"}``.
 
 from __future__ import annotations
 
-import logging
 import os
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -42,6 +41,7 @@ from quantagro_auth.fastapi import (
     install,
     websocket_principal,
 )
+from quantagro_auth.log_filters import hide_query_strings
 from quotes import BrokerSession, KitePollingSource, QuoteSource, QuoteSourceError
 
 USER_SERVICE_URL = os.environ.get("USER_SERVICE_URL", "http://127.0.0.1:8001")
@@ -175,22 +175,8 @@ async def stream_account(websocket: WebSocket, user: UserPrincipal, account_id: 
         await websocket.send_json({"type": "account_error", "account_id": account_id, "code": code})
 
 
-class HideQueryStrings(logging.Filter):
-    """uvicorn logs each request's path with its query string, and a WebSocket's may be
-    ``?token=<access token>``: log the path alone."""
-
-    def filter(self, record: logging.LogRecord) -> bool:
-        if isinstance(record.args, tuple):
-            record.args = tuple(
-                arg.split("?", 1)[0] if isinstance(arg, str) and arg.startswith("/") else arg
-                for arg in record.args
-            )
-        return True
-
-
 if __name__ == "__main__":
-    for logger in ("uvicorn.error", "uvicorn.access"):
-        logging.getLogger(logger).addFilter(HideQueryStrings())
+    hide_query_strings()  # uvicorn would log ?token=<access token> of a WebSocket
     uvicorn.run(
         app,
         host=os.environ.get("HOST", "127.0.0.1"),
