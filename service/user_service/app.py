@@ -36,6 +36,7 @@ from user_service.trading_accounts.endpoints import router as trading_accounts_r
 from user_service.trading_accounts.internal_endpoints import (
     router as internal_trading_accounts_router,
 )
+from user_service.users.endpoints import freeze_link_router
 from user_service.users.endpoints import router as users_router
 from user_service.verification.endpoints import router as verification_router
 from user_service.web import (
@@ -112,6 +113,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         auth_router,
         sessions_router,
         users_router,
+        freeze_link_router,
         keys_router,
         trading_accounts_router,
         internal_trading_accounts_router,

@@ -160,7 +160,7 @@ def test_account_permissions_imply_weaker_ones(held: str, required: str, expecte
 def test_seeded_policies_are_valid_unique_and_grouped_by_spec_concern() -> None:
     policies = [PolicyIn.model_validate(p) for p in SEEDED_POLICIES]
     names = [p.name for p in policies]
-    assert len(set(names)) == len(names) == 8
+    assert len(set(names)) == len(names) == 9
     assert len(SEEDED_POLICY_GROUPS) == 5
     grouped = [name for group in SEEDED_POLICY_GROUPS.values() for name in group]
     assert sorted(grouped) == sorted(names)

@@ -140,8 +140,12 @@ async def test_link_login_verify_share_release_rotate_unlink(app, client, new_cl
         assert await audit_rows(app, event_type, account_id), event_type
     [unlinked_audit] = await audit_rows(app, "trading_account.unlinked", account_id)
     assert unlinked_audit.details["member_user_ids"] == [member.user_id]
-    [release_audit] = await audit_rows(app, "credentials.released", account_id)
-    assert release_audit.details["on_behalf_of"] == member.user_id
+    # A release on behalf of a delegate is in the owner's trail and the delegate's.
+    owner_trail, member_trail = await audit_rows(app, "credentials.released", account_id)
+    assert owner_trail.details["on_behalf_of"] == member.user_id
+    assert str(owner_trail.user_id) == owner.user_id
+    assert str(member_trail.user_id) == member.user_id
+    assert member_trail.details["owner_user_id"] == owner.user_id
 
     # No secret in any user-facing response, audit row, event or log line.
     secrets = [kite_app.api_secret, new_secret, access_token]

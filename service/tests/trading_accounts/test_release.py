@@ -155,8 +155,11 @@ async def test_on_behalf_of_must_own_or_trade(app, client, new_client, active):
     assert bad.status_code == 422
 
     rows = await audit_rows(app, "credentials.released", account_id)
-    assert [row.details["on_behalf_of"] for row in rows] == [
-        owner.user_id,
-        trader.user_id,
-        manager.user_id,
+    # (trail, acted for): a delegate's release is in the owner's trail and the delegate's.
+    assert [(str(row.user_id), row.details["on_behalf_of"]) for row in rows] == [
+        (owner.user_id, owner.user_id),
+        (owner.user_id, trader.user_id),
+        (trader.user_id, trader.user_id),
+        (owner.user_id, manager.user_id),
+        (manager.user_id, manager.user_id),
     ]

@@ -34,3 +34,5 @@ def RequireRole(*roles: str) -> Any:
 
 AdminUser = RequireRole("admin")
 AuditReader = RequireRole("admin", "compliance")
+FreezeOperator = RequireRole("admin", "compliance")
+"""Who may freeze a user's account on their behalf (unfreezing needs ``admin``)."""

@@ -8,9 +8,10 @@ from typing import Annotated, Any, Literal
 from fastapi import APIRouter, Body, Query, Response
 
 from user_service.admin import service
-from user_service.admin.dependencies import AdminUser, AuditReader
+from user_service.admin.dependencies import AdminUser, AuditReader, FreezeOperator
 from user_service.admin.schemas import (
     AdminUserDetail,
+    FreezeReasonIn,
     PolicyPage,
     RolesIn,
     StatusIn,
@@ -70,6 +71,32 @@ async def change_status(
 ) -> AdminUserDetail:
     """Suspending or deactivating revokes every session of the user."""
     return await service.change_status(db, services, admin.user, user_id, body, context)
+
+
+@router.post("/users/{user_id}/freeze", response_model=AdminUserDetail)
+async def freeze_user(
+    user_id: uuid.UUID,
+    body: FreezeReasonIn,
+    staff: FreezeOperator,
+    db: DbSession,
+    services: Services,
+    context: RequestCtx,
+) -> AdminUserDetail:
+    """Emergency freeze on the user's behalf (roles admin or compliance; docs/freeze.md)."""
+    return await service.freeze_user(db, services, staff.user, user_id, body.reason, context)
+
+
+@router.post("/users/{user_id}/unfreeze", response_model=AdminUserDetail)
+async def unfreeze_user(
+    user_id: uuid.UUID,
+    body: FreezeReasonIn,
+    admin: AdminUser,
+    db: DbSession,
+    services: Services,
+    context: RequestCtx,
+) -> AdminUserDetail:
+    """Lift a freeze (role admin), with a reason; audited and e-mailed to the user."""
+    return await service.unfreeze_user(db, services, admin.user, user_id, body.reason, context)
 
 
 @router.put("/users/{user_id}/roles", response_model=AdminUserDetail)

@@ -31,6 +31,10 @@ class AdminUserDetail(AdminUserOut):
     mfa_enabled: bool
     active_sessions: int
     trading_accounts: list[str]
+    frozen: bool = False
+    frozen_at: dt.datetime | None = None
+    frozen_reason: str | None = None
+    frozen_by: str | None = None
 
 
 class UserPage(BaseModel):
@@ -43,6 +47,14 @@ class StatusIn(BaseModel):
 
     status: Literal["active", "suspended", "deactivated"]
     reason: Annotated[str, StringConstraints(max_length=500)] | None = None
+
+
+class FreezeReasonIn(BaseModel):
+    """Why support freezes or unfreezes an account: kept in the audit trail."""
+
+    model_config = STRICT_BODY
+
+    reason: Annotated[str, StringConstraints(strip_whitespace=True, min_length=3, max_length=500)]
 
 
 class RolesIn(BaseModel):

@@ -100,7 +100,53 @@ async def user_detail(db: AsyncSession, user_id: uuid.UUID) -> AdminUserDetail:
         mfa_enabled=await mfa_repository.is_enabled(db, user.id),
         active_sessions=await repository.count_active_sessions(db, user.id, utcnow()),
         trading_accounts=await users_repository.trading_account_ids(db, user.id),
+        frozen=user.frozen_at is not None,
+        frozen_at=user.frozen_at,
+        frozen_reason=user.frozen_reason,
+        frozen_by=user.frozen_by,
     )
+
+
+async def freeze_user(
+    db: AsyncSession,
+    services: AppServices,
+    staff: User,
+    user_id: uuid.UUID,
+    reason: str,
+    context: RequestContext,
+) -> AdminUserDetail:
+    """Support or compliance freezes an account (a reported theft, an investigation)."""
+    from user_service.users import freeze  # users.freeze builds on sessions and accounts
+
+    user = await _user(db, user_id)
+    await freeze.freeze(
+        db, services, user, context, via="admin", actor=f"user:{staff.id}", reason=reason
+    )
+    return await user_detail(db, user_id)
+
+
+async def unfreeze_user(
+    db: AsyncSession,
+    services: AppServices,
+    admin: User,
+    user_id: uuid.UUID,
+    reason: str,
+    context: RequestContext,
+) -> AdminUserDetail:
+    """An admin lifts a freeze, with a reason; never their own (that needs their factors)."""
+    from user_service.users import freeze
+
+    if user_id == admin.id:
+        raise Conflict(
+            "Admins unfreeze their own account from Security, with their password and "
+            "second factor.",
+            code="cannot_unfreeze_self",
+        )
+    user = await _user(db, user_id)
+    await freeze.unfreeze(
+        db, services, user, context, via="admin", actor=f"user:{admin.id}", reason=reason
+    )
+    return await user_detail(db, user_id)
 
 
 async def ensure_another_admin(db: AsyncSession, target: User) -> None:

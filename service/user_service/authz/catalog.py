@@ -308,8 +308,23 @@ SEEDED_POLICIES: Final[tuple[Mapping[str, Any], ...]] = (
         "priority": 100,
         "enabled": True,
     },
+    {
+        "name": "deny-frozen-trading",
+        "description": (
+            "Seed 5/5: nothing is done on a trading account whose owner froze their account "
+            "(emergency freeze), by the owner, a delegate, a service or an admin; nor by a "
+            "frozen user on any account they share. Deny overrides allow."
+        ),
+        "effect": "deny",
+        "subjects": ["*"],
+        "actions": ["trading_account:*"],
+        "resources": ["*"],
+        "conditions": [{"type": "account_frozen"}],
+        "priority": 100,
+        "enabled": True,
+    },
 )
-"""The SPEC's five seeded policy concerns as eight policies (plain data, valid ``PolicyIn``).
+"""The SPEC's five seeded policy concerns as nine policies (plain data, valid ``PolicyIn``).
 
 Concern 1 is split in four because a policy's conditions all have to hold and each trading
 action needs a different membership permission (and trading alone needs step-up MFA); one
@@ -326,6 +341,6 @@ SEEDED_POLICY_GROUPS: Final[Mapping[str, tuple[str, ...]]] = {
     "admin on everything": ("admin-everything",),
     "compliance read-only on audit": ("compliance-audit-read",),
     "services on their scopes": ("services-on-their-scopes",),
-    "deny for non-active users": ("deny-non-active-users",),
+    "deny for non-active users": ("deny-non-active-users", "deny-frozen-trading"),
 }
 """Which seeded policies implement each of the SPEC's five seeded concerns."""

@@ -35,6 +35,7 @@ from user_service.authz.catalog import (
     validate_permission,
 )
 from user_service.authz.policy_schema import (
+    AccountFrozenCondition,
     AccountPermissionCondition,
     Condition,
     MfaPresentCondition,
@@ -83,6 +84,8 @@ class Subject:
     mfa: bool = False
     mfa_at: dt.datetime | None = None
     scopes: frozenset[str] = frozenset()
+    frozen: bool = False
+    """The user used the emergency freeze: no trading_account action (docs/freeze.md)."""
     match_keys: frozenset[str] = field(init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
@@ -109,9 +112,10 @@ class Subject:
         status: str | None,
         mfa: bool = False,
         mfa_at: dt.datetime | None = None,
+        frozen: bool = False,
     ) -> Subject:
         """A user subject; ``status`` is required so a forgotten status cannot read as active."""
-        return cls("user", user_id, frozenset(roles), status, mfa, mfa_at)
+        return cls("user", user_id, frozenset(roles), status, mfa, mfa_at, frozen=frozen)
 
     @classmethod
     def client(cls, client_id: str, *, scopes: Iterable[str] = ()) -> Subject:
@@ -129,6 +133,8 @@ class AccountAccess:
 
     owner_id: str
     member_permissions: frozenset[str] = frozenset()
+    owner_frozen: bool = False
+    """The owner used the emergency freeze: nobody, delegates included, acts on the account."""
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "member_permissions", frozenset(self.member_permissions))
@@ -155,10 +161,15 @@ class Resource:
 
     @classmethod
     def trading_account(
-        cls, account_id: str, *, owner_id: str, member_permissions: Iterable[str] = ()
+        cls,
+        account_id: str,
+        *,
+        owner_id: str,
+        member_permissions: Iterable[str] = (),
+        owner_frozen: bool = False,
     ) -> Resource:
         """A trading account with the caller's membership permissions on it (none if absent)."""
-        access = AccountAccess(owner_id, frozenset(member_permissions))
+        access = AccountAccess(owner_id, frozenset(member_permissions), owner_frozen)
         return cls("trading_account", account_id, owner_id, access)
 
     @property
@@ -353,6 +364,34 @@ class _UserNotActive:
         return f"the user's status is {request.subject.status!r}"
 
 
+class _AccountFrozen:
+    """Holds when the subject user is frozen, or the trading account's owner is."""
+
+    type = "account_frozen"
+    time_dependent = False
+
+    def check(self, request: Request) -> bool | None:
+        subject, resource = request.subject, request.resource
+        if subject.kind == "user" and subject.frozen:
+            return True
+        if resource is None or resource.type != "trading_account" or resource.id is None:
+            return False
+        if resource.account is None:
+            return None
+        return resource.account.owner_frozen
+
+    def describe(self, request: Request) -> str:
+        subject, resource = request.subject, request.resource
+        if subject.kind == "user" and subject.frozen:
+            return "the caller's account is frozen"
+        account = resource.account if resource is not None else None
+        if account is not None and account.owner_frozen:
+            return "the trading account's owner has frozen their account"
+        if resource is not None and resource.type == "trading_account" and account is None:
+            return "no trading-account information was supplied"
+        return "nothing is frozen"
+
+
 class _Scope:
     type = "scope"
     time_dependent = False
@@ -400,6 +439,8 @@ def _compile_condition(condition: Condition) -> _Check:
             return _UserNotActive()
         case ScopeCondition():
             return _Scope()
+        case AccountFrozenCondition():
+            return _AccountFrozen()
     raise TypeError(f"unsupported condition {condition!r}")  # pragma: no cover
 
 
@@ -580,6 +621,7 @@ def decision_cache_key(request: Request) -> str | None:
         str(subject.status),
         str(subject.mfa),
         ",".join(sorted(subject.scopes)),
+        str(subject.frozen),
         request.action,
     ]
     if resource is not None:
@@ -588,6 +630,7 @@ def decision_cache_key(request: Request) -> str | None:
             parts += [
                 resource.account.owner_id,
                 ",".join(sorted(resource.account.member_permissions)),
+                str(resource.account.owner_frozen),
             ]
     digest = hashlib.sha256("\x1f".join(parts).encode()).hexdigest()[:32]
     return f"authz:{subject.kind}:{subject.id}:{request.action}:{digest}"

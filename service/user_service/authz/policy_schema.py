@@ -103,6 +103,14 @@ class UserNotActiveCondition(BaseModel):
     type: Literal["user_not_active"] = "user_not_active"
 
 
+class AccountFrozenCondition(BaseModel):
+    """The subject user, or the owner of the trading account acted on, used the emergency
+    freeze (docs/freeze.md); meant for deny policies on ``trading_account:*``."""
+
+    model_config = _STRICT
+    type: Literal["account_frozen"] = "account_frozen"
+
+
 class ScopeCondition(BaseModel):
     """A client's token scopes grant the requested action (users never satisfy it)."""
 
@@ -117,7 +125,8 @@ Condition = Annotated[
     | MfaWithinCondition
     | UserStatusCondition
     | UserNotActiveCondition
-    | ScopeCondition,
+    | ScopeCondition
+    | AccountFrozenCondition,
     Field(discriminator="type"),
 ]
 

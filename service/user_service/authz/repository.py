@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import uuid
 from collections.abc import Sequence
 
-from sqlalchemy import delete, select
+from sqlalchemy import delete, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from user_service.models import Policy, TradingAccount, TradingAccountMembership
+from user_service.models import Policy, TradingAccount, TradingAccountMembership, User
 
 
 async def all_policies(db: AsyncSession) -> Sequence[Policy]:
@@ -51,22 +52,30 @@ async def delete_policy(db: AsyncSession, policy_id: uuid.UUID) -> None:
 
 
 async def trading_account_access(
-    db: AsyncSession, account_id: uuid.UUID, user_id: uuid.UUID | None
-) -> tuple[uuid.UUID, list[str]] | None:
-    """The account's owner and ``user_id``'s membership permissions on it; None if no account."""
+    db: AsyncSession, account_id: uuid.UUID, user_id: uuid.UUID | None, *, now: dt.datetime
+) -> tuple[uuid.UUID, list[str], bool] | None:
+    """The account's owner, ``user_id``'s live membership permissions on it (an expired
+    grant counts as none) and whether the owner is frozen; None if no account."""
     membership = TradingAccountMembership
     member_id = user_id or uuid.UUID(int=0)  # clients are never members
     row = (
         await db.execute(
-            select(TradingAccount.owner_user_id, membership.permissions)
+            select(TradingAccount.owner_user_id, membership.permissions, User.frozen_at)
+            .join(User, User.id == TradingAccount.owner_user_id)
             .outerjoin(
                 membership,
-                (membership.account_id == TradingAccount.id) & (membership.user_id == member_id),
+                (membership.account_id == TradingAccount.id)
+                & (membership.user_id == member_id)
+                & or_(membership.expires_at.is_(None), membership.expires_at > now),
             )
             .where(TradingAccount.id == account_id)
         )
     ).first()
     if row is None:
         return None
-    owner_id, permissions = row
-    return owner_id, [p for p in permissions or [] if isinstance(p, str)]
+    owner_id, permissions, owner_frozen_at = row
+    return (
+        owner_id,
+        [p for p in permissions or [] if isinstance(p, str)],
+        owner_frozen_at is not None,
+    )

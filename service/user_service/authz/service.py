@@ -195,7 +195,12 @@ async def _subject_facts(db: AsyncSession, subject: SubjectRef) -> Subject:
         raise NotFound("No user has this id.", code="subject_not_found")
     roles = await users_repository.role_names(db, user.id)
     return Subject.user(
-        subject.id, roles=roles, status=user.status, mfa=subject.mfa, mfa_at=subject.mfa_at
+        subject.id,
+        roles=roles,
+        status=user.status,
+        mfa=subject.mfa,
+        mfa_at=subject.mfa_at,
+        frozen=user.frozen_at is not None,
     )
 
 
@@ -239,12 +244,15 @@ async def _evaluate(
         except ValueError:
             return _resource_not_found(query)
         member = uuid.UUID(subject.id) if subject.kind == "user" else None
-        access = await repository.trading_account_access(db, account_id, member)
+        access = await repository.trading_account_access(db, account_id, member, now=now)
         if access is None:
             return _resource_not_found(query)
-        owner_id, permissions = access
+        owner_id, permissions, owner_frozen = access
         resource = Resource.trading_account(
-            query.id, owner_id=str(owner_id), member_permissions=permissions
+            query.id,
+            owner_id=str(owner_id),
+            member_permissions=permissions,
+            owner_frozen=owner_frozen,
         )
     elif query is not None:
         resource = Resource(query.type, query.id, query.owner_id)

@@ -44,6 +44,7 @@ from user_service.mail.templates import MailKind
 from user_service.mfa import backup_codes, repository, totp
 from user_service.mfa.backup_codes import CodeKind
 from user_service.models import MfaTotp, User
+from user_service.risk import service as risk
 from user_service.sessions import service as sessions
 from user_service.sessions.service import SessionGrant
 from user_service.state import AppServices
@@ -331,6 +332,29 @@ async def regenerate_backup_codes(
     return codes, revoked
 
 
+async def prove_second_factor(
+    db: AsyncSession,
+    services: AppServices,
+    user: User,
+    code: str,
+    context: RequestContext,
+    purpose: str,
+) -> CodeKind:
+    """Spend a TOTP or backup code to confirm a sensitive action (freeze, unfreeze).
+
+    Counted against the per-user code budget before the check, refunded when it succeeds;
+    a wrong code is audited as ``mfa.failed`` and answers 400 ``invalid_mfa_code``.
+    """
+    enrolment = await _enabled_enrolment(db, user.id)
+    attempt = await guessing.code_attempt(services, user.id)
+    spent = await _spend_code(db, services, enrolment, code)
+    if spent is None:
+        await _record_failure(db, user.id, context, purpose)
+        raise _invalid_code()
+    await guessing.succeeded(services, attempt)
+    return spent
+
+
 # --- the second step of login ---------------------------------------------------------------
 
 
@@ -380,6 +404,7 @@ async def verify_login(
     context = dataclasses.replace(
         context, device_fingerprint=context.device_fingerprint or challenge.device_fingerprint
     )
+    assessment = await risk.assess(db, services, user, context)
     grant = await sessions.start_session(
         db,
         services,
@@ -388,12 +413,15 @@ async def verify_login(
         persist=challenge.persist_session,
         amr=list(LOGIN_AMR),
         mfa_verified=True,
+        risk=assessment,
     )
+    await risk.on_sign_in(db, services, user, grant.session, assessment, context)
     await audit.record(
         db,
         "login.success",
         context=context,
         user_id=user.id,
+        risk_score=assessment.score,
         details={"session_id": str(grant.session.id), "amr": LOGIN_AMR, "mfa_method": method},
     )
     return grant

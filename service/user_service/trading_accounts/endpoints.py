@@ -151,6 +151,15 @@ async def add_member(
     return member
 
 
+@router.delete("/{account_id}/members/me", status_code=status.HTTP_204_NO_CONTENT)
+async def leave_account(
+    account_id: uuid.UUID, auth: CurrentUser, db: DbSession, context: RequestCtx
+) -> Response:
+    """Leave an account shared with you (the same as removing your own user id)."""
+    await service.remove_member(db, auth.user, account_id, auth.user.id, context)
+    return Response(status_code=status.HTTP_204_NO_CONTENT)
+
+
 @router.delete("/{account_id}/members/{user_id}", status_code=status.HTTP_204_NO_CONTENT)
 async def remove_member(
     account_id: uuid.UUID,

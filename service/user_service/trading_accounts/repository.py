@@ -6,7 +6,7 @@ import datetime as dt
 import uuid
 from typing import Any
 
-from sqlalchemy import and_, delete, or_, select, text, tuple_, update
+from sqlalchemy import ColumnElement, and_, delete, or_, select, text, tuple_, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -17,10 +17,23 @@ async def get(db: AsyncSession, account_id: uuid.UUID) -> TradingAccount | None:
     return await db.get(TradingAccount, account_id, populate_existing=True)
 
 
+def live_membership(now: dt.datetime) -> ColumnElement[bool]:
+    """A grant without an end, or one that has not ended: an expired grant is gone at once."""
+    expires_at = TradingAccountMembership.expires_at
+    return or_(expires_at.is_(None), expires_at > now)
+
+
 async def get_membership(
     db: AsyncSession, account_id: uuid.UUID, user_id: uuid.UUID
 ) -> TradingAccountMembership | None:
+    """The stored grant, expired or not (``live_membership`` decides whether it counts)."""
     return await db.get(TradingAccountMembership, (account_id, user_id), populate_existing=True)
+
+
+async def owner_frozen(db: AsyncSession, owner_user_id: uuid.UUID) -> bool:
+    """Whether the account owner froze (or had frozen) their account: nobody trades on it."""
+    frozen_at = await db.scalar(select(User.frozen_at).where(User.id == owner_user_id))
+    return frozen_at is not None
 
 
 async def confirmed_for_broker_user(db: AsyncSession, broker: str, user_id_broker: str) -> bool:
@@ -85,15 +98,22 @@ async def page_visible(
     after: tuple[dt.datetime, uuid.UUID] | None,
     limit: int,
     unconfirmed_since: dt.datetime,
-) -> list[tuple[TradingAccount, TradingAccountMembership | None]]:
-    """Accounts the user owns or is a member of, oldest first (keyset on created_at, id),
-    without links whose broker identity was not confirmed by ``unconfirmed_since`` (expired)."""
+    now: dt.datetime,
+) -> list[tuple[TradingAccount, TradingAccountMembership | None, bool]]:
+    """Accounts the user owns or holds a live grant on, oldest first (keyset on created_at,
+    id), without links whose broker identity was not confirmed by ``unconfirmed_since``
+    (expired); each with whether its owner is frozen."""
     membership = TradingAccountMembership
     query = (
-        select(TradingAccount, membership)
+        select(TradingAccount, membership, User.frozen_at)
+        .join(User, User.id == TradingAccount.owner_user_id)
         .outerjoin(
             membership,
-            and_(membership.account_id == TradingAccount.id, membership.user_id == user_id),
+            and_(
+                membership.account_id == TradingAccount.id,
+                membership.user_id == user_id,
+                live_membership(now),
+            ),
         )
         .where(or_(TradingAccount.owner_user_id == user_id, membership.user_id == user_id))
         .where(
@@ -108,7 +128,7 @@ async def page_visible(
     if after is not None:
         query = query.where(tuple_(TradingAccount.created_at, TradingAccount.id) > after)
     result = await db.execute(query)
-    return [(row[0], row[1]) for row in result.all()]
+    return [(row[0], row[1], row[2] is not None) for row in result.all()]
 
 
 async def update_if_unchanged(
@@ -154,12 +174,13 @@ async def member_ids(db: AsyncSession, account_id: uuid.UUID) -> list[uuid.UUID]
 
 
 async def members_with_users(
-    db: AsyncSession, account_id: uuid.UUID
+    db: AsyncSession, account_id: uuid.UUID, *, now: dt.datetime
 ) -> list[tuple[TradingAccountMembership, User]]:
+    """Live grants only: an expired one is no longer a member."""
     result = await db.execute(
         select(TradingAccountMembership, User)
         .join(User, User.id == TradingAccountMembership.user_id)
-        .where(TradingAccountMembership.account_id == account_id)
+        .where(TradingAccountMembership.account_id == account_id, live_membership(now))
         .order_by(TradingAccountMembership.created_at, User.id)
     )
     return [(row[0], row[1]) for row in result.all()]
@@ -178,3 +199,31 @@ async def delete_membership(db: AsyncSession, account_id: uuid.UUID, user_id: uu
         )
     )
     return bool(getattr(result, "rowcount", 0))
+
+
+async def delete_expired_memberships(db: AsyncSession, *, before: dt.datetime) -> int:
+    """Housekeeping only: expired grants already count for nothing (``live_membership``)."""
+    result = await db.execute(
+        delete(TradingAccountMembership).where(TradingAccountMembership.expires_at <= before)
+    )
+    return int(getattr(result, "rowcount", 0) or 0)
+
+
+async def owned_account_ids(db: AsyncSession, owner_user_id: uuid.UUID) -> list[uuid.UUID]:
+    result = await db.execute(
+        select(TradingAccount.id)
+        .where(TradingAccount.owner_user_id == owner_user_id)
+        .order_by(TradingAccount.created_at, TradingAccount.id)
+    )
+    return list(result.scalars())
+
+
+async def member_ids_of_accounts(db: AsyncSession, account_ids: list[uuid.UUID]) -> list[uuid.UUID]:
+    if not account_ids:
+        return []
+    result = await db.execute(
+        select(TradingAccountMembership.user_id)
+        .where(TradingAccountMembership.account_id.in_(account_ids))
+        .distinct()
+    )
+    return list(result.scalars())

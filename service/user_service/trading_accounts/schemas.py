@@ -15,7 +15,7 @@ from typing import Annotated, Literal
 
 from pydantic import BaseModel, BeforeValidator, Field, StringConstraints, field_validator
 
-from user_service.kit.validation import STRICT_BODY, Email
+from user_service.kit.validation import STRICT_BODY, Email, UtcDateTime
 
 ACCOUNT_PERMISSIONS = ("view", "trade", "manage")
 BROKERS = ("kite",)
@@ -68,6 +68,9 @@ class MemberIn(BaseModel):
 
     email: Email
     permissions: list[Permission] = Field(min_length=1, max_length=3)
+    # ISO 8601 with an offset (naive means UTC); future and at most MAX_GRANT_DAYS ahead,
+    # checked by the service against the clock (docs/trading-accounts.md, "Bounded sharing").
+    expires_at: UtcDateTime | None = None
 
     @field_validator("permissions")
     @classmethod
@@ -92,6 +95,10 @@ class AccountOut(BaseModel):
     api_key_masked: str
     verified_at: dt.datetime | None
     access_token_expires_at: dt.datetime | None
+    # Trading on the account is frozen: its owner (or the caller) used the emergency freeze.
+    frozen: bool = False
+    # A member's grant ends then (None: until removed; always None for the owner).
+    expires_at: dt.datetime | None = None
 
 
 class AccountPage(BaseModel):
@@ -117,6 +124,7 @@ class MemberOut(BaseModel):
     permissions: list[str]
     added_by: str | None
     created_at: dt.datetime
+    expires_at: dt.datetime | None = None
 
 
 class MembersOut(BaseModel):

@@ -19,6 +19,7 @@ so a rotation or unlink that happened meanwhile wins.
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 import uuid
 from collections.abc import Sequence
@@ -42,6 +43,7 @@ from user_service.exceptions import (
     NotFound,
     RateLimited,
     ServiceUnavailable,
+    ValidationFailed,
 )
 from user_service.kit.pagination import decode_cursor, encode_cursor
 from user_service.metrics import CREDENTIALS_RELEASED
@@ -76,6 +78,10 @@ ALL_PERMISSIONS: tuple[str, ...] = tuple(ACCOUNT_PERMISSIONS)
 REDIRECT_PARAM = "account_id"
 """Sent through Kite's ``redirect_params``: the frontend's callback learns which account."""
 _CAS_ATTEMPTS = 3
+MAX_GRANT_DAYS = 365
+"""A grant with an end may end at most this far ahead (bounded sharing)."""
+MIN_GRANT_SECONDS = 60
+"""An end sooner than this is refused: it would be gone before anyone could use it."""
 
 
 @dataclass(frozen=True)
@@ -85,6 +91,10 @@ class AccountAccess:
     account: TradingAccount
     role: Literal["owner", "member"]
     permissions: tuple[str, ...]
+    frozen: bool = False
+    """The owner, or the caller, froze their account: nothing on it may add or use access."""
+    expires_at: dt.datetime | None = None
+    """When a member's grant ends (None: until removed; always None for the owner)."""
 
     def allows(self, permission: str) -> bool:
         return any(account_permission_implies(held, permission) for held in self.permissions)
@@ -135,16 +145,45 @@ def _require_kite(account: TradingAccount) -> None:
 
 
 async def load_access(db: AsyncSession, account_id: uuid.UUID, user: User) -> AccountAccess:
-    """The account if ``user`` owns or shares it; 404 otherwise (no existence leak)."""
+    """The account if ``user`` owns it or holds a live grant on it; 404 otherwise (no
+    existence leak: an expired grant is like none)."""
+    now = utcnow()
     account = await repository.get(db, account_id)
-    if account is None or _lapsed(account, utcnow()):
+    if account is None or _lapsed(account, now):
         raise _not_found()
     if account.owner_user_id == user.id:
-        return AccountAccess(account, "owner", ALL_PERMISSIONS)
+        return AccountAccess(account, "owner", ALL_PERMISSIONS, frozen=user.frozen)
     membership = await repository.get_membership(db, account_id, user.id)
-    if membership is None:
+    if membership is None or not _live(membership, now):
         raise _not_found()
-    return AccountAccess(account, "member", effective_permissions(membership.permissions))
+    frozen = user.frozen or await repository.owner_frozen(db, account.owner_user_id)
+    return AccountAccess(
+        account,
+        "member",
+        effective_permissions(membership.permissions),
+        frozen=frozen,
+        expires_at=membership.expires_at,
+    )
+
+
+def _live(membership: TradingAccountMembership, now: dt.datetime) -> bool:
+    return membership.expires_at is None or membership.expires_at > now
+
+
+def account_frozen(message: str = "Trading on this account is frozen.") -> Conflict:
+    return Conflict(message, code="account_frozen", extra={"status": "frozen"})
+
+
+def _require_not_frozen(access: AccountAccess, user: User) -> None:
+    """A freeze only lets access shrink: list, read, remove members, leave and unlink stay."""
+    if not access.frozen:
+        return
+    if user.frozen:
+        raise account_frozen(
+            "Your account is frozen: trading and account changes are paused until you "
+            "unfreeze it (Security page)."
+        )
+    raise account_frozen("The owner of this trading account has frozen it.")
 
 
 def _lapsed(account: TradingAccount, now: dt.datetime) -> bool:
@@ -199,6 +238,8 @@ def account_out(access: AccountAccess) -> AccountOut:
         api_key_masked=account.api_key_masked,
         verified_at=account.verified_at,
         access_token_expires_at=account.access_token_expires_at,
+        frozen=access.frozen,
+        expires_at=access.expires_at,
     )
 
 
@@ -336,6 +377,10 @@ async def link(
             "Verify your email address before linking a trading account.",
             code="email_not_verified",
         )
+    if user.frozen:
+        raise account_frozen(
+            "Your account is frozen: unfreeze it before linking a trading account."
+        )
     _broker(services, body.broker)
     # Only a link whose broker identity was confirmed blocks another: an unconfirmed one
     # (anyone can type a trader's Kite user id) never locks the real owner out.
@@ -389,16 +434,29 @@ async def list_accounts(
     db: AsyncSession, user: User, *, limit: int, cursor: str | None
 ) -> tuple[list[AccountOut], str | None]:
     after = _decode_position(cursor)
+    now = utcnow()
     rows = await repository.page_visible(
-        db, user.id, after=after, limit=limit + 1, unconfirmed_since=utcnow() - UNCONFIRMED_LINK_TTL
+        db,
+        user.id,
+        after=after,
+        limit=limit + 1,
+        unconfirmed_since=now - UNCONFIRMED_LINK_TTL,
+        now=now,
     )
     items = []
-    for account, membership in rows[:limit]:
+    for account, membership, owner_frozen in rows[:limit]:
+        frozen = user.frozen or owner_frozen
         if account.owner_user_id == user.id:
-            access = AccountAccess(account, "owner", ALL_PERMISSIONS)
+            access = AccountAccess(account, "owner", ALL_PERMISSIONS, frozen=frozen)
         else:
             granted = membership.permissions if membership else []
-            access = AccountAccess(account, "member", effective_permissions(granted))
+            access = AccountAccess(
+                account,
+                "member",
+                effective_permissions(granted),
+                frozen=frozen,
+                expires_at=membership.expires_at if membership else None,
+            )
         items.append(account_out(access))
     next_cursor = None
     if len(rows) > limit:
@@ -436,6 +494,7 @@ async def rotate_credentials(
     """Re-seal new credentials (fresh data key); the account must be verified again."""
     access = await load_access(db, account_id, user)
     _require(access, "manage")
+    _require_not_frozen(access, user)
     account = access.account
     previous_status = account.status
     credentials = Credentials(body.api_key, body.api_secret, body.access_token)
@@ -494,6 +553,7 @@ async def kite_login_url(
     """Kite's login page for the account's app; the account id comes back on the redirect."""
     access = await load_access(db, account_id, user)
     _require(access, "manage")
+    _require_not_frozen(access, user)
     account = access.account
     _require_kite(account)
     broker = _broker(services, account.broker)
@@ -519,6 +579,7 @@ async def exchange_kite_session(
     """
     access = await load_access(db, account_id, user)
     _require(access, "manage")
+    _require_not_frozen(access, user)
     account = access.account
     _require_kite(account)
     broker = _broker(services, account.broker)
@@ -588,6 +649,7 @@ async def verify(
     """
     access = await load_access(db, account_id, user)
     _require(access, "manage")
+    _require_not_frozen(access, user)
     account = access.account
     broker = _broker(services, account.broker)
     expected_blob = account.credentials_sealed
@@ -652,7 +714,7 @@ async def verify(
 
 
 def _with(access: AccountAccess, account: TradingAccount) -> AccountAccess:
-    return AccountAccess(account, access.role, access.permissions)
+    return dataclasses.replace(access, account=account)
 
 
 # --- sharing ----------------------------------------------------------------------------------
@@ -666,14 +728,75 @@ def member_out(membership: TradingAccountMembership, member: User) -> MemberOut:
         permissions=list(effective_permissions(membership.permissions)),
         added_by=str(membership.added_by) if membership.added_by else None,
         created_at=membership.created_at,
+        expires_at=membership.expires_at,
     )
 
 
 async def list_members(db: AsyncSession, user: User, account_id: uuid.UUID) -> list[MemberOut]:
     access = await load_access(db, account_id, user)
     _require(access, "manage")
-    rows = await repository.members_with_users(db, account_id)
+    rows = await repository.members_with_users(db, account_id, now=utcnow())
     return [member_out(membership, member) for membership, member in rows]
+
+
+def _check_grant(
+    access: AccountAccess,
+    permissions: Sequence[str],
+    expires_at: dt.datetime | None,
+    now: dt.datetime,
+) -> None:
+    """Bounded sharing (docs/trading-accounts.md): only the owner grants ``manage``; a
+    ``manage`` member grants ``view``/``trade`` only, never for longer than their own grant."""
+    if expires_at is not None:
+        if expires_at <= now + dt.timedelta(seconds=MIN_GRANT_SECONDS):
+            raise ValidationFailed(
+                "The end of the access must be in the future (at least a minute from now).",
+                code="invalid_expiry",
+                extra={"errors": [{"field": "expires_at", "message": "must be in the future"}]},
+            )
+        if expires_at > now + dt.timedelta(days=MAX_GRANT_DAYS):
+            raise ValidationFailed(
+                f"Access can be shared for at most {MAX_GRANT_DAYS} days.",
+                code="invalid_expiry",
+                extra={
+                    "errors": [
+                        {"field": "expires_at", "message": f"must be within {MAX_GRANT_DAYS} days"}
+                    ]
+                },
+            )
+    for permission in permissions:
+        if not access.allows(permission):
+            raise Forbidden(
+                f"You cannot grant '{permission}': you do not hold it on this account.",
+                code="permission_not_held",
+            )
+    if access.role == "owner":
+        return
+    if "manage" in permissions:
+        raise Forbidden(
+            "Only the account's owner can give someone the 'manage' permission.",
+            code="owner_only_permission",
+        )
+    if access.expires_at is not None and (expires_at is None or expires_at > access.expires_at):
+        raise Forbidden(
+            "Your own access ends at "
+            f"{access.expires_at.isoformat()}; you cannot share for longer than that.",
+            code="grant_outlives_yours",
+            extra={"your_expires_at": access.expires_at.isoformat()},
+        )
+
+
+def _require_may_change(
+    access: AccountAccess, existing: TradingAccountMembership | None, now: dt.datetime
+) -> None:
+    """A ``manage`` member changes and removes only grants below their own level."""
+    if access.role == "owner" or existing is None or not _live(existing, now):
+        return
+    if "manage" in effective_permissions(existing.permissions):
+        raise Forbidden(
+            "Only the account's owner can change or remove a member who holds 'manage'.",
+            code="owner_only_permission",
+        )
 
 
 async def add_member(
@@ -684,27 +807,25 @@ async def add_member(
     body: MemberIn,
     context: RequestContext,
 ) -> tuple[MemberOut, bool]:
-    """Share the account (or change a member's permissions); ``True`` when newly added.
+    """Share the account (or change a member's grant); ``True`` when newly added.
 
     The member is named by email and must be an active user with a verified address: an
     unverified address may belong to someone who merely typed it at registration. Unknown,
     unverified and inactive look alike (404 ``user_not_found``), and lookups are rate limited
-    per user, which bounds what a sharer can learn about who has an account.
+    per user, which bounds what a sharer can learn about who has an account. The body is the
+    whole grant: posting an existing member without ``expires_at`` makes the grant open-ended.
     """
     access = await load_access(db, account_id, user)
     _require(access, "manage")
+    _require_not_frozen(access, user)
     account = access.account
     limit = await services.rate_limiter.hit(
         services.settings.rate_limit_account_member_add, f"account-member-add:{user.id}"
     )
     if not limit.allowed:
         raise RateLimited(limit.retry_after)
-    for permission in body.permissions:
-        if not access.allows(permission):
-            raise Forbidden(
-                f"You cannot grant '{permission}': you do not hold it on this account.",
-                code="permission_not_held",
-            )
+    now = utcnow()
+    _check_grant(access, body.permissions, body.expires_at, now)
     member = await users_repository.get_by_email(db, body.email)
     if member is None or not member.email_verified or member.status != "active":
         raise NotFound(
@@ -714,39 +835,54 @@ async def add_member(
         raise Conflict("The owner already holds every permission.", code="member_is_owner")
     permissions = list(effective_permissions(body.permissions))
     membership = await repository.get_membership(db, account.id, member.id)
-    created = membership is None
-    if membership is None:
+    _require_may_change(access, membership, now)
+    previous: list[str] | None = None
+    previous_expiry: dt.datetime | None = None
+    if membership is not None and not _live(membership, now):
+        # An ended grant is no membership: granting again starts a new one.
+        membership.permissions = permissions
+        membership.expires_at = body.expires_at
+        membership.added_by = user.id
+        membership.created_at = now
+        membership.updated_at = now
+        await db.flush()
+        created = True
+        event_type = "trading_account.member_added"
+    elif membership is None:
         membership = TradingAccountMembership(
             account_id=account.id,
             user_id=member.id,
             permissions=permissions,
             added_by=user.id,
-            created_at=utcnow(),
-            updated_at=utcnow(),
+            expires_at=body.expires_at,
+            created_at=now,
+            updated_at=now,
         )
         await repository.add_membership(db, membership)
+        created = True
         event_type = "trading_account.member_added"
-        previous: list[str] | None = None
     else:
+        created = False
         previous = list(membership.permissions)
-        if effective_permissions(previous) == tuple(permissions):
+        previous_expiry = membership.expires_at
+        if effective_permissions(previous) == tuple(permissions) and (
+            previous_expiry == body.expires_at
+        ):
             return member_out(membership, member), False
         membership.permissions = permissions
-        membership.updated_at = utcnow()
+        membership.expires_at = body.expires_at
+        membership.updated_at = now
         await db.flush()
         event_type = "trading_account.member_updated"
-    await _announce(
-        db,
-        event_type,
-        account,
-        actor=_actor(user),
-        context=context,
-        details={
-            "member_user_id": str(member.id),
-            "permissions": permissions,
-            **({"previous_permissions": previous} if previous is not None else {}),
-        },
-    )
+    details: dict[str, Any] = {
+        "member_user_id": str(member.id),
+        "permissions": permissions,
+        "expires_at": body.expires_at.isoformat() if body.expires_at else None,
+    }
+    if previous is not None:
+        details["previous_permissions"] = previous
+        details["previous_expires_at"] = previous_expiry.isoformat() if previous_expiry else None
+    await _announce(db, event_type, account, actor=_actor(user), context=context, details=details)
     invalidate_decisions(db, user_ids=[member.id], account_ids=[account.id])
     return member_out(membership, member), created
 
@@ -758,24 +894,37 @@ async def remove_member(
     member_user_id: uuid.UUID,
     context: RequestContext,
 ) -> None:
-    """Stop sharing with a member; any member may also remove themselves (leave)."""
+    """Stop sharing with a member; any member may also remove themselves (leave).
+
+    Allowed while the account is frozen: removing access only shrinks it.
+    """
     access = await load_access(db, account_id, user)
     account = access.account
+    now = utcnow()
     if member_user_id != user.id:
         _require(access, "manage")
     if member_user_id == account.owner_user_id:
         raise Conflict(
             "The owner is not a member; unlink the account instead.", code="owner_not_removable"
         )
-    if not await repository.delete_membership(db, account.id, member_user_id):
+    existing = await repository.get_membership(db, account.id, member_user_id)
+    if existing is None or not _live(existing, now):
         raise NotFound("This user is not a member of the account.", code="member_not_found")
+    if member_user_id != user.id:
+        _require_may_change(access, existing, now)
+    await repository.delete_membership(db, account.id, member_user_id)
     await _announce(
         db,
         "trading_account.member_removed",
         account,
         actor=_actor(user),
         context=context,
-        details={"member_user_id": str(member_user_id), "left": member_user_id == user.id},
+        details={
+            "member_user_id": str(member_user_id),
+            "permissions": list(effective_permissions(existing.permissions)),
+            "expires_at": existing.expires_at.isoformat() if existing.expires_at else None,
+            "left": member_user_id == user.id,
+        },
     )
     invalidate_decisions(db, user_ids=[member_user_id], account_ids=[account.id])
 
@@ -794,18 +943,24 @@ async def release_credentials(
     """Hand an active account's credentials to a service holding ``credentials:read``.
 
     ``on_behalf_of`` narrows the release to a user the service acts for: that user must be
-    active and own the account or hold ``trade`` on it. Every release is audited in the
-    owner's trail and counted per client.
+    active and own the account or hold a live ``trade`` grant on it. A frozen owner (or a
+    frozen user acted for) is 409 ``account_frozen``. Every release is audited in the
+    owner's trail and, for a delegate, in the delegate's too; it is counted per client.
     """
     actor = f"client:{client.client_id}"
     account = await repository.get(db, account_id)
     if account is None:
         raise _not_found()
+    acted_for: User | None = None
     if on_behalf_of is not None:
-        await _check_on_behalf_of(db, account, on_behalf_of)
+        acted_for = await _check_on_behalf_of(db, account, on_behalf_of)
     owner = await users_repository.get_by_id(db, account.owner_user_id)
     if owner is None or owner.status != "active":
         raise _not_active("The account's owner is not active.", account.status)
+    if owner.frozen:
+        raise account_frozen("The account's owner has frozen it: nothing is released.")
+    if acted_for is not None and acted_for.frozen:
+        raise account_frozen("The user the service acts for has frozen their account.")
     now = utcnow()
     expiry = account.access_token_expires_at
     if account.status == ACTIVE and expiry is not None and expiry <= now:
@@ -831,19 +986,30 @@ async def release_credentials(
     credentials = await _open(db, services, account, actor=actor, context=context)
     if not credentials.access_token:  # pragma: no cover - an active account has a token
         raise _not_active("The account has no access token.", account.status)
+    released = {
+        "client_id": client.client_id,
+        "account_id": str(account.id),
+        "broker": account.broker,
+        "on_behalf_of": str(on_behalf_of) if on_behalf_of else None,
+    }
     await audit.record(
         db,
         "credentials.released",
         context=context,
         user_id=account.owner_user_id,
         actor=actor,
-        details={
-            "client_id": client.client_id,
-            "account_id": str(account.id),
-            "broker": account.broker,
-            "on_behalf_of": str(on_behalf_of) if on_behalf_of else None,
-        },
+        details=released,
     )
+    if on_behalf_of is not None and on_behalf_of != account.owner_user_id:
+        # A delegate's trades are theirs to answer for too: the release is in both trails.
+        await audit.record(
+            db,
+            "credentials.released",
+            context=context,
+            user_id=on_behalf_of,
+            actor=actor,
+            details={**released, "owner_user_id": str(account.owner_user_id)},
+        )
 
     async def count() -> None:
         CREDENTIALS_RELEASED.labels(client.client_id).inc()
@@ -867,7 +1033,7 @@ def _not_active(message: str, status: str, *, commit: bool = False) -> Conflict:
 
 async def _check_on_behalf_of(
     db: AsyncSession, account: TradingAccount, user_id: uuid.UUID
-) -> None:
+) -> User:
     refused = Forbidden(
         "The user the service acts for may not trade with this account.",
         code="on_behalf_of_not_permitted",
@@ -876,8 +1042,10 @@ async def _check_on_behalf_of(
     if user is None or user.status != "active":
         raise refused
     if account.owner_user_id == user_id:
-        return
+        return user
     membership = await repository.get_membership(db, account.id, user_id)
-    granted = effective_permissions(membership.permissions) if membership else ()
+    live = membership is not None and _live(membership, utcnow())
+    granted = effective_permissions(membership.permissions) if membership and live else ()
     if "trade" not in granted:
         raise refused
+    return user

@@ -13,15 +13,19 @@ from user_service.events.outbox import emit
 from user_service.kit.validation import UtcDateTime
 from user_service.models import AuthEvent
 from user_service.sessions.cookies import clear_refresh_cookie, no_store
-from user_service.users import service
+from user_service.users import freeze, service
 from user_service.users.export import export_user
 from user_service.users.schemas import (
+    ActionTokenIn,
     AuditEventOut,
     AuditPage,
     DeactivateIn,
     DeactivateOut,
+    FreezeIn,
+    FreezeOut,
     PreferencesBody,
     PreferencesOut,
+    UnfreezeIn,
     UserOut,
     UserUpdate,
 )
@@ -130,3 +134,67 @@ async def deactivate_me(
     revoked = await service.deactivate(db, services, auth.user, body.password, context)
     clear_refresh_cookie(response, services.settings)
     return DeactivateOut(status=auth.user.status, sessions_revoked=revoked)
+
+
+@router.post("/me/freeze", response_model=FreezeOut)
+async def freeze_me(
+    body: FreezeIn,
+    response: Response,
+    auth: CurrentUser,
+    services: Services,
+    db: DbSession,
+    context: RequestCtx,
+) -> FreezeOut:
+    """Emergency freeze ("my phone was stolen"): every session, this one included, is signed
+    out and nothing happens on your trading accounts until you unfreeze (docs/freeze.md)."""
+    result = await freeze.freeze_self(
+        db, services, auth.user, context, password=body.password, code=body.code
+    )
+    clear_refresh_cookie(response, services.settings)
+    return FreezeOut(
+        frozen=True,
+        frozen_at=result.frozen_at,
+        sessions_revoked=result.sessions_revoked,
+        status="frozen",
+    )
+
+
+@router.post("/me/unfreeze", response_model=FreezeOut)
+async def unfreeze_me(
+    body: UnfreezeIn, auth: CurrentUser, services: Services, db: DbSession, context: RequestCtx
+) -> FreezeOut:
+    """Password and a second factor; without two-factor authentication, the password and then
+    the link e-mailed to you (``status: confirmation_sent``)."""
+    result = await freeze.unfreeze_self(
+        db, services, auth.user, context, password=body.password, code=body.code
+    )
+    if result is None:
+        return FreezeOut(frozen=True, frozen_at=auth.user.frozen_at, status="confirmation_sent")
+    return FreezeOut(frozen=False, frozen_at=None, status="unfrozen")
+
+
+@router.post("/me/unfreeze/confirm", response_model=FreezeOut)
+async def confirm_unfreeze_me(
+    body: ActionTokenIn, auth: CurrentUser, services: Services, db: DbSession, context: RequestCtx
+) -> FreezeOut:
+    """The e-mailed unfreeze link, opened while signed in as the same user."""
+    await freeze.confirm_unfreeze(db, services, auth.user, body.token, context)
+    return FreezeOut(frozen=False, frozen_at=None, status="unfrozen")
+
+
+freeze_link_router = APIRouter(prefix="/v1/auth", tags=["users"])
+
+
+@freeze_link_router.post("/freeze", response_model=FreezeOut)
+async def freeze_by_link(
+    body: ActionTokenIn, services: Services, db: DbSession, context: RequestCtx
+) -> FreezeOut:
+    """Public on purpose: the single-use link of a new-sign-in e-mail is the credential, and
+    the phone holding the session may be gone. Answers the same for every bad token."""
+    result = await freeze.freeze_by_link(db, services, body.token, context)
+    return FreezeOut(
+        frozen=True,
+        frozen_at=result.frozen_at,
+        sessions_revoked=result.sessions_revoked,
+        status="frozen",
+    )

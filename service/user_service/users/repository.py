@@ -2,12 +2,16 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import uuid
 
-from sqlalchemy import delete, or_, select
+from sqlalchemy import delete, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.orm import aliased
 
+from user_service.db import utcnow
 from user_service.models import (
+    AccountActionToken,
     Role,
     TradingAccount,
     TradingAccountMembership,
@@ -56,19 +60,26 @@ async def set_roles(
 
 
 async def trading_account_ids(session: AsyncSession, user_id: uuid.UUID) -> list[str]:
-    """Accounts the user owns or is a member of (the ``trading_accounts`` claim)."""
+    """Accounts the user owns or holds a live grant on (the ``trading_accounts`` claim).
+
+    An expired grant is left out without anyone acting, and so is every account while the
+    user or the account's owner is frozen: the claim lists what the user may act on.
+    """
+    now = utcnow()
+    owner = aliased(User)
+    caller_frozen_at = select(User.frozen_at).where(User.id == user_id).scalar_subquery()
+    membership = TradingAccountMembership
     result = await session.execute(
         select(TradingAccount.id)
+        .join(owner, owner.id == TradingAccount.owner_user_id)
         .outerjoin(
-            TradingAccountMembership,
-            (TradingAccountMembership.account_id == TradingAccount.id)
-            & (TradingAccountMembership.user_id == user_id),
+            membership,
+            (membership.account_id == TradingAccount.id)
+            & (membership.user_id == user_id)
+            & or_(membership.expires_at.is_(None), membership.expires_at > now),
         )
-        .where(
-            or_(
-                TradingAccount.owner_user_id == user_id, TradingAccountMembership.user_id == user_id
-            )
-        )
+        .where(or_(TradingAccount.owner_user_id == user_id, membership.user_id == user_id))
+        .where(owner.frozen_at.is_(None), caller_frozen_at.is_(None))
         .order_by(TradingAccount.created_at)
     )
     return [str(account_id) for account_id in result.scalars()]
@@ -76,3 +87,25 @@ async def trading_account_ids(session: AsyncSession, user_id: uuid.UUID) -> list
 
 async def get_preferences(session: AsyncSession, user_id: uuid.UUID) -> UserPreferences | None:
     return await session.get(UserPreferences, user_id)
+
+
+async def add_action_token(session: AsyncSession, row: AccountActionToken) -> None:
+    session.add(row)
+    await session.flush()
+
+
+async def invalidate_action_tokens(
+    session: AsyncSession, user_id: uuid.UUID, *, purpose: str, now: dt.datetime
+) -> None:
+    """End the user's unused links of one purpose (a newer unfreeze request, an unfreeze)."""
+    await session.execute(
+        update(AccountActionToken)
+        .where(
+            AccountActionToken.user_id == user_id,
+            AccountActionToken.purpose == purpose,
+            AccountActionToken.used_at.is_(None),
+            AccountActionToken.invalidated_at.is_(None),
+        )
+        .values(invalidated_at=now)
+        .execution_options(synchronize_session=False)
+    )

@@ -4,9 +4,9 @@ import datetime as dt
 import zoneinfo
 from typing import Annotated, Any
 
-from pydantic import AfterValidator, BaseModel, Field
+from pydantic import AfterValidator, BaseModel, Field, model_validator
 
-from user_service.kit.validation import STRICT_BODY, Locale, Name, Phone
+from user_service.kit.validation import STRICT_BODY, Code, Locale, Name, OpaqueToken, Phone
 
 
 def _valid_timezone(value: str) -> str:
@@ -30,6 +30,9 @@ class UserOut(BaseModel):
     roles: list[str]
     mfa_enabled: bool
     created_at: dt.datetime
+    # Emergency freeze (docs/freeze.md): signed in, but no trading until unfrozen.
+    frozen: bool = False
+    frozen_at: dt.datetime | None = None
 
 
 class UserUpdate(BaseModel):
@@ -77,3 +80,44 @@ class DeactivateIn(BaseModel):
 class DeactivateOut(BaseModel):
     status: str
     sessions_revoked: int
+
+
+SecretPassword = Annotated[str, Field(min_length=1, max_length=1024)]
+
+
+class FreezeIn(BaseModel):
+    """Exactly one proof: the password, or a TOTP or backup code."""
+
+    model_config = STRICT_BODY
+
+    password: SecretPassword | None = Field(default=None, repr=False)
+    code: Code | None = Field(default=None, repr=False)
+
+    @model_validator(mode="after")
+    def _one_proof(self) -> FreezeIn:
+        if (self.password is None) == (self.code is None):
+            raise ValueError("send either password or code (a TOTP or backup code), not both")
+        return self
+
+
+class UnfreezeIn(BaseModel):
+    """The password and, when two-factor authentication is on, a TOTP or backup code."""
+
+    model_config = STRICT_BODY
+
+    password: SecretPassword = Field(repr=False)
+    code: Code | None = Field(default=None, repr=False)
+
+
+class ActionTokenIn(BaseModel):
+    model_config = STRICT_BODY
+
+    token: OpaqueToken = Field(repr=False)
+
+
+class FreezeOut(BaseModel):
+    frozen: bool
+    frozen_at: dt.datetime | None
+    sessions_revoked: int = 0
+    # "frozen", "unfrozen", or "confirmation_sent" (an unfreeze without a second factor).
+    status: str

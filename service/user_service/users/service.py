@@ -43,6 +43,8 @@ async def user_out(db: AsyncSession, user: User) -> UserOut:
         roles=await repository.role_names(db, user.id),
         mfa_enabled=await mfa_repository.is_enabled(db, user.id),
         created_at=user.created_at,
+        frozen=user.frozen_at is not None,
+        frozen_at=user.frozen_at,
     )
 
 
