@@ -8,6 +8,7 @@ from alembic import context
 from sqlalchemy.engine import Connection
 
 import user_service.models  # noqa: F401  (registers every table)
+from user_service.audit.partitions import is_partition
 from user_service.config import get_settings
 from user_service.db import Base, create_engine
 
@@ -19,12 +20,18 @@ def _url() -> str:
     return config.attributes.get("database_url") or get_settings().database_url
 
 
+def _include_name(name: str | None, type_: str, parent_names: object) -> bool:
+    """The weekly partitions of auth_events belong to the retention job, not the models."""
+    return not (type_ == "table" and name and is_partition(name))
+
+
 def _configure(connection: Connection) -> None:
     context.configure(
         connection=connection,
         target_metadata=target_metadata,
         render_as_batch=connection.dialect.name == "sqlite",
         compare_type=True,
+        include_name=_include_name,
     )
 
 

@@ -13,6 +13,8 @@ from fastapi.middleware.cors import CORSMiddleware
 from sqlalchemy import text
 
 from user_service.admin.endpoints import router as admin_router
+from user_service.audit.endpoints import router as audit_router
+from user_service.audit.retention import AuditMaintenance
 from user_service.auth.endpoints import router as auth_router
 from user_service.authz.endpoints import router as authz_router
 from user_service.bootstrap import build_services, close_services
@@ -96,6 +98,16 @@ def create_app(settings: Settings | None = None) -> FastAPI:
                 if services.redis is not None:
                     relay = OutboxRelay(services.engine, services.redis, settings.redis_key_prefix)
                     background.start_soon(relay.run)
+                if settings.audit_maintenance_interval_seconds > 0:
+                    maintenance = AuditMaintenance(
+                        services.sessionmaker,
+                        retention_days=settings.audit_retention_days,
+                        ahead_weeks=settings.audit_partitions_ahead_weeks,
+                        interval_seconds=settings.audit_maintenance_interval_seconds,
+                        start_delay_seconds=settings.audit_maintenance_start_delay_seconds,
+                    )
+                    services.extras["audit_maintenance"] = maintenance
+                    background.start_soon(maintenance.run)
                 yield
                 background.cancel_scope.cancel()
         finally:
@@ -120,6 +132,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         authz_router,
         oauth_router,
         admin_router,
+        audit_router,
         mfa_router,
         mfa_auth_router,
         passwords_router,

@@ -160,13 +160,59 @@ def audit_verify() -> None:
             await engine.dispose()
 
     report = _run(run)
+    start = (
+        f" from anchor {report.anchor.id} (records before "
+        f"{report.anchor.pruned_before.isoformat(timespec='seconds')} were pruned)"
+        if report.anchor
+        else ""
+    )
     if report.ok:
-        typer.echo(f"audit chain intact: {report.checked} records verified")
+        typer.echo(f"audit chain intact: {report.checked} records verified{start}")
+    elif report.first_broken_id is None:
+        _fail(f"audit chain not confirmed{start}: {report.problem}")
     else:
         _fail(
             f"audit chain broken at record {report.first_broken_id}: {report.problem} "
-            f"({report.checked} records verified before it)"
+            f"({report.checked} records verified before it{start})"
         )
+
+
+@audit_app.command("prune")
+def audit_prune(
+    retention_days: Annotated[
+        int | None, typer.Option(help="defaults to AUDIT_RETENTION_DAYS", min=7)
+    ] = None,
+) -> None:
+    """Count events per day, create the weekly partitions ahead (PostgreSQL) and remove the
+    records older than the retention period, anchoring the hash chain where it now starts."""
+    from user_service.audit.retention import MaintenanceReport, maintain
+    from user_service.db import create_engine, create_sessionmaker
+
+    async def run(settings: Settings) -> MaintenanceReport:
+        engine = create_engine(settings.database_url)
+        try:
+            async with create_sessionmaker(engine)() as session:
+                report = await maintain(
+                    session,
+                    retention_days=retention_days or settings.audit_retention_days,
+                    ahead_weeks=settings.audit_partitions_ahead_weeks,
+                )
+                await session.commit()
+                return report
+        finally:
+            await engine.dispose()
+
+    report = _run(run)
+    if report.skipped:
+        typer.echo(f"skipped: {report.skipped}")
+        return
+    boundary = report.boundary.isoformat(timespec="seconds") if report.boundary else "-"
+    typer.echo(f"table: {report.table}; records before {boundary} are removed")
+    typer.echo(f"daily counts refreshed for {report.days_counted} day(s)")
+    typer.echo(f"partitions created: {', '.join(report.partitions_created) or '-'}")
+    typer.echo(f"partitions dropped: {', '.join(report.partitions_dropped) or '-'}")
+    anchor = f" (anchor {report.anchor_id})" if report.anchor_id else ""
+    typer.echo(f"records removed: {report.rows_removed}{anchor} in {report.seconds:.2f} s")
 
 
 def main() -> None:

@@ -133,6 +133,19 @@ class Settings(BaseSettings):
     # Sharing looks users up by email: bound how many lookups one user can make (enumeration).
     rate_limit_account_member_add: str = "30 per hour"
 
+    # --- sign-in risk (docs/risk.md) ------------------------------------------------------
+    # notify: a risky sign-in goes through and is e-mailed; require_mfa: it needs the second
+    # factor, so a user without one is refused (403 risky_sign_in_needs_mfa) and e-mailed.
+    risky_sign_in_policy: Literal["notify", "require_mfa"] = "notify"
+    risky_sign_in_score: int = Field(60, ge=1, le=100)  # a score at or above it is risky
+    impossible_travel_kmh: int = Field(1000, ge=100, le=20000)
+
+    # --- audit retention (docs/audit-retention.md) ----------------------------------------
+    audit_retention_days: int = Field(730, ge=7)
+    audit_partitions_ahead_weeks: int = Field(8, ge=1, le=104)
+    audit_maintenance_interval_seconds: int = Field(3600, ge=0)  # 0: only `audit prune`
+    audit_maintenance_start_delay_seconds: float = Field(60.0, ge=0)
+
     @field_validator(
         "cors_origins", "trusted_proxies", "allowed_hosts", "csp_connect_sources", mode="before"
     )

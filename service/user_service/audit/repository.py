@@ -9,7 +9,7 @@ from collections.abc import AsyncIterator
 from sqlalchemy import Select, select, text
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from user_service.models import AuthEvent
+from user_service.models import AuditChainAnchor, AuthEvent
 
 # Arbitrary constant naming the audit chain's advisory lock on PostgreSQL.
 _CHAIN_LOCK_KEY = 0x51A0D17
@@ -21,8 +21,30 @@ async def lock_chain(session: AsyncSession) -> None:
         await session.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": _CHAIN_LOCK_KEY})
 
 
-async def last_hash(session: AsyncSession) -> str | None:
-    result = await session.execute(select(AuthEvent.hash).order_by(AuthEvent.id.desc()).limit(1))
+# The newest record is looked for in this recent window first: on a partitioned table an
+# unbounded ``ORDER BY id DESC LIMIT 1`` probes every weekly partition's index.
+_RECENT = dt.timedelta(days=8)
+
+
+async def last_hash(session: AsyncSession, now: dt.datetime) -> str | None:
+    """The hash the next record chains to: the newest record's, else (everything pruned)
+    the newest anchor's."""
+    newest = select(AuthEvent.hash).order_by(AuthEvent.id.desc()).limit(1)
+    found = (
+        await session.execute(newest.where(AuthEvent.occurred_at >= now - _RECENT))
+    ).scalar_one_or_none()
+    if found is None:
+        found = (await session.execute(newest)).scalar_one_or_none()
+    if found is None:
+        anchor = await latest_anchor(session)
+        found = anchor.last_hash if anchor else None
+    return found
+
+
+async def latest_anchor(session: AsyncSession) -> AuditChainAnchor | None:
+    result = await session.execute(
+        select(AuditChainAnchor).order_by(AuditChainAnchor.id.desc()).limit(1)
+    )
     return result.scalar_one_or_none()
 
 
@@ -56,8 +78,9 @@ async def list_events(session: AsyncSession, query: Select[AuthEvent]) -> list[A
     return list((await session.execute(query)).scalars())
 
 
-async def iterate_chain(session: AsyncSession, batch: int = 1000) -> AsyncIterator[AuthEvent]:
-    after = 0
+async def iterate_chain(
+    session: AsyncSession, batch: int = 1000, after: int = 0
+) -> AsyncIterator[AuthEvent]:
     while True:
         rows = list(
             (

@@ -15,7 +15,9 @@ from user_service.exceptions import BadRequest
 from user_service.kit.ip import mask_ip
 from user_service.kit.pagination import MAX_LIMIT, decode_cursor, encode_cursor
 from user_service.kit.validation import cursor_int
-from user_service.models import AuthEvent
+from user_service.models import AuditChainAnchor, AuthEvent
+
+PRUNED_EVENT = "audit.pruned"
 
 
 @dataclass(frozen=True)
@@ -46,9 +48,11 @@ async def record(
     actor = actor or (f"user:{user_id}" if user_id else "anonymous")
     details = details or {}
     user_agent = (context.user_agent or "")[:512] or None
-    occurred_at = utcnow()
     await repository.lock_chain(session)
-    prev_hash = await repository.last_hash(session) or chain.GENESIS
+    # Stamped under the lock, so time follows chain (id) order: retention cuts the chain by
+    # time and must remove a prefix of it.
+    occurred_at = utcnow()
+    prev_hash = await repository.last_hash(session, occurred_at) or chain.GENESIS
     record_bytes = chain.canonical_record(
         occurred_at=occurred_at,
         event_type=event_type,
@@ -81,18 +85,26 @@ class ChainReport:
     checked: int
     first_broken_id: int | None
     problem: str | None
+    anchor: AuditChainAnchor | None = None
 
     @property
     def ok(self) -> bool:
-        return self.first_broken_id is None
+        return self.problem is None
 
 
 async def verify_chain(session: AsyncSession) -> ChainReport:
-    expected_prev = chain.GENESIS
+    """Recompute the chain. After retention it starts at the newest anchor (the hash of the
+    last removed record), and that anchor must be confirmed by an ``audit.pruned`` record
+    inside the verified chain, so a forged anchor cannot hide a cut."""
+    anchor = await repository.latest_anchor(session)
+    expected_prev = anchor.last_hash if anchor else chain.GENESIS
+    confirmed = anchor is None
     checked = 0
-    async for event in repository.iterate_chain(session):
+    async for event in repository.iterate_chain(session, after=anchor.last_id if anchor else 0):
         if event.prev_hash != expected_prev:
-            return ChainReport(checked, event.id, "prev_hash does not match the previous record")
+            return ChainReport(
+                checked, event.id, "prev_hash does not match the previous record", anchor
+            )
         recomputed = chain.chain_hash(
             event.prev_hash,
             chain.canonical_record(
@@ -107,10 +119,19 @@ async def verify_chain(session: AsyncSession) -> ChainReport:
             ),
         )
         if recomputed != event.hash:
-            return ChainReport(checked, event.id, "record content does not match its hash")
+            return ChainReport(checked, event.id, "record content does not match its hash", anchor)
+        if anchor is not None and event.event_type == PRUNED_EVENT:
+            confirmed = confirmed or (
+                event.details.get("last_id") == anchor.last_id
+                and event.details.get("last_hash") == anchor.last_hash
+            )
         expected_prev = event.hash
         checked += 1
-    return ChainReport(checked, None, None)
+    if not confirmed:
+        assert anchor is not None
+        problem = f"no {PRUNED_EVENT} record in the chain confirms anchor {anchor.id}"
+        return ChainReport(checked, None, problem, anchor)
+    return ChainReport(checked, None, None, anchor)
 
 
 async def page_events(

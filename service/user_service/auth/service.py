@@ -20,7 +20,7 @@ from user_service.kit import crypto
 from user_service.kit.ratelimit import Attempt
 from user_service.mfa import repository as mfa_repository
 from user_service.models import MfaChallenge, User
-from user_service.sessions import repository as sessions_repository
+from user_service.risk import service as risk
 from user_service.sessions import service as sessions
 from user_service.state import AppServices
 from user_service.users import repository as users_repository
@@ -114,13 +114,6 @@ async def _acquire_login_attempt(
     )
 
 
-async def _login_risk(db: AsyncSession, user: User, context: RequestContext) -> int:
-    if context.ip is None:
-        return 0
-    known = await sessions_repository.user_ips(db, user.id)
-    return 0 if not known or context.ip in known else 30
-
-
 async def login(
     db: AsyncSession, services: AppServices, data: LoginIn, context: RequestContext
 ) -> sessions.SessionGrant | MfaPending:
@@ -175,16 +168,29 @@ async def login(
     if await mfa_repository.is_enabled(db, user.id):
         return await _start_mfa_challenge(db, services, user, data, context)
 
-    risk = await _login_risk(db, user, context)
+    assessment = await risk.assess(db, services, user, context)
+    settings = services.settings
+    if settings.risky_sign_in_policy == "require_mfa" and assessment.risky(
+        settings.risky_sign_in_score
+    ):
+        await risk.refuse_without_mfa(db, services, user, assessment, context)
     grant = await sessions.start_session(
-        db, services, user, context, persist=data.persist_session, amr=["pwd"], mfa_verified=False
+        db,
+        services,
+        user,
+        context,
+        persist=data.persist_session,
+        amr=["pwd"],
+        mfa_verified=False,
+        risk=assessment,
     )
+    await risk.on_sign_in(db, services, user, grant.session, assessment, context)
     await audit.record(
         db,
         "login.success",
         context=context,
         user_id=user.id,
-        risk_score=risk,
+        risk_score=assessment.score,
         details={"session_id": str(grant.session.id), "amr": ["pwd"]},
     )
     return grant

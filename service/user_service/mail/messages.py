@@ -27,6 +27,7 @@ __all__ = [
     "new_sign_in",
     "password_changed",
     "password_reset",
+    "risky_sign_in_refused",
     "unfreeze_confirmation",
 ]
 
@@ -184,6 +185,31 @@ def new_sign_in(
         sessions_link=frontend_link(frontend_url, SESSIONS_PATH),
         freeze_link=frontend_link(frontend_url, FREEZE_PATH, freeze_token),
         freeze_valid_for=_duration(freeze_valid_for),
+    )
+
+
+def risky_sign_in_refused(
+    *,
+    to: str,
+    sender: str,
+    frontend_url: str,
+    when: datetime,
+    ip: str | None = None,
+    device: str | None = None,
+    name: str | None = None,
+) -> EmailMessage:
+    """A risky sign-in with the right password was refused: the account has no second factor
+    and ``RISKY_SIGN_IN_POLICY=require_mfa`` (docs/risk.md)."""
+    return render(
+        MailKind.RISKY_SIGN_IN_REFUSED,
+        to=to,
+        sender=sender,
+        name=_greeting_name(name),
+        when=_when(when),
+        ip=ip or _UNKNOWN,
+        device=device or "an unknown device",
+        forgot_link=frontend_link(frontend_url, FORGOT_PASSWORD_PATH),
+        security_link=frontend_link(frontend_url, SECURITY_PATH),
     )
 
 

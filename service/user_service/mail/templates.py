@@ -35,6 +35,7 @@ class MailKind(StrEnum):
     ACCOUNT_FROZEN = "account_frozen"
     ACCOUNT_UNFROZEN = "account_unfrozen"
     UNFREEZE_CONFIRMATION = "unfreeze_confirmation"
+    RISKY_SIGN_IN_REFUSED = "risky_sign_in_refused"
 
 
 @dataclass(frozen=True)
@@ -310,6 +311,33 @@ $forgot_link
             + "Unfreeze my account</a></p>"
             "<p>If it was not you, do not open the link: your account stays frozen. "
             '<a href="$forgot_link" style="color:#1d4ed8;">Reset your password</a>.</p>'
+        ),
+    ),
+    MailKind.RISKY_SIGN_IN_REFUSED: MailTemplate(
+        subject="We stopped a sign-in to your Quantagro account",
+        text=Template("""\
+Hello $name,
+
+Someone signed in to your Quantagro account with the right password on $when from
+$device (IP address $ip). It looked unusual, and your account has no second factor, so
+we did not let it in.
+
+If this was you, sign in from a device you have used before and turn on two-factor
+authentication: $security_link
+
+If this was not you, your password is known to someone else: reset it at once:
+$forgot_link
+"""),
+        html=Template(
+            "<p>Hello $name,</p>"
+            "<p>Someone signed in to your Quantagro account with the right password on $when "
+            "from $device (IP address $ip). It looked unusual, and your account has no second "
+            "factor, so we did not let it in.</p>"
+            '<p>If this was you, sign in from a device you have used before and <a '
+            'href="$security_link" style="color:#1d4ed8;">turn on two-factor '
+            "authentication</a>.</p>"
+            '<p>If this was not you, your password is known to someone else: <a '
+            'href="$forgot_link" style="color:#1d4ed8;">reset it at once</a>.</p>'
         ),
     ),
 }

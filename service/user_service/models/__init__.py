@@ -1,5 +1,6 @@
 """Every table, imported here so ``Base.metadata`` is complete for Alembic."""
 
+from user_service.models.audit_retention import AuditChainAnchor, AuditDailyCount
 from user_service.models.auth_event import AuthEvent
 from user_service.models.mfa_challenge import MfaChallenge
 from user_service.models.mfa_totp import MfaBackupCode, MfaTotp
@@ -14,6 +15,7 @@ from user_service.models.policy import Policy
 from user_service.models.refresh_token import RefreshToken
 from user_service.models.role import Role, UserRole
 from user_service.models.session import UserSession
+from user_service.models.sign_in_marker import SignInMarker
 from user_service.models.signing_key import JwtSigningKey
 from user_service.models.trading_account import TradingAccount, TradingAccountMembership
 from user_service.models.user import USER_STATUSES, User
@@ -22,6 +24,8 @@ from user_service.models.user_preferences import UserPreferences
 __all__ = [
     "USER_STATUSES",
     "AccountActionToken",
+    "AuditChainAnchor",
+    "AuditDailyCount",
     "AuthEvent",
     "EmailVerificationToken",
     "JwtSigningKey",
@@ -35,6 +39,7 @@ __all__ = [
     "RefreshToken",
     "RevokedToken",
     "Role",
+    "SignInMarker",
     "TradingAccount",
     "TradingAccountMembership",
     "User",

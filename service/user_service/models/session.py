@@ -1,7 +1,7 @@
 import datetime as dt
 import uuid
 
-from sqlalchemy import ForeignKey, Index, String, Uuid
+from sqlalchemy import ForeignKey, Index, Integer, String, Uuid
 from sqlalchemy.orm import Mapped, mapped_column
 
 from user_service.db import Base, JSONType, utcnow
@@ -28,6 +28,10 @@ class UserSession(Base):
     device_fingerprint: Mapped[str | None] = mapped_column(String(128))
     revoked_at: Mapped[dt.datetime | None]
     revoked_reason: Mapped[str | None] = mapped_column(String(64))
+    # The sign-in risk assessment (user_service.risk): country of the IP, score and reasons.
+    country: Mapped[str | None] = mapped_column(String(2))
+    risk_score: Mapped[int] = mapped_column(Integer, default=0)
+    risk_reasons: Mapped[list[str]] = mapped_column(JSONType, default=list)
 
     def __repr__(self) -> str:
         revoked = self.revoked_at is not None

@@ -125,6 +125,9 @@ async def list_sessions(auth: CurrentUser, db: DbSession) -> SessionsOut:
                 device=row.device,
                 mfa=row.mfa_verified_at is not None,
                 current=row.id == auth.session.id,
+                country=row.country,
+                risk_score=row.risk_score,
+                risk_reasons=list(row.risk_reasons or []),
             )
             for row in rows
         ]

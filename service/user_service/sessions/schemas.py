@@ -39,6 +39,10 @@ class SessionOut(BaseModel):
     device: str | None
     mfa: bool
     current: bool
+    # The sign-in risk assessment of the session (docs/risk.md).
+    country: str | None = None
+    risk_score: int = 0
+    risk_reasons: list[str] = []
 
 
 class SessionsOut(BaseModel):

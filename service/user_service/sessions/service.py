@@ -13,7 +13,7 @@ from __future__ import annotations
 import datetime as dt
 import uuid
 from dataclasses import dataclass
-from typing import NoReturn
+from typing import TYPE_CHECKING, NoReturn
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -29,6 +29,9 @@ from user_service.sessions.devices import describe_device
 from user_service.state import AppServices
 from user_service.tokens.access_tokens import IssuedToken
 from user_service.users import repository as users_repository
+
+if TYPE_CHECKING:
+    from user_service.risk.service import Assessment
 
 _SUCCESSOR_PURPOSE = b"quantagro/refresh-successor/v1"
 
@@ -88,6 +91,7 @@ async def start_session(
     persist: bool,
     amr: list[str],
     mfa_verified: bool,
+    risk: Assessment | None = None,
 ) -> SessionGrant:
     now = utcnow()
     session = UserSession(
@@ -104,6 +108,9 @@ async def start_session(
         user_agent=(context.user_agent or "")[:512] or None,
         device=describe_device(context.user_agent),
         device_fingerprint=(context.device_fingerprint or "")[:128] or None,
+        country=risk.country if risk else None,
+        risk_score=risk.score if risk else 0,
+        risk_reasons=list(risk.reasons) if risk else [],
     )
     db.add(session)
     await db.flush()  # no ORM relationship orders the inserts: the session row goes first
