@@ -26,19 +26,20 @@ async def lock_chain(session: AsyncSession) -> None:
 _RECENT = dt.timedelta(days=8)
 
 
-async def last_hash(session: AsyncSession, now: dt.datetime) -> str | None:
+async def chain_head(session: AsyncSession, now: dt.datetime) -> tuple[str | None, int | None]:
     """The hash the next record chains to: the newest record's, else (everything pruned)
-    the newest anchor's."""
+    the newest anchor's — then also the lowest id the next record may take, since SQLite
+    hands out max(rowid) + 1 and would reuse the ids of the pruned records."""
     newest = select(AuthEvent.hash).order_by(AuthEvent.id.desc()).limit(1)
     found = (
         await session.execute(newest.where(AuthEvent.occurred_at >= now - _RECENT))
     ).scalar_one_or_none()
     if found is None:
         found = (await session.execute(newest)).scalar_one_or_none()
-    if found is None:
-        anchor = await latest_anchor(session)
-        found = anchor.last_hash if anchor else None
-    return found
+    if found is not None:
+        return found, None
+    anchor = await latest_anchor(session)
+    return (anchor.last_hash, anchor.last_id + 1) if anchor else (None, None)
 
 
 async def latest_anchor(session: AsyncSession) -> AuditChainAnchor | None:

@@ -52,7 +52,8 @@ async def record(
     # Stamped under the lock, so time follows chain (id) order: retention cuts the chain by
     # time and must remove a prefix of it.
     occurred_at = utcnow()
-    prev_hash = await repository.last_hash(session, occurred_at) or chain.GENESIS
+    prev_hash, next_id = await repository.chain_head(session, occurred_at)
+    prev_hash = prev_hash or chain.GENESIS
     record_bytes = chain.canonical_record(
         occurred_at=occurred_at,
         event_type=event_type,
@@ -75,6 +76,8 @@ async def record(
         prev_hash=prev_hash,
         hash=chain.chain_hash(prev_hash, record_bytes),
     )
+    if next_id is not None and session.get_bind().dialect.name == "sqlite":
+        event.id = next_id  # PostgreSQL's sequence never goes back; SQLite's rowid would
     session.add(event)
     await session.flush()
     return event

@@ -42,7 +42,7 @@ async def last_located_sign_in(
         .limit(1)
     )
     row = result.first()
-    return (row[0], row[1]) if row is not None else None
+    return (row[0], row[1]) if row is not None and row[0] is not None else None
 
 
 async def remember(
