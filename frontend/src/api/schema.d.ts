@@ -1623,6 +1623,8 @@ export interface components {
         };
         /** SessionOut */
         SessionOut: {
+            /** Country */
+            country?: string | null;
             /**
              * Created At
              * Format: date-time
@@ -1641,6 +1643,16 @@ export interface components {
             last_active_at: string;
             /** Mfa */
             mfa: boolean;
+            /**
+             * Risk Reasons
+             * @default []
+             */
+            risk_reasons?: string[];
+            /**
+             * Risk Score
+             * @default 0
+             */
+            risk_score?: number;
             /** Session Id */
             session_id: string;
             /** User Agent */

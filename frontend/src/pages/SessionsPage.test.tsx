@@ -26,6 +26,35 @@ const sessions = [
 ];
 
 describe('SessionsPage', () => {
+  it('shows what was new about a risky sign-in: country, reasons and score', async () => {
+    const risky = [
+      {
+        ...sessions[0],
+        country: 'GB',
+        risk_score: 100,
+        risk_reasons: ['new_network', 'new_country', 'impossible_travel'],
+      },
+      { ...sessions[1], country: 'IN', risk_score: 0, risk_reasons: [] },
+    ];
+    server.use(
+      ...signedInHandlers(),
+      http.get('/v1/auth/sessions', () => HttpResponse.json({ sessions: risky })),
+    );
+    renderApp('/sessions');
+    const list = await screen.findByRole('list', { name: 'Active sessions' });
+    const items = within(list).getAllByRole('listitem');
+    const current = items[0] as HTMLElement;
+    const other = items[1] as HTMLElement;
+    expect(current).toHaveTextContent('Country IN');
+    expect(within(current).queryByLabelText(/Sign-in risk/)).toBeNull();
+    expect(other).toHaveTextContent('Country GB');
+    const risk = within(other).getByLabelText('Sign-in risk 100 of 100');
+    expect(risk).toHaveTextContent('New network');
+    expect(risk).toHaveTextContent('New country');
+    expect(risk).toHaveTextContent('Impossible travel');
+    expect(risk).toHaveTextContent('Risk 100/100');
+  });
+
   it('lists sessions with this device first and revokes another one', async () => {
     const deleted: string[] = [];
     server.use(

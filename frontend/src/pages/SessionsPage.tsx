@@ -14,6 +14,30 @@ function describeDevice(session: Session): string {
   return session.device || describeUserAgent(session.user_agent);
 }
 
+const RISK_LABELS: Record<string, string> = {
+  new_device: 'New device',
+  new_network: 'New network',
+  new_country: 'New country',
+  impossible_travel: 'Impossible travel',
+};
+
+/** The sign-in's risk assessment (docs/risk.md): what was new about it, as badges. */
+function RiskBadges({ session }: { session: Session }) {
+  const reasons = session.risk_reasons ?? [];
+  if (reasons.length === 0) return null;
+  const score = session.risk_score ?? 0;
+  return (
+    <p className="list__meta" aria-label={`Sign-in risk ${score} of 100`}>
+      {reasons.map((reason) => (
+        <span key={reason} className={`badge ${score >= 60 ? 'badge--danger' : 'badge--warning'}`}>
+          {RISK_LABELS[reason] ?? reason}
+        </span>
+      ))}
+      <span>Risk {score}/100</span>
+    </p>
+  );
+}
+
 export function SessionsPage() {
   const { logout, endSession } = useAuth();
   const [sessions, setSessions] = useState<Session[] | null>(null);
@@ -108,6 +132,7 @@ export function SessionsPage() {
                     </p>
                     <p className="list__meta">
                       <span>IP {session.ip || 'unknown'}</span>
+                      {session.country ? <span>Country {session.country}</span> : null}
                       <span>
                         Last active{' '}
                         <time dateTime={session.last_active_at ?? undefined} title={formatDateTime(session.last_active_at)}>
@@ -116,6 +141,7 @@ export function SessionsPage() {
                       </span>
                       <span>Signed in {formatDateTime(session.created_at)}</span>
                     </p>
+                    <RiskBadges session={session} />
                   </div>
                   <Button
                     variant="secondary"
