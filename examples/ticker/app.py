@@ -12,8 +12,9 @@
    They are handed to the quote source and dropped with the socket: never logged, never
    cached, never sent to the browser.
 4. Quotes stream as JSON until the trader leaves, or the socket is closed with 1008 within
-   2 s when the session is signed out (one device or everywhere), the user is disabled, or
-   an account is unlinked.
+   2 s when the session is signed out (one device or everywhere), the user is disabled or
+   frozen, an account is unlinked, its owner freezes it, or the trader's shared access ends
+   (removed, left, changed, or its ``expires_at`` passed: the socket re-checks at that time).
 
 Messages: ``{"type": "accounts", "accounts": [{"account_id", "user_id_broker"}]}``, then
 ``{"type": "quote", "account_id", "symbol", "last_price", "timestamp"}``; an account that
@@ -22,6 +23,7 @@ cannot stream sends ``{"type": "account_error", "account_id", "code"}``.
 
 from __future__ import annotations
 
+import datetime as dt
 import os
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -54,7 +56,10 @@ ACCOUNT_ENDED = {
     "trading_account.credentials_rotated": "Trading account credentials changed",
     "trading_account.expired": "Trading account session expired",
     "trading_account.member_removed": "Access to the trading account was removed",
+    "trading_account.member_updated": "Access to the trading account changed",
+    "user.frozen": "Trading on this account is frozen",
 }
+GRANT_ENDED = "Access to the trading account ended"
 
 
 @asynccontextmanager
@@ -108,6 +113,10 @@ async def quotes(websocket: WebSocket) -> None:
             async with anyio.create_task_group() as streams:
                 for account in accounts:
                     streams.start_soon(stream_account, websocket, user, account["account_id"])
+                # A shared grant that ends needs no event: close when its time comes.
+                ends = [a["expires_at"] for a in accounts if a.get("expires_at")]
+                if ends:
+                    streams.start_soon(ended.end_at, min(ends))
                 await ended.reason_set.wait()
                 streams.cancel_scope.cancel()
             await close_websocket(websocket, ended.reason or "Trading account unavailable")
@@ -125,13 +134,29 @@ class AccountWatch:
         self.reason_set = anyio.Event()
 
     def on_event(self, event: Event) -> None:
+        if event.type == "user.frozen":
+            # The owner of one of these accounts froze it (the trader's own freeze closes the
+            # socket through the SDK's guard already).
+            frozen = {str(account) for account in event.payload.get("account_ids") or []}
+            if frozen & self.account_ids:
+                self._end(ACCOUNT_ENDED[event.type])
+            return
         account_id = event.get("account_id") or event.aggregate_id
         if account_id not in self.account_ids:
             return
         member = event.get("member_user_id")
-        if event.type == "trading_account.member_removed" and member != self.user_id:
-            return  # someone else left the shared account
-        self.reason = self.reason or ACCOUNT_ENDED[event.type]
+        if event.type.startswith("trading_account.member_") and member != self.user_id:
+            return  # someone else's access changed
+        self._end(ACCOUNT_ENDED[event.type])
+
+    async def end_at(self, expires_at: str) -> None:
+        """Close when the earliest shared grant of this socket ends."""
+        when = dt.datetime.fromisoformat(expires_at)
+        await anyio.sleep(max(0.0, (when - dt.datetime.now(dt.UTC)).total_seconds()))
+        self._end(GRANT_ENDED)
+
+    def _end(self, reason: str) -> None:
+        self.reason = self.reason or reason
         self.reason_set.set()
 
 
@@ -146,9 +171,13 @@ async def active_kite_accounts(
     )
     response.raise_for_status()
     return [
-        {"account_id": item["account_id"], "user_id_broker": item["user_id_broker"]}
+        {
+            "account_id": item["account_id"],
+            "user_id_broker": item["user_id_broker"],
+            "expires_at": item.get("expires_at"),
+        }
         for item in response.json()["items"]
-        if item["status"] == "active" and item["broker"] == "kite"
+        if item["status"] == "active" and item["broker"] == "kite" and not item.get("frozen")
     ]
 
 

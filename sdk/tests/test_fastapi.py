@@ -201,6 +201,36 @@ async def test_require_permission_allows_denies_and_fails_closed(http, service, 
     await assert_401(await http.post("/alerts"), "missing_token")
 
 
+async def test_a_missing_recent_second_factor_is_step_up_required_and_a_freeze_is_named(
+    http, service, key
+):
+    token = mint(key, user_claims())
+    answer_pdp(
+        service,
+        200,
+        {
+            "allowed": False,
+            "reason": "the second factor was proven 900 s ago (limit 300 s)",
+            "code": "condition_failed:mfa_within",
+            "policy": "users-trading-account-trade",
+        },
+    )
+    step_up = await http.post("/alerts", headers=bearer(token))
+    assert step_up.status_code == 403 and step_up.json()["code"] == "step_up_required"
+    answer_pdp(
+        service,
+        200,
+        {
+            "allowed": False,
+            "reason": "frozen",
+            "code": "denied_by_policy",
+            "policy": "deny-frozen-trading",
+        },
+    )
+    frozen = await http.post("/alerts", headers=bearer(token))
+    assert frozen.status_code == 403 and frozen.json()["code"] == "account_frozen"
+
+
 async def test_dual_auth_accepts_either_and_prefers_the_jwt(http, key):
     claims = user_claims()
     token = mint(key, claims)

@@ -63,6 +63,25 @@ async def test_events_revoke_sessions_and_disable_users_until_the_retention_pass
     assert revocations.revoked_reason(principal_for(key, bob)) is None
 
 
+async def test_a_freeze_lasts_until_unfrozen_not_a_token_lifetime(key):
+    clock = FakeClock(time.time())
+    revocations = RevocationList(retention_seconds=3600, clock=clock)
+    hub = EventHub()
+    revocations.follow(hub)
+    carol = user_claims()
+    disabled: list[str] = []
+    revocations.on_user_disabled(disabled.append)
+    watch = revocations.watch(principal_for(key, carol))
+    await hub.publish(event("user.frozen", user_id=carol["sub"], account_ids=[]))
+    assert watch.fired.is_set() and disabled == [carol["sub"]]
+    clock.advance(7200)  # a frozen user may sign in again: new tokens stay refused
+    assert revocations.is_user_frozen(carol["sub"])
+    assert revocations.revoked_reason(principal_for(key, carol)) == "user_disabled"
+    await hub.publish(event("user.unfrozen", user_id=carol["sub"], account_ids=[]))
+    assert not revocations.is_user_frozen(carol["sub"])
+    assert revocations.revoked_reason(principal_for(key, carol)) is None
+
+
 async def test_reactivation_wins_only_when_it_is_newer(key):
     revocations = RevocationList()
     hub = EventHub()

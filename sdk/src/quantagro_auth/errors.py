@@ -81,6 +81,14 @@ class InsufficientPermission(AuthError):
     default_message = "You do not have permission to do this."
 
 
+class StepUpRequired(InsufficientPermission):
+    """403: allowed only with a second factor proven recently (trading): the client should
+    ask for a code, call ``POST /v1/auth/step-up`` and retry with the new access token."""
+
+    code = "step_up_required"
+    default_message = "Confirm with a code from your authenticator app to continue."
+
+
 class InsufficientScope(InsufficientPermission):
     code = "insufficient_scope"
     default_message = "The service token lacks a required scope."

@@ -32,13 +32,14 @@ from starlette.requests import HTTPConnection
 from starlette.websockets import WebSocketDisconnect, WebSocketState
 
 from quantagro_auth.client import AuthClient
-from quantagro_auth.decisions import Resource
+from quantagro_auth.decisions import Decision, Resource
 from quantagro_auth.errors import (
     AuthError,
     AuthServiceUnavailable,
     InsufficientPermission,
     InsufficientScope,
     MissingToken,
+    StepUpRequired,
     TokenError,
     TokenExpired,
     TokenInvalid,
@@ -168,6 +169,23 @@ def require_scope(*scopes: str) -> Callable[..., Awaitable[ServicePrincipal]]:
 ResourceArg = Resource | Callable[[Request], Resource | None] | None
 
 
+STEP_UP_CODE = "condition_failed:mfa_within"
+"""The PDP's code when only a recent second factor is missing (docs/authorization.md)."""
+FROZEN_POLICY = "deny-frozen-trading"
+
+
+def denial_error(decision: Decision) -> InsufficientPermission:
+    """The 403 for a denial, with a code a client can act on: ``step_up_required`` (ask for
+    a code, step up, retry), ``account_frozen`` (the trader froze trading), else the PDP's."""
+    if decision.code == STEP_UP_CODE:
+        return StepUpRequired(decision.reason or None)
+    if decision.policy == FROZEN_POLICY:
+        return InsufficientPermission(decision.reason or None, code="account_frozen")
+    return InsufficientPermission(
+        decision.reason or None, code=decision.code or "permission_denied"
+    )
+
+
 def require_permission(
     permission: str, resource: ResourceArg = None
 ) -> Callable[..., Awaitable[UserPrincipal]]:
@@ -185,9 +203,7 @@ def require_permission(
             return user
         if decision.unavailable:
             raise AuthServiceUnavailable(decision.reason, code="decision_unavailable")
-        raise InsufficientPermission(
-            decision.reason or None, code=decision.code or "permission_denied"
-        )
+        raise denial_error(decision)
 
     return dependency
 

@@ -5,6 +5,9 @@ its own endpoints and announces the revocation (``session.revoked``, ``user.stat
 ``user.deactivated``, ``user.frozen``). :class:`RevocationList` remembers each revoked session
 and disabled user until the longest token lifetime has passed since the event (a token of
 that session was issued before it, so it has expired by then), and ``verify`` refuses them.
+
+A frozen user is different: they may sign in again (to unfreeze) and get new tokens, so a
+freeze is remembered until ``user.unfrozen`` arrives, not for a token lifetime.
 """
 
 from __future__ import annotations
@@ -63,6 +66,7 @@ class RevocationList:
         self._clock = clock
         self._sessions: dict[str, float] = {}  # session id -> forget after (epoch s)
         self._users: dict[str, float] = {}  # user id -> forget after (epoch s)
+        self._frozen: set[str] = set()  # user ids frozen until a ``user.unfrozen``
         self._status_event: dict[str, int] = {}  # user id -> event id of its last status
         self._session_callbacks: list[IdCallback] = []
         self._user_callbacks: list[IdCallback] = []
@@ -76,7 +80,11 @@ class RevocationList:
         return self._alive(self._sessions, session_id)
 
     def is_user_disabled(self, user_id: str) -> bool:
-        return self._alive(self._users, user_id)
+        return user_id in self._frozen or self._alive(self._users, user_id)
+
+    def is_user_frozen(self, user_id: str) -> bool:
+        """The user froze their account (or support did): no trading until ``user.unfrozen``."""
+        return user_id in self._frozen
 
     def revoked_reason(self, principal: UserPrincipal) -> str | None:
         """``"session_revoked"``, ``"user_disabled"`` or ``None``."""
@@ -171,6 +179,7 @@ class RevocationList:
 
     def enable_user(self, user_id: str) -> None:
         self._users.pop(user_id, None)
+        self._frozen.discard(user_id)
 
     def prune(self) -> None:
         now = self._clock()
@@ -194,6 +203,10 @@ class RevocationList:
         if event.type in ("user.deactivated", "user.frozen"):
             if self._newer_status(user_id, event.event_id):
                 await self.disable_user(user_id, occurred_at=occurred)
+                if event.type == "user.frozen":
+                    self._frozen.add(user_id)
+        elif event.type == "user.unfrozen" and self._newer_status(user_id, event.event_id):
+            self.enable_user(user_id)
         elif event.type == "user.status_changed" and self._newer_status(user_id, event.event_id):
             status = event.get("status")
             if status in DISABLED_STATUSES:

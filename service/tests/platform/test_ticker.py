@@ -43,7 +43,11 @@ async def test_streams_quotes_for_the_traders_active_accounts(platform, trader):
     async with connect(quotes_url(platform, trader.access_token)) as socket:
         accounts, quote = await first_quote(socket)
     assert accounts["accounts"] == [
-        {"account_id": trader.account_id, "user_id_broker": trader.user_id_broker}
+        {
+            "account_id": trader.account_id,
+            "user_id_broker": trader.user_id_broker,
+            "expires_at": None,
+        }
     ]
     assert quote["account_id"] == trader.account_id
     assert quote["symbol"].startswith("NSE:") and quote["last_price"] > 0
@@ -88,6 +92,7 @@ ACCESS_ENDINGS = {
     "sign out everywhere": ("POST", "/v1/auth/logout", {"all_devices": True}, 200),
     "unlink the account": ("DELETE", "/v1/trading-accounts/{account_id}", None, 204),
     "deactivate the user": ("POST", "/v1/users/me/deactivate", {"password": "{password}"}, 200),
+    "freeze the account": ("POST", "/v1/users/me/freeze", {"password": "{password}"}, 200),
 }
 
 
@@ -114,6 +119,32 @@ async def test_the_quote_socket_closes_within_2_s_when_access_ends(platform, htt
     print(f"\n[platform] {ending} -> ticker socket closed (1008) in {elapsed * 1000:.0f} ms")
     assert closed.code == POLICY_VIOLATION and closed.reason
     assert elapsed <= REVOCATION_DEADLINE
+
+
+async def test_a_delegates_socket_closes_within_2_s_when_the_owner_freezes(platform, http, trader):
+    delegate = await sign_up(http, platform.mail_dir)
+    shared = await http.post(
+        f"/v1/trading-accounts/{trader.account_id}/members",
+        json={"email": delegate.email, "permissions": ["trade"]},
+        headers=trader.headers,
+    )
+    assert shared.status_code == 201, shared.text
+    async with connect(quotes_url(platform, delegate.access_token)) as socket:
+        accounts, _ = await first_quote(socket)
+        assert [a["account_id"] for a in accounts["accounts"]] == [trader.account_id]
+        frozen = await http.post(
+            "/v1/users/me/freeze", json={"password": trader.password}, headers=trader.headers
+        )
+        assert frozen.status_code == 200, frozen.text
+        answered = time.monotonic()
+        closed = await until_closed(socket, timeout=REVOCATION_DEADLINE + 3)
+        elapsed = time.monotonic() - answered
+    print(f"\n[platform] owner froze -> delegate's socket closed in {elapsed * 1000:.0f} ms")
+    assert closed.code == POLICY_VIOLATION and "frozen" in closed.reason
+    assert elapsed <= REVOCATION_DEADLINE
+    async with connect(quotes_url(platform, delegate.access_token)) as socket:
+        accounts = await receive_json(socket)
+    assert accounts == {"type": "accounts", "accounts": []}  # frozen accounts are not streamed
 
 
 def kid_of(token: str) -> str:
