@@ -77,6 +77,15 @@ BUILDERS: dict[MailKind, Callable[[], EmailMessage]] = {
     MailKind.UNFREEZE_CONFIRMATION: lambda: messages.unfreeze_confirmation(
         to=TO, sender=SENDER, frontend_url=FRONTEND, token="quf_tok", when=WHEN, name=HOSTILE_NAME
     ),
+    MailKind.RISKY_SIGN_IN_REFUSED: lambda: messages.risky_sign_in_refused(
+        to=TO,
+        sender=SENDER,
+        frontend_url=FRONTEND,
+        when=WHEN,
+        ip="203.0.113.x",
+        device="Firefox on <Linux> in GB",
+        name=HOSTILE_NAME,
+    ),
 }
 
 
@@ -224,3 +233,10 @@ def test_unfreeze_confirmation_links_to_unfreeze_valid_30_minutes() -> None:
     text, _ = parts(message)
     assert "https://app.quantagro.example/unfreeze?token=quf_x" in text
     assert "30 minutes" in text
+
+
+def test_refused_risky_sign_in_email_points_to_two_factor_setup_and_reset() -> None:
+    text, _ = parts(BUILDERS[MailKind.RISKY_SIGN_IN_REFUSED]())
+    assert "we did not let it in" in text and "203.0.113.x" in text
+    assert "https://app.quantagro.example/security" in text
+    assert "https://app.quantagro.example/forgot-password" in text
