@@ -15,17 +15,20 @@ from sqlalchemy import text
 from user_service.admin.endpoints import router as admin_router
 from user_service.audit.endpoints import router as audit_router
 from user_service.audit.retention import AuditMaintenance
+from user_service.auth.cache import AuthCache
+from user_service.auth.cache import watch as watch_auth_facts
 from user_service.auth.endpoints import router as auth_router
 from user_service.authz.endpoints import router as authz_router
 from user_service.bootstrap import build_services, close_services
 from user_service.config import Settings, get_settings
 from user_service.db import READ_ONLY_OPTION
 from user_service.deps import Services
+from user_service.edge import EdgeMiddleware
 from user_service.events.endpoints import router as events_router
 from user_service.events.relay import OutboxRelay
 from user_service.kit.ip import parse_networks
 from user_service.logging import configure_logging
-from user_service.metrics import MetricsMiddleware, metrics_endpoint
+from user_service.metrics import metrics_endpoint
 from user_service.mfa.endpoints import auth_router as mfa_auth_router
 from user_service.mfa.endpoints import router as mfa_router
 from user_service.oauth.endpoints import router as oauth_router
@@ -41,14 +44,7 @@ from user_service.trading_accounts.internal_endpoints import (
 from user_service.users.endpoints import freeze_link_router
 from user_service.users.endpoints import router as users_router
 from user_service.verification.endpoints import router as verification_router
-from user_service.web import (
-    BodySizeLimitMiddleware,
-    RefuseNulMiddleware,
-    SecurityHeadersMiddleware,
-    TrustedHostMiddleware,
-    install_error_handlers,
-    mount_frontend,
-)
+from user_service.web import install_error_handlers, mount_frontend
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 
@@ -92,6 +88,9 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         services = await build_services(settings)
         app.state.services = services
         await services.decision_cache.start()  # authz invalidation listener (Redis pub/sub)
+        services.auth_cache = AuthCache(services.redis, key_prefix=settings.redis_key_prefix)
+        watch_auth_facts(services.engine.sync_engine, services.auth_cache)
+        await services.auth_cache.start()
         services.brokers.update(open_brokers(settings))
         try:
             async with anyio.create_task_group() as background:
@@ -111,6 +110,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
                 yield
                 background.cancel_scope.cancel()
         finally:
+            await services.auth_cache.stop()
             await close_brokers(services.brokers)
             await close_services(services)
 
@@ -121,6 +121,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         lifespan=lifespan,
     )
     install_error_handlers(app)
+    _health_router(app)  # first: probes match before the routers are searched
     for router in (
         auth_router,
         sessions_router,
@@ -140,7 +141,6 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         events_router,
     ):
         app.include_router(router)
-    _health_router(app)
     app.add_route("/metrics", metrics_endpoint, include_in_schema=False)
 
     app.add_middleware(
@@ -151,17 +151,13 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         allow_headers=["Authorization", "Content-Type", "X-Device-Fingerprint"],
         max_age=600,
     )
-    app.add_middleware(RefuseNulMiddleware)
-    app.add_middleware(BodySizeLimitMiddleware, max_bytes=settings.max_body_bytes)
+    # One pure-ASGI layer outside CORS: hosts, NUL, body limit, headers, request id, metrics.
     app.add_middleware(
-        SecurityHeadersMiddleware,
+        EdgeMiddleware,
+        max_bytes=settings.max_body_bytes,
         hsts=settings.cookie_secure,
         connect_sources=settings.csp_connect_sources,
-    )
-    if settings.environment == "production":
-        app.add_middleware(TrustedHostMiddleware, allowed=settings.host_allow_list)
-    app.add_middleware(
-        MetricsMiddleware,
+        allowed_hosts=settings.host_allow_list if settings.environment == "production" else None,
         access_log=settings.access_log,
         trusted_proxies=parse_networks(settings.trusted_proxies),
     )

@@ -14,7 +14,9 @@ from user_service.kit.ip import client_ip
 from user_service.state import AppServices
 
 
-def get_services(request: Request) -> AppServices:
+async def get_services(request: Request) -> AppServices:
+    # ``async def``: FastAPI runs a plain ``def`` dependency in a worker thread, a hop that
+    # cost more than the whole cached request (docs/performance.md).
     services: AppServices = request.app.state.services
     return services
 
@@ -32,7 +34,7 @@ async def get_db(services: Services) -> AsyncIterator[AsyncSession]:
 DbSession = Annotated[AsyncSession, Depends(get_db, scope="function")]
 
 
-def get_request_context(request: Request, services: Services) -> RequestContext:
+async def get_request_context(request: Request, services: Services) -> RequestContext:
     peer = request.client.host if request.client else None
     # A proxy may split X-Forwarded-For over several header lines: read them all, in order.
     forwarded = ",".join(request.headers.getlist("x-forwarded-for")) or None

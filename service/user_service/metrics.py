@@ -2,28 +2,25 @@
 
 Route templates (``/v1/trading-accounts/{account_id}``), never raw paths, label the metrics
 (no id explosion) and name the request in the access log, which never carries a query string
-(``/reset-password?token=…``) and masks the client IP. Each request gets an id
-(``X-Request-ID`` when the caller sent a sane one, else a new one), echoed in the response
-and bound to every log line written while it runs.
+(``/reset-password?token=…``) and masks the client IP. The request id (``edge.py``) is bound
+to every log line written while the request runs.
 """
 
 from __future__ import annotations
 
 import re
-import secrets
-import time
 from collections.abc import Sequence
+from typing import Any
 
 import structlog
 from prometheus_client import CONTENT_TYPE_LATEST, Counter, Histogram, generate_latest
 from starlette.requests import Request
 from starlette.responses import Response
-from starlette.types import ASGIApp, Message, Receive, Scope, Send
+from starlette.types import Scope
 
 from user_service.kit.ip import Network, client_ip
 
-access_log = structlog.get_logger("user_service.access")
-_REQUEST_ID = re.compile(rb"^[A-Za-z0-9._-]{8,64}$")
+REQUEST_ID_PATTERN = re.compile(rb"^[A-Za-z0-9._-]{8,64}$")
 
 REQUESTS = Counter(
     "user_service_http_requests_total", "HTTP requests", ["method", "route", "status"]
@@ -46,64 +43,45 @@ def _route_template(scope: Scope) -> str:
     return getattr(route, "path", None) or "unmatched"
 
 
-def _request_id(scope: Scope) -> bytes:
-    for name, value in scope.get("headers", []):
-        if name == b"x-request-id" and _REQUEST_ID.match(value):
-            return value
-    return secrets.token_hex(8).encode()
+class RequestRecorder:
+    """Counts, times and logs each request (called by ``edge.EdgeMiddleware`` once it ends).
 
+    The labelled metric children are kept per (method, route, status), and the access logger
+    is bound once, when the app's first request arrives (after ``configure_logging``).
+    """
 
-class MetricsMiddleware:
-    def __init__(
-        self, app: ASGIApp, *, access_log: bool = True, trusted_proxies: Sequence[Network] = ()
-    ) -> None:
-        self.app = app
+    def __init__(self, *, access_log: bool = True, trusted_proxies: Sequence[Network] = ()) -> None:
         self.access_log = access_log
         self.trusted_proxies = list(trusted_proxies)
+        self._children: dict[tuple[str, str, int], tuple[Any, Any]] = {}
+        self._log = structlog.get_logger("user_service.access").bind()
 
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http":
-            await self.app(scope, receive, send)
-            return
-        start = time.perf_counter()
-        status_code = 500
-        request_id = _request_id(scope)
-
-        async def send_wrapper(message: Message) -> None:
-            nonlocal status_code
-            if message["type"] == "http.response.start":
-                status_code = message["status"]
-                message["headers"] = [*message.get("headers", []), (b"x-request-id", request_id)]
-            await send(message)
-
-        with structlog.contextvars.bound_contextvars(request_id=request_id.decode()):
-            try:
-                await self.app(scope, receive, send_wrapper)
-            finally:
-                route = _route_template(scope)
-                method = scope.get("method", "GET")
-                elapsed = time.perf_counter() - start
-                REQUESTS.labels(method, route, str(status_code)).inc()
-                LATENCY.labels(method, route).observe(elapsed)
-                if self.access_log:
-                    self._log(scope, method, route, status_code, elapsed)
-
-    def _log(self, scope: Scope, method: str, route: str, status: int, elapsed: float) -> None:
-        peer = scope.get("client")
-        forwarded = b",".join(
-            value for name, value in scope.get("headers", []) if name == b"x-forwarded-for"
-        )
-        ip = client_ip(
-            peer[0] if peer else None, forwarded.decode("latin-1") or None, self.trusted_proxies
-        )
-        access_log.info(
-            "http.request",
-            method=method,
-            route=route,
-            status=status,
-            duration_ms=round(elapsed * 1000, 2),
-            ip=ip,  # masked by the logging processor (a key named ip is always masked)
-        )
+    def record(self, scope: Scope, status: int, elapsed: float, forwarded: list[bytes]) -> None:
+        route = _route_template(scope)
+        method = scope.get("method", "GET")
+        key = (method, route, status)
+        children = self._children.get(key)
+        if children is None:
+            children = (REQUESTS.labels(method, route, str(status)), LATENCY.labels(method, route))
+            if len(self._children) < 10_000:  # route templates and methods are finite anyway
+                self._children[key] = children
+        children[0].inc()
+        children[1].observe(elapsed)
+        if self.access_log:
+            peer = scope.get("client")
+            ip = client_ip(
+                peer[0] if peer else None,
+                b",".join(forwarded).decode("latin-1") or None,
+                self.trusted_proxies,
+            )
+            self._log.info(
+                "http.request",
+                method=method,
+                route=route,
+                status=status,
+                duration_ms=round(elapsed * 1000, 2),
+                ip=ip,  # masked by the logging processor (a key named ip is always masked)
+            )
 
 
 async def metrics_endpoint(_request: Request) -> Response:

@@ -7,6 +7,7 @@ from dataclasses import dataclass, field
 from redis.asyncio import Redis
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
+from user_service.auth.cache import AuthCache
 from user_service.auth.password_policy import PasswordRules
 from user_service.authz.cache import DecisionCache
 from user_service.config import Settings
@@ -35,6 +36,8 @@ class AppServices:
     redis: Redis | None = None
     mail: MailDispatcher | None = None
     decision_cache: DecisionCache = field(default_factory=DecisionCache)
+    # Who-is-calling facts for one second (auth/cache.py); set up with the app's lifespan.
+    auth_cache: AuthCache | None = None
     extras: dict[str, object] = field(default_factory=dict)
     # Broker adapters by name ("kite"), each with its own connection pool; see app.py.
     brokers: dict[str, Broker] = field(default_factory=dict)

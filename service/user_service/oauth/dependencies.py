@@ -12,13 +12,17 @@ from dataclasses import dataclass
 from typing import Annotated, Any
 
 from fastapi import Depends, Request
-from sqlalchemy import select
 
 from user_service.auth.dependencies import bearer_token
 from user_service.deps import DbSession, RequestCtx, Services
-from user_service.exceptions import Forbidden, Unauthorized
-from user_service.models import OAuthClient, RevokedToken
-from user_service.oauth.service import authenticate_client, client_credentials, parse_form
+from user_service.exceptions import Forbidden
+from user_service.models import OAuthClient
+from user_service.oauth.service import (
+    authenticate_client,
+    client_credentials,
+    parse_form,
+    service_token_refusal,
+)
 
 
 @dataclass(frozen=True)
@@ -37,12 +41,9 @@ async def get_service_client(
 ) -> ServiceIdentity:
     claims = await services.tokens.decode(bearer_token(request), expected="service")
     client_id = str(claims["client_id"])
-    revoked = await db.scalar(select(RevokedToken.jti).where(RevokedToken.jti == claims["jti"]))
-    if revoked is not None:
-        raise Unauthorized("This service token has been revoked.", code="token_revoked")
-    client = await db.scalar(select(OAuthClient).where(OAuthClient.client_id == client_id))
-    if client is None or client.disabled_at is not None:
-        raise Unauthorized("This client is not active.", code="invalid_client")
+    refusal = await service_token_refusal(services, db, claims)
+    if refusal is not None:
+        raise refusal
     scope = claims.get("scope") or ""
     return ServiceIdentity(
         client_id=client_id,

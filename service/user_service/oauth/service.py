@@ -24,6 +24,8 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from user_service.audit import service as audit
 from user_service.audit.service import RequestContext
+from user_service.auth.cache import client_owner
+from user_service.auth.dependencies import LiveSession, live_session
 from user_service.authz.catalog import KNOWN_PERMISSIONS
 from user_service.db import utcnow
 from user_service.exceptions import Unauthorized, ValidationFailed
@@ -31,10 +33,8 @@ from user_service.kit import crypto
 from user_service.models import OAuthClient
 from user_service.oauth import repository
 from user_service.oauth.schemas import IntrospectionOut, OAuthError, invalid_client, invalid_request
-from user_service.sessions import repository as sessions_repository
 from user_service.state import AppServices
 from user_service.tokens.access_tokens import IssuedToken
-from user_service.users import repository as users_repository
 
 log = structlog.get_logger(__name__)
 
@@ -233,45 +233,55 @@ async def introspect(
         key: claims.get(key) for key in ("exp", "iat", "nbf", "sub", "aud", "iss", "jti")
     }
     if "client_id" in claims:
-        if await repository.is_revoked(db, str(claims["jti"])):
-            return INACTIVE
-        client = await repository.get_client(db, str(claims["client_id"]))
-        if client is None or client.disabled_at is not None:
+        if await service_token_refusal(services, db, claims) is not None:
             return INACTIVE
         return IntrospectionOut(
             active=True,
             token_use="service",
             token_type="bearer",
             scope=str(claims.get("scope") or ""),
-            client_id=client.client_id,
+            client_id=str(claims["client_id"]),
             **common,
         )
     try:
         session_id, user_id = uuid.UUID(str(claims["sid"])), uuid.UUID(str(claims["sub"]))
     except (KeyError, ValueError):
         return INACTIVE
-    session = await sessions_repository.get_session(db, session_id)
-    if (
-        session is None
-        or session.user_id != user_id
-        or session.revoked_at is not None
-        or session.expires_at <= utcnow()
-    ):
-        return INACTIVE
-    user = await users_repository.get_by_id(db, user_id)
-    if user is None or user.status != "active":
+    live = await live_session(services, session_id, user_id)
+    if not isinstance(live, LiveSession):
         return INACTIVE
     roles = claims.get("roles")
     return IntrospectionOut(
         active=True,
         token_use="user",
         token_type="bearer",
-        username=user.email,
+        username=live.profile.email,
         sid=str(session_id),
         roles=[str(role) for role in roles] if isinstance(roles, list) else [],
         mfa=claims.get("mfa") is True,
         **common,
     )
+
+
+async def service_token_refusal(
+    services: AppServices, db: AsyncSession, claims: dict[str, Any]
+) -> Unauthorized | None:
+    """Why a verified service token may not be used (revoked, client gone or disabled), or
+    ``None``; a positive answer is cached for a second (``auth/cache.py``)."""
+    client_id, jti = str(claims["client_id"]), str(claims["jti"])
+    cache = services.auth_cache
+    key = ("service_token", jti)
+    if cache is not None and cache.get(key) == client_id:
+        return None
+    ticket = cache.ticket() if cache is not None else None
+    if await repository.is_revoked(db, jti):
+        return Unauthorized("This service token has been revoked.", code="token_revoked")
+    client = await repository.get_client(db, client_id)
+    if client is None or client.disabled_at is not None:
+        return Unauthorized("This client is not active.", code="invalid_client")
+    if cache is not None and ticket is not None:
+        cache.put(key, client_owner(client_id), client_id, ticket)
+    return None
 
 
 # --- RFC 7009: revocation ---------------------------------------------------------------------

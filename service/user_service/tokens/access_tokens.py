@@ -12,6 +12,7 @@ RSA signing costs ~6 ms with a 4096-bit key, so it runs in a worker thread.
 from __future__ import annotations
 
 import datetime as dt
+import time
 import uuid
 from dataclasses import dataclass
 from typing import Any, Literal
@@ -24,6 +25,9 @@ from quantagro_auth.verification import TOKEN_TYPE, verify_access_token
 
 from user_service.exceptions import Unauthorized
 from user_service.tokens.signing_keys import ALGORITHM, Keyring
+
+VERIFIED_CACHE_SECONDS = 30.0
+VERIFIED_CACHE_SIZE = 20_000
 
 
 def invalid_token(message: str = "The access token is not valid.") -> Unauthorized:
@@ -55,6 +59,8 @@ class TokenService:
         self.access_ttl = access_ttl
         self.service_ttl = service_ttl
         self._limiter = anyio.CapacityLimiter(sign_workers)
+        # (kind, token) -> (claims, keep until): see ``decode``.
+        self._verified: dict[tuple[str, str], tuple[dict[str, Any], float]] = {}
 
     async def _sign(self, claims: dict[str, Any]) -> str:
         kid, private_key = await self.keyring.signing_key()
@@ -116,9 +122,22 @@ class TokenService:
         self, token: str, expected: Literal["user", "service", "any"] = "user"
     ) -> dict[str, Any]:
         """Verify with the platform's one set of rules (``quantagro_auth.verification``, the
-        SDK every resource server runs), this instance's keyring as the key source."""
+        SDK every resource server runs), this instance's keyring as the key source.
+
+        A token that verified is remembered for ``VERIFIED_CACHE_SECONDS`` (and never past its
+        ``exp``): the same bytes verify the same way, and an RSA-4096 verification costs more
+        than the rest of a cached request. Only the signature work is skipped; revocation is
+        checked by the caller on every request, and a failure is never remembered.
+        """
+        now = time.time()
+        key = (expected, token)
+        hit = self._verified.get(key)
+        if hit is not None:
+            if hit[1] > now and hit[0]["exp"] > now:
+                return dict(hit[0])
+            del self._verified[key]
         try:
-            return await verify_access_token(
+            claims = await verify_access_token(
                 token, self.keyring, issuer=self.issuer, audience=self.audience, expected=expected
             )
         except TokenExpired as exc:
@@ -127,3 +146,8 @@ class TokenService:
             raise invalid_token("This kind of token is not accepted here.") from exc
         except TokenInvalid as exc:
             raise invalid_token() from exc
+        if isinstance(claims.get("exp"), int):
+            if len(self._verified) >= VERIFIED_CACHE_SIZE:
+                self._verified.clear()
+            self._verified[key] = (dict(claims), now + VERIFIED_CACHE_SECONDS)
+        return claims

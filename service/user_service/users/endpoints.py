@@ -7,7 +7,7 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Query, Response
 
 from user_service.audit import service as audit
-from user_service.auth.dependencies import CurrentUser
+from user_service.auth.dependencies import CurrentSession, CurrentUser
 from user_service.deps import DbSession, RequestCtx, Services
 from user_service.events.outbox import emit
 from user_service.kit.validation import UtcDateTime
@@ -34,8 +34,8 @@ router = APIRouter(prefix="/v1/users", tags=["users"])
 
 
 @router.get("/me", response_model=UserOut)
-async def me(auth: CurrentUser, db: DbSession) -> UserOut:
-    return await service.user_out(db, auth.user)
+async def me(principal: CurrentSession) -> UserOut:
+    return principal.session.profile
 
 
 @router.patch("/me", response_model=UserOut)
