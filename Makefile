@@ -17,7 +17,7 @@ PORT ?= 8001
 COOKIE_SECURE ?= false
 export HOST PORT COOKIE_SECURE
 
-.PHONY: run test test-python test-sdk test-frontend test-e2e lint format bench lock install demo \
+.PHONY: run test test-python test-sdk test-frontend test-e2e lint format bench bench-tools drills lock install demo \
         install-python install-frontend build-frontend dev-frontend openapi clean
 
 ## run: install what is missing, migrate, create keys, serve API + frontend on $(HOST):$(PORT)
@@ -91,9 +91,19 @@ test-e2e: install-python install-frontend
 	bash scripts/install-chromium.sh
 	$(BIN)/python scripts/e2e_stack.py --no-build
 
-## bench: throughput and latency figures on PostgreSQL + Redis (prints, asserts nothing)
-bench: install-python
-	$(BIN)/python bench/run.py
+## bench: every hot path against its bound, in one run (prints ratios and goals, asserts nothing)
+# BENCH_ARGS="--soak-seconds 600" for the recorded 10-minute soak (default: 60 s).
+bench: install-python bench-tools
+	$(BIN)/python bench/run.py $(BENCH_ARGS)
+
+## drills: fault drills on their own PostgreSQL cluster and redis-server (docs/reliability.md)
+drills: install-python
+	$(BIN)/python bench/drills.py $(DRILLS_ARGS)
+
+# wrk (Debian) is the load generator; py-spy (PyPI, not in the lock) profiles the server.
+bench-tools:
+	@command -v wrk >/dev/null || { apt-get update && apt-get install -y wrk; }
+	@test -x $(BIN)/py-spy || $(BIN)/python -m pip install --quiet py-spy
 
 ## openapi: regenerate the OpenAPI document and the frontend's API types
 openapi: install-python install-frontend
