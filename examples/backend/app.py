@@ -6,6 +6,11 @@ It shows the migration from API keys to the User Service's tokens:
   both come) and says which one it used in ``auth_method``. JWT callers must also be allowed
   ``positions:read`` by the policy decision point; legacy keys predate the PDP and keep the
   access they always had until they are retired.
+* ``POST /api/trading-accounts/{account_id}/orders`` places a (paper) order: a trading
+  action, so the PDP must allow ``trading_account:trade`` on the account — the owner or a
+  ``trade`` member, with a second factor proven in the last 5 minutes and the account not
+  frozen. A stale second factor answers 403 ``step_up_required`` (the console asks for a code,
+  steps up and retries); a frozen account 403 ``account_frozen``.
 * ``WS /ws/indicators`` takes the token as ``?token=`` or as a ``bearer, <token>``
   subprotocol pair; the SDK accepts and then closes with 1008 when it is missing or bad, and
   closes an open socket within 2 s when its session is signed out elsewhere.
@@ -13,19 +18,27 @@ It shows the migration from API keys to the User Service's tokens:
 
 from __future__ import annotations
 
+import datetime as dt
 import hashlib
 import math
 import os
 import random
+import uuid
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
 import anyio
 import uvicorn
-from fastapi import Depends, FastAPI, WebSocket
+from fastapi import Depends, FastAPI, Request, WebSocket
 from fastapi.middleware.cors import CORSMiddleware
-from quantagro_auth import AuthClient, AuthServiceUnavailable, InsufficientPermission
+from pydantic import BaseModel, ConfigDict, Field
+from quantagro_auth import (
+    AuthClient,
+    AuthServiceUnavailable,
+    InsufficientPermission,
+    UserPrincipal,
+)
 from quantagro_auth.fastapi import (
     Auth,
     DualAuthResult,
@@ -33,6 +46,7 @@ from quantagro_auth.fastapi import (
     dual_auth,
     guard_websocket,
     install,
+    require_permission,
     websocket_principal,
 )
 from quantagro_auth.log_filters import hide_query_strings
@@ -79,8 +93,8 @@ app = FastAPI(
 app.add_middleware(
     CORSMiddleware,
     allow_origins=[os.environ.get("FRONTEND_ORIGIN", "http://127.0.0.1:8001")],
-    allow_methods=["GET"],
-    allow_headers=["Authorization", "X-API-Key"],
+    allow_methods=["GET", "POST"],
+    allow_headers=["Authorization", "X-API-Key", "Content-Type"],
 )
 
 # JWT when an Authorization header comes (a bad one is a 401, never a fall-back to the key).
@@ -109,6 +123,39 @@ async def positions(caller: Caller, auth: Auth) -> dict[str, Any]:
         "auth_method": caller.auth_method,
         "user_id": user_id,
         "positions": demo_positions(user_id),
+    }
+
+
+class OrderIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    symbol: str = Field(pattern=r"^[A-Z0-9][A-Z0-9:&_.-]{0,39}$")
+    side: Literal["BUY", "SELL"]
+    quantity: int = Field(gt=0, le=100_000)
+
+
+def account_resource(request: Request) -> str:
+    return f"trading_account:{request.path_params['account_id']}"
+
+
+# The PDP decides: owner or trade member, MFA within 5 minutes (step-up), nothing frozen.
+Trader = Annotated[
+    UserPrincipal, Depends(require_permission("trading_account:trade", account_resource))
+]
+
+
+@app.post("/api/trading-accounts/{account_id}/orders", status_code=201)
+async def place_order(account_id: uuid.UUID, body: OrderIn, trader: Trader) -> dict[str, Any]:
+    """A paper order: accepted and echoed, never sent to the broker (this is an example)."""
+    return {
+        "order_id": uuid.uuid4().hex[:12],
+        "account_id": str(account_id),
+        "symbol": body.symbol,
+        "side": body.side,
+        "quantity": body.quantity,
+        "status": "accepted",
+        "placed_by": trader.user_id,
+        "placed_at": dt.datetime.now(dt.UTC).isoformat(),
     }
 
 

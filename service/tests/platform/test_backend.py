@@ -6,6 +6,7 @@ from __future__ import annotations
 from collections.abc import AsyncIterator
 
 import httpx
+import pyotp
 import pytest
 from websockets.asyncio.client import connect
 
@@ -92,3 +93,53 @@ async def test_indicator_socket_streams_for_a_signed_in_trader(platform, http):
         first, second = await receive_json(socket), await receive_json(socket)
     assert first["type"] == second["type"] == "indicator"
     assert 0 <= first["rsi_14"] <= 100
+
+
+async def test_an_order_needs_a_fresh_second_factor_and_an_unfrozen_account(
+    platform, http, backend_http, trader
+):
+    """A trading action through the PDP: step_up_required until a TOTP was proven in the last
+    5 minutes, then accepted; account_frozen once the owner froze the account."""
+    order = {"symbol": "NSE:INFY", "side": "BUY", "quantity": 10}
+    url = f"/api/trading-accounts/{trader.account_id}/orders"
+    first = await backend_http.post(url, json=order, headers=trader.headers)
+    assert first.status_code == 403 and first.json()["code"] == "step_up_required", first.text
+
+    setup = await http.post("/v1/mfa/totp/setup", headers=trader.headers)
+    secret = setup.json()["secret"]
+    enabled = await http.post(
+        "/v1/mfa/totp/enable", json={"code": pyotp.TOTP(secret).now()}, headers=trader.headers
+    )
+    assert enabled.status_code == 200, enabled.text
+    backup_code = enabled.json()["backup_codes"][0]
+    stepped = await http.post(
+        "/v1/auth/step-up", json={"code": backup_code}, headers=trader.headers
+    )
+    assert stepped.status_code == 200, stepped.text
+    trader.access_token = stepped.json()["access_token"]
+    placed = await backend_http.post(url, json=order, headers=trader.headers)
+    assert placed.status_code == 201, placed.text
+    assert placed.json()["status"] == "accepted" and placed.json()["placed_by"] == trader.user_id
+
+    frozen = await http.post(
+        "/v1/users/me/freeze",
+        json={"code": enabled.json()["backup_codes"][1]},
+        headers=trader.headers,
+    )
+    assert frozen.status_code == 200, frozen.text
+    # Signed in again with a fresh second factor: the freeze still stops the order.
+    login = await http.post(
+        "/v1/auth/login", json={"email": trader.email, "password": trader.password}
+    )
+    verified = await http.post(
+        "/v1/auth/mfa/verify",
+        json={
+            "session_token": login.json()["session_token"],
+            "code": enabled.json()["backup_codes"][2],
+        },
+    )
+    assert verified.status_code == 200, verified.text
+    trader.access_token = verified.json()["access_token"]
+    refused = await backend_http.post(url, json=order, headers=trader.headers)
+    assert refused.status_code in (401, 403), refused.text
+    assert refused.json()["code"] in ("account_frozen", "token_revoked"), refused.text
