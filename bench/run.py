@@ -385,11 +385,12 @@ def main() -> None:
                 "authz_check_warm", "POST /v1/authz/check, warm, service token", authz.rate,
                 "req/s", bound=trivial, goal=(">= 40 %", 0.4), source="wrk", extra=latency(authz),
             )  # fmt: skip
+            uid = principals.user_ids[0]
             cold_body = json.dumps(
                 {
-                    "permission": "profile:read",
-                    "resource": "user:{n}",
-                    "subject": principals.user_ids[0],
+                    "permission": "alerts:read",
+                    "resource": {"type": "alerts", "id": "a{n}", "owner_id": uid},
+                    "subject": uid,
                 }
             )
             cold = measure(
