@@ -5,18 +5,15 @@
 import assert from 'node:assert/strict';
 import { after, before, describe } from 'node:test';
 import {
-  BASE_URL,
-  KITE_URL,
   PHONE,
   TICKER_URL,
-  api,
   expectHeading,
   launchBrowser,
   newContext,
   screenshot,
   signIn,
   step as base,
-  waitForLink,
+  traderWithActiveKiteAccount,
 } from './support.mjs';
 
 const run = Date.now().toString(36);
@@ -30,43 +27,6 @@ let desktop;
 let page;
 const quoteSocket = { url: null, quotes: 0, closedAt: null, opened: 0 };
 const cspErrors = [];
-
-/** Registers and verifies the trader, and links a Kite account connected for today (the API). */
-async function traderWithActiveKiteAccount() {
-  const registered = await api('POST', '/v1/auth/register', trader);
-  assert.equal(registered.status, 201, JSON.stringify(registered.data));
-  const link = await waitForLink(trader.email, '/verify-email');
-  const verified = await api('POST', '/v1/auth/email/verify', { token: new URL(link, BASE_URL).searchParams.get('token') });
-  assert.equal(verified.status, 200, JSON.stringify(verified.data));
-  const login = await api('POST', '/v1/auth/login', { email: trader.email, password: trader.password });
-  assert.equal(login.status, 200, JSON.stringify(login.data));
-  const token = login.data.access_token;
-
-  assert.ok(KITE_URL, 'E2E_KITE_URL is not set');
-  const app = await (
-    await fetch(`${KITE_URL}/_standin/apps`, {
-      method: 'POST',
-      headers: { 'Content-Type': 'application/json' },
-      body: JSON.stringify({ email: trader.email }),
-    })
-  ).json();
-  const linked = await api(
-    'POST',
-    '/v1/trading-accounts',
-    { broker: 'kite', user_id_broker: app.user_id, api_key: app.api_key, api_secret: app.api_secret },
-    { token },
-  );
-  assert.equal(linked.status, 201, JSON.stringify(linked.data));
-  const accountId = linked.data.account_id;
-  const loginUrl = await api('GET', `/v1/trading-accounts/${accountId}/kite/login-url`, undefined, { token });
-  // The stand-in signs in at once and redirects back with the request token.
-  const redirect = await fetch(loginUrl.data.login_url, { redirect: 'manual' });
-  assert.equal(redirect.status, 302);
-  const requestToken = new URL(redirect.headers.get('location')).searchParams.get('request_token');
-  const session = await api('POST', `/v1/trading-accounts/${accountId}/kite/session`, { request_token: requestToken }, { token });
-  assert.equal(session.data?.status, 'active', JSON.stringify(session.data));
-  return app.user_id;
-}
 
 /** Follows the page's quote socket as the browser sees it: its URL, quote frames, its close. */
 function watchQuoteSocket(p) {
@@ -102,7 +62,7 @@ describe('Platform page', { concurrency: false }, () => {
   let brokerId;
 
   before(async () => {
-    brokerId = await traderWithActiveKiteAccount();
+    ({ brokerId } = await traderWithActiveKiteAccount(trader));
     browser = await launchBrowser();
     desktop = await newContext(browser, { viewport: { width: 1366, height: 860 } });
     page = await desktop.newPage();

@@ -2,9 +2,11 @@ import { Route, Routes } from 'react-router';
 import { AppLayout, AuthLayout } from './components/AppLayout';
 import { GuestRoute, ProtectedRoute } from './components/ProtectedRoute';
 import { RouteFocus } from './components/RouteFocus';
+import { StepUpDialogHost } from './components/StepUpDialog';
 import { AuditPage } from './pages/AuditPage';
 import { ChangePasswordPage } from './pages/ChangePasswordPage';
 import { ForgotPasswordPage } from './pages/ForgotPasswordPage';
+import { FreezeLinkPage, UnfreezeConfirmPage } from './pages/FreezePages';
 import { HomePage } from './pages/HomePage';
 import { KiteCallbackPage } from './pages/KiteCallbackPage';
 import { LoginPage } from './pages/LoginPage';
@@ -23,6 +25,7 @@ export function AppRoutes() {
   return (
     <>
       <RouteFocus />
+      <StepUpDialogHost />
       <Routes>
         <Route element={<AuthLayout />}>
           <Route element={<GuestRoute />}>
@@ -32,6 +35,7 @@ export function AppRoutes() {
           </Route>
           <Route path="/reset-password" element={<ResetPasswordPage />} />
           <Route path="/verify-email" element={<VerifyEmailPage />} />
+          <Route path="/freeze" element={<FreezeLinkPage />} />
         </Route>
         <Route element={<ProtectedRoute />}>
           <Route element={<AppLayout />}>
@@ -39,6 +43,7 @@ export function AppRoutes() {
             <Route path="/platform" element={<PlatformPage />} />
             <Route path="/profile" element={<ProfilePage />} />
             <Route path="/security" element={<SecurityPage />} />
+            <Route path="/unfreeze" element={<UnfreezeConfirmPage />} />
             <Route path="/change-password" element={<ChangePasswordPage />} />
             <Route path="/sessions" element={<SessionsPage />} />
             <Route path="/audit" element={<AuditPage />} />

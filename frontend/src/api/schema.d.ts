@@ -11,7 +11,11 @@ export interface paths {
             path?: never;
             cookie?: never;
         };
-        /** Discovery */
+        /**
+         * Discovery
+         * @description Built from ``PUBLIC_URL`` only: a forged ``Host`` header cannot steer a verifier's JWKS
+         *     or token endpoint to another server.
+         */
         get: operations["discovery__well_known_openid_configuration_get"];
         put?: never;
         post?: never;
@@ -68,7 +72,8 @@ export interface paths {
         };
         /**
          * Jwks
-         * @description Every key still valid for verification. Clients may cache it for five minutes.
+         * @description Every key still valid for verification, and a rotated key before it signs. Clients may
+         *     cache it for ``JWKS_MAX_AGE_SECONDS``; the publish lead of a rotation is longer.
          */
         get: operations["jwks_v1__well_known_jwks_json_get"];
         put?: never;
@@ -91,6 +96,27 @@ export interface paths {
          * @description The audit log across users, newest first (roles admin and compliance).
          */
         get: operations["audit_log_v1_admin_audit_get"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/v1/admin/audit/daily": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * Daily Counts
+         * @description Audit events per UTC day and type, newest day first (roles admin and compliance).
+         *     ``since``/``until`` are inclusive days; ``event_type`` may end in ``.*``.
+         */
+        get: operations["daily_counts_v1_admin_audit_daily_get"];
         put?: never;
         post?: never;
         delete?: never;
@@ -173,6 +199,26 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/v1/admin/users/{user_id}/freeze": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Freeze User
+         * @description Emergency freeze on the user's behalf (roles admin or compliance; docs/freeze.md).
+         */
+        post: operations["freeze_user_v1_admin_users__user_id__freeze_post"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/v1/admin/users/{user_id}/roles": {
         parameters: {
             query?: never;
@@ -213,6 +259,26 @@ export interface paths {
         patch: operations["change_status_v1_admin_users__user_id__status_patch"];
         trace?: never;
     };
+    "/v1/admin/users/{user_id}/unfreeze": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Unfreeze User
+         * @description Lift a freeze (role admin), with a reason; audited and e-mailed to the user.
+         */
+        post: operations["unfreeze_user_v1_admin_users__user_id__unfreeze_post"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/v1/auth/.well-known/jwks.json": {
         parameters: {
             query?: never;
@@ -222,7 +288,8 @@ export interface paths {
         };
         /**
          * Jwks
-         * @description Every key still valid for verification. Clients may cache it for five minutes.
+         * @description Every key still valid for verification, and a rotated key before it signs. Clients may
+         *     cache it for ``JWKS_MAX_AGE_SECONDS``; the publish lead of a rotation is longer.
          */
         get: operations["jwks_v1_auth__well_known_jwks_json_get"];
         put?: never;
@@ -261,6 +328,27 @@ export interface paths {
         put?: never;
         /** Verify Email */
         post: operations["verify_email_v1_auth_email_verify_post"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/v1/auth/freeze": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Freeze By Link
+         * @description Public on purpose: the single-use link of a new-sign-in e-mail is the credential, and
+         *     the phone holding the session may be gone. Answers the same for every bad token.
+         */
+        post: operations["freeze_by_link_v1_auth_freeze_post"];
         delete?: never;
         options?: never;
         head?: never;
@@ -520,6 +608,29 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/v1/events": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * Events
+         * @description Events after ``after`` in commit order, the same JSON as the Redis stream
+         *     (``{event_id, type, aggregate_type, aggregate_id, occurred_at, payload}``), waiting up to
+         *     ``wait`` seconds for the first. Without ``after``: the events of the longest token
+         *     lifetime. Pass ``next_cursor`` as ``after`` next time; de-duplicate on ``event_id``.
+         */
+        get: operations["events_v1_events_get"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/v1/internal/trading-accounts/{account_id}/credentials": {
         parameters: {
             query?: never;
@@ -626,7 +737,8 @@ export interface paths {
         put?: never;
         /**
          * Introspect
-         * @description RFC 7662: is this token active, and what does it carry? (any authenticated client)
+         * @description RFC 7662: is this token active, and what does it carry? Only for clients holding
+         *     ``tokens:introspect``; any other authenticated client learns nothing (``active: false``).
          */
         post: operations["introspect_v1_oauth_introspect_post"];
         delete?: never;
@@ -801,6 +913,26 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/v1/trading-accounts/{account_id}/members/me": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        post?: never;
+        /**
+         * Leave Account
+         * @description Leave an account shared with you (the same as removing your own user id).
+         */
+        delete: operations["leave_account_v1_trading_accounts__account_id__members_me_delete"];
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/v1/trading-accounts/{account_id}/members/{user_id}": {
         parameters: {
             query?: never;
@@ -916,6 +1048,27 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/v1/users/me/freeze": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Freeze Me
+         * @description Emergency freeze ("my phone was stolen"): every session, this one included, is signed
+         *     out and nothing happens on your trading accounts until you unfreeze (docs/freeze.md).
+         */
+        post: operations["freeze_me_v1_users_me_freeze_post"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/v1/users/me/preferences": {
         parameters: {
             query?: never;
@@ -934,10 +1087,63 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/v1/users/me/unfreeze": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Unfreeze Me
+         * @description Password and a second factor; without two-factor authentication, the password and then
+         *     the link e-mailed to you (``status: confirmation_sent``).
+         */
+        post: operations["unfreeze_me_v1_users_me_unfreeze_post"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/v1/users/me/unfreeze/confirm": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Confirm Unfreeze Me
+         * @description The e-mailed unfreeze link, opened while signed in as the same user.
+         */
+        post: operations["confirm_unfreeze_me_v1_users_me_unfreeze_confirm_post"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
 }
 export type webhooks = Record<string, never>;
 export interface components {
     schemas: {
+        /**
+         * AccountFrozenCondition
+         * @description The subject user, or the owner of the trading account acted on, used the emergency
+         *     freeze (docs/freeze.md); meant for deny policies on ``trading_account:*``.
+         */
+        AccountFrozenCondition: {
+            /**
+             * @description discriminator enum property added by openapi-typescript
+             * @enum {string}
+             */
+            type: "account_frozen";
+        };
         /** AccountOut */
         AccountOut: {
             /** Access Token Expires At */
@@ -953,6 +1159,13 @@ export interface components {
              * Format: date-time
              */
             created_at: string;
+            /** Expires At */
+            expires_at?: string | null;
+            /**
+             * Frozen
+             * @default false
+             */
+            frozen: boolean;
             /** Permissions */
             permissions: string[];
             /**
@@ -990,6 +1203,11 @@ export interface components {
              */
             type: "account_permission";
         };
+        /** ActionTokenIn */
+        ActionTokenIn: {
+            /** Token */
+            token: string;
+        };
         /** AdminUserDetail */
         AdminUserDetail: {
             /** Active Sessions */
@@ -1003,6 +1221,17 @@ export interface components {
             email: string;
             /** Email Verified */
             email_verified: boolean;
+            /**
+             * Frozen
+             * @default false
+             */
+            frozen: boolean;
+            /** Frozen At */
+            frozen_at?: string | null;
+            /** Frozen By */
+            frozen_by?: string | null;
+            /** Frozen Reason */
+            frozen_reason?: string | null;
             /** Locale */
             locale: string;
             /** Mfa Enabled */
@@ -1089,6 +1318,11 @@ export interface components {
         BackupCodesOut: {
             /** Backup Codes */
             backup_codes: string[];
+            /**
+             * Other Sessions Revoked
+             * @default 0
+             */
+            other_sessions_revoked: number;
         };
         /**
          * BatchCheckIn
@@ -1142,6 +1376,27 @@ export interface components {
             api_key: string;
             /** Api Secret */
             api_secret: string;
+        };
+        /** DailyCountOut */
+        DailyCountOut: {
+            /**
+             * Day
+             * Format: date
+             */
+            day: string;
+            /** Event Type */
+            event_type: string;
+            /** Events */
+            events: number;
+            /** Max Risk Score */
+            max_risk_score: number;
+        };
+        /** DailyCountPage */
+        DailyCountPage: {
+            /** Items */
+            items: components["schemas"]["DailyCountOut"][];
+            /** Next Cursor */
+            next_cursor: string | null;
         };
         /** DeactivateIn */
         DeactivateIn: {
@@ -1213,6 +1468,47 @@ export interface components {
              * @default true
              */
             email_verified: boolean;
+        };
+        /** EventsPage */
+        EventsPage: {
+            /** Items */
+            items: {
+                [key: string]: unknown;
+            }[];
+            /** Next Cursor */
+            next_cursor: string | null;
+        };
+        /**
+         * FreezeIn
+         * @description Exactly one proof: the password, or a TOTP or backup code.
+         */
+        FreezeIn: {
+            /** Code */
+            code?: string | null;
+            /** Password */
+            password?: string | null;
+        };
+        /** FreezeOut */
+        FreezeOut: {
+            /** Frozen */
+            frozen: boolean;
+            /** Frozen At */
+            frozen_at: string | null;
+            /**
+             * Sessions Revoked
+             * @default 0
+             */
+            sessions_revoked: number;
+            /** Status */
+            status: string;
+        };
+        /**
+         * FreezeReasonIn
+         * @description Why support freezes or unfreezes an account: kept in the audit trail.
+         */
+        FreezeReasonIn: {
+            /** Reason */
+            reason: string;
         };
         /** HTTPValidationError */
         HTTPValidationError: {
@@ -1316,6 +1612,8 @@ export interface components {
         MemberIn: {
             /** Email */
             email: string;
+            /** Expires At */
+            expires_at?: string | null;
             /** Permissions */
             permissions: ("view" | "trade" | "manage")[];
         };
@@ -1330,6 +1628,8 @@ export interface components {
             created_at: string;
             /** Email */
             email: string;
+            /** Expires At */
+            expires_at?: string | null;
             /** Name */
             name: string;
             /** Permissions */
@@ -1351,6 +1651,11 @@ export interface components {
              * @default false
              */
             mfa_enabled: boolean;
+            /**
+             * Other Sessions Revoked
+             * @default 0
+             */
+            other_sessions_revoked: number;
         };
         /**
          * MfaPresentCondition
@@ -1423,7 +1728,7 @@ export interface components {
             /** Actions */
             actions: string[];
             /** Conditions */
-            conditions?: (components["schemas"]["ResourceOwnerCondition"] | components["schemas"]["AccountPermissionCondition"] | components["schemas"]["MfaPresentCondition"] | components["schemas"]["MfaWithinCondition"] | components["schemas"]["UserStatusCondition"] | components["schemas"]["UserNotActiveCondition"] | components["schemas"]["ScopeCondition"])[];
+            conditions?: (components["schemas"]["ResourceOwnerCondition"] | components["schemas"]["AccountPermissionCondition"] | components["schemas"]["MfaPresentCondition"] | components["schemas"]["MfaWithinCondition"] | components["schemas"]["UserStatusCondition"] | components["schemas"]["UserNotActiveCondition"] | components["schemas"]["ScopeCondition"] | components["schemas"]["AccountFrozenCondition"])[];
             /**
              * Created At
              * Format: date-time
@@ -1647,12 +1952,12 @@ export interface components {
              * Risk Reasons
              * @default []
              */
-            risk_reasons?: string[];
+            risk_reasons: string[];
             /**
              * Risk Score
              * @default 0
              */
-            risk_score?: number;
+            risk_score: number;
             /** Session Id */
             session_id: string;
             /** User Agent */
@@ -1695,6 +2000,16 @@ export interface components {
             secret: string;
         };
         /**
+         * UnfreezeIn
+         * @description The password and, when two-factor authentication is on, a TOTP or backup code.
+         */
+        UnfreezeIn: {
+            /** Code */
+            code?: string | null;
+            /** Password */
+            password: string;
+        };
+        /**
          * UserNotActiveCondition
          * @description The subject user's status is anything but ``active`` (fails closed on new statuses).
          */
@@ -1716,6 +2031,13 @@ export interface components {
             email: string;
             /** Email Verified */
             email_verified: boolean;
+            /**
+             * Frozen
+             * @default false
+             */
+            frozen: boolean;
+            /** Frozen At */
+            frozen_at?: string | null;
             /** Locale */
             locale: string;
             /** Mfa Enabled */
@@ -1795,6 +2117,13 @@ export interface components {
              * Format: date-time
              */
             created_at: string;
+            /** Expires At */
+            expires_at?: string | null;
+            /**
+             * Frozen
+             * @default false
+             */
+            frozen: boolean;
             /** Permissions */
             permissions: string[];
             /** Reason */
@@ -1975,6 +2304,41 @@ export interface operations {
                 };
                 content: {
                     "application/json": components["schemas"]["AuditPage"];
+                };
+            };
+            /** @description Validation Error */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["HTTPValidationError"];
+                };
+            };
+        };
+    };
+    daily_counts_v1_admin_audit_daily_get: {
+        parameters: {
+            query?: {
+                since?: string | null;
+                until?: string | null;
+                event_type?: string | null;
+                limit?: number;
+                cursor?: string | null;
+            };
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["DailyCountPage"];
                 };
             };
             /** @description Validation Error */
@@ -2218,6 +2582,41 @@ export interface operations {
             };
         };
     };
+    freeze_user_v1_admin_users__user_id__freeze_post: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                user_id: string;
+            };
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["FreezeReasonIn"];
+            };
+        };
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["AdminUserDetail"];
+                };
+            };
+            /** @description Validation Error */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["HTTPValidationError"];
+                };
+            };
+        };
+    };
     set_roles_v1_admin_users__user_id__roles_put: {
         parameters: {
             query?: never;
@@ -2265,6 +2664,41 @@ export interface operations {
         requestBody: {
             content: {
                 "application/json": components["schemas"]["StatusIn"];
+            };
+        };
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["AdminUserDetail"];
+                };
+            };
+            /** @description Validation Error */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["HTTPValidationError"];
+                };
+            };
+        };
+    };
+    unfreeze_user_v1_admin_users__user_id__unfreeze_post: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                user_id: string;
+            };
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["FreezeReasonIn"];
             };
         };
         responses: {
@@ -2350,6 +2784,39 @@ export interface operations {
                 };
                 content: {
                     "application/json": components["schemas"]["EmailVerifiedOut"];
+                };
+            };
+            /** @description Validation Error */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["HTTPValidationError"];
+                };
+            };
+        };
+    };
+    freeze_by_link_v1_auth_freeze_post: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["ActionTokenIn"];
+            };
+        };
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["FreezeOut"];
                 };
             };
             /** @description Validation Error */
@@ -2824,6 +3291,39 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content?: never;
+            };
+        };
+    };
+    events_v1_events_get: {
+        parameters: {
+            query?: {
+                after?: string | null;
+                wait?: number;
+                limit?: number;
+            };
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["EventsPage"];
+                };
+            };
+            /** @description Validation Error */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["HTTPValidationError"];
+                };
             };
         };
     };
@@ -3444,6 +3944,35 @@ export interface operations {
             };
         };
     };
+    leave_account_v1_trading_accounts__account_id__members_me_delete: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                account_id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Successful Response */
+            204: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            /** @description Validation Error */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["HTTPValidationError"];
+                };
+            };
+        };
+    };
     remove_member_v1_trading_accounts__account_id__members__user_id__delete: {
         parameters: {
             query?: never;
@@ -3648,6 +4177,39 @@ export interface operations {
             };
         };
     };
+    freeze_me_v1_users_me_freeze_post: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["FreezeIn"];
+            };
+        };
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["FreezeOut"];
+                };
+            };
+            /** @description Validation Error */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["HTTPValidationError"];
+                };
+            };
+        };
+    };
     get_preferences_v1_users_me_preferences_get: {
         parameters: {
             query?: never;
@@ -3688,6 +4250,72 @@ export interface operations {
                 };
                 content: {
                     "application/json": components["schemas"]["PreferencesOut"];
+                };
+            };
+            /** @description Validation Error */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["HTTPValidationError"];
+                };
+            };
+        };
+    };
+    unfreeze_me_v1_users_me_unfreeze_post: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["UnfreezeIn"];
+            };
+        };
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["FreezeOut"];
+                };
+            };
+            /** @description Validation Error */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["HTTPValidationError"];
+                };
+            };
+        };
+    };
+    confirm_unfreeze_me_v1_users_me_unfreeze_confirm_post: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["ActionTokenIn"];
+            };
+        };
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["FreezeOut"];
                 };
             };
             /** @description Validation Error */

@@ -57,6 +57,9 @@ export type User = Ok<'/v1/users/me', 'get'>;
 export type UserUpdate = Body<'/v1/users/me', 'patch'>;
 export type AuditPage = Ok<'/v1/users/me/audit', 'get'>;
 export type AuditEvent = AuditPage['items'][number];
+/** Emergency freeze (docs/freeze.md): the same answer for freeze, unfreeze and their links. */
+export type FreezeResult = Ok<'/v1/users/me/freeze', 'post'>;
+export type StepUpResponse = Ok<'/v1/auth/step-up', 'post'>;
 
 export type TotpSetupResponse = Ok<'/v1/mfa/totp/setup', 'post'>;
 export type BackupCodesResponse = Ok<'/v1/mfa/totp/enable', 'post'>;

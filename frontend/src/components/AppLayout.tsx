@@ -4,6 +4,7 @@ import { useAuth } from '../contexts/AuthContext';
 import { Brand } from './Brand';
 import { Button } from './Button';
 import { EmailVerificationBanner } from './EmailVerificationBanner';
+import { FrozenBanner } from './FrozenBanner';
 
 const NAV = [
   { to: '/', label: 'Overview', end: true },
@@ -73,6 +74,7 @@ export function AppLayout() {
           </nav>
         </div>
       </header>
+      <FrozenBanner />
       <EmailVerificationBanner />
       <main id="main" className="content">
         <Outlet />

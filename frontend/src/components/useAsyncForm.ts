@@ -8,6 +8,8 @@ interface RunOptions {
   validate?: () => Record<string, string | undefined>;
   /** An error `code` that belongs to one field (e.g. `invalid_mfa_code` → `code`). */
   codeToField?: Record<string, string>;
+  /** Plain words for an error `code`, instead of the API's sentence. */
+  messages?: Record<string, string>;
 }
 
 export type RunResult<T> = { ok: true; value: T } | { ok: false; problem: ApiProblem | null };
@@ -48,7 +50,8 @@ export function useAsyncForm() {
       const value = await fn();
       return { ok: true, value };
     } catch (error) {
-      const apiProblem = toApiProblem(error);
+      const raw = toApiProblem(error);
+      const apiProblem = { ...raw, message: options.messages?.[raw.code] ?? raw.message };
       const errors = { ...apiProblem.fieldErrors };
       const field = options.codeToField?.[apiProblem.code];
       if (field && !errors[field]) errors[field] = apiProblem.message;

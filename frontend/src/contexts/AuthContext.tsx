@@ -24,7 +24,7 @@ export type AuthStatus = 'loading' | 'authenticated' | 'anonymous';
  * Why the last session ended, for the message on the sign-in page. `ended_elsewhere`: a page
  * learnt that the session was revoked from another device (the ticker's 1008 "Session revoked").
  */
-export type EndReason = 'signed_out' | 'signed_out_everywhere' | 'expired' | 'ended_elsewhere' | null;
+export type EndReason = 'signed_out' | 'signed_out_everywhere' | 'expired' | 'ended_elsewhere' | 'frozen' | null;
 
 export type LoginOutcome =
   | { kind: 'signed_in' }
@@ -41,6 +41,8 @@ export interface AuthContextValue {
   endSession(reason: EndReason): void;
   refreshUser(): Promise<User | null>;
   setUser(user: User): void;
+  /** Use a token minted for this session (a step-up) from now on; reschedules the refresh. */
+  adoptAccessToken(token: { access_token: string; expires_in: number }): void;
 }
 
 const AuthContext = createContext<AuthContextValue | null>(null);
@@ -218,9 +220,17 @@ export function AuthProvider({ children }: { children: ReactNode }) {
 
   const setUser = useCallback((next: User) => setUserState(next), []);
 
+  const adoptAccessToken = useCallback(
+    (token: { access_token: string; expires_in: number }) => {
+      setAccessToken(token.access_token);
+      scheduleRefresh(token.expires_in);
+    },
+    [scheduleRefresh],
+  );
+
   const value = useMemo<AuthContextValue>(
-    () => ({ status, user, endReason, login, verifyMfa, logout, endSession, refreshUser, setUser }),
-    [status, user, endReason, login, verifyMfa, logout, endSession, refreshUser, setUser],
+    () => ({ status, user, endReason, login, verifyMfa, logout, endSession, refreshUser, setUser, adoptAccessToken }),
+    [status, user, endReason, login, verifyMfa, logout, endSession, refreshUser, setUser, adoptAccessToken],
   );
 
   return <AuthContext.Provider value={value}>{children}</AuthContext.Provider>;

@@ -15,6 +15,7 @@ const REASON_MESSAGES: Record<string, string> = {
   signed_out_everywhere: 'You have signed out on all devices.',
   expired: 'Your session has ended. Please sign in again.',
   ended_elsewhere: 'You were signed out on another device. Sign in again to continue.',
+  frozen: 'Your account is frozen and every device is signed out. Trading stays off until you unfreeze it: sign in, then open Security.',
 };
 
 interface MfaStep {

@@ -2,7 +2,9 @@ import { useCallback, useEffect, useMemo, useRef, useState } from 'react';
 import { Alert } from '../components/Alert';
 import { Button } from '../components/Button';
 import { PageHeader } from '../components/PageHeader';
+import { Link } from 'react-router';
 import { AlertsCard } from '../components/platform/AlertsCard';
+import { OrderCard } from '../components/platform/OrderCard';
 import { PositionsCard } from '../components/platform/PositionsCard';
 import { QuotesCard } from '../components/platform/QuotesCard';
 import { useQuoteStream, type SessionEnd } from '../components/platform/useQuoteStream';
@@ -32,6 +34,24 @@ const ENDED: Record<SessionEnd, { title: string; text: string; action: string }>
  * session ends elsewhere the page stays, says so, stops the quotes and offers to sign in.
  */
 export function PlatformPage() {
+  const { user } = useAuth();
+  if (user?.frozen) {
+    return (
+      <>
+        <PageHeader title="Platform" description="Your positions, live quotes from your Kite accounts, and your price alerts." />
+        <Alert tone="warning" title="Trading is frozen.">
+          <p>
+            You froze your account, so quotes, positions and orders are off, including for people you share your trading
+            accounts with. <Link to="/security">Unfreeze it in Security</Link> to trade again.
+          </p>
+        </Alert>
+      </>
+    );
+  }
+  return <LivePlatform />;
+}
+
+function LivePlatform() {
   const { endSession } = useAuth();
   const [ended, setEnded] = useState<SessionEnd | null>(null);
   const endedRef = useRef<HTMLDivElement>(null);
@@ -62,6 +82,7 @@ export function PlatformPage() {
       ) : null}
       <div className="platform">
         <PositionsCard disabled={ended !== null} onSessionEnded={onRequestEnded} />
+        <OrderCard disabled={ended !== null} onSessionEnded={onRequestEnded} />
         <QuotesCard stream={stream} sessionEnded={ended !== null} onRetry={stream.retry} />
         <AlertsCard disabled={ended !== null} symbols={symbols} onSessionEnded={onRequestEnded} />
       </div>

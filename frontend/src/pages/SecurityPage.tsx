@@ -4,9 +4,11 @@ import type { TotpSetupResponse } from '../api/types';
 import { Alert } from '../components/Alert';
 import { Button } from '../components/Button';
 import { FormAlert } from '../components/FormAlert';
+import { FreezeCard } from '../components/FreezeCard';
 import { CopyButton } from '../components/CopyButton';
-import { PasswordField, TextField } from '../components/Field';
+import { TextField } from '../components/Field';
 import { PageHeader } from '../components/PageHeader';
+import { ProofFields } from '../components/ProofFields';
 import { StatusBadge } from '../components/StatusBadge';
 import { useAsyncForm } from '../components/useAsyncForm';
 import { useAuth } from '../contexts/AuthContext';
@@ -88,6 +90,7 @@ export function SecurityPage() {
           Change password
         </Link>
       </section>
+      <FreezeCard />
     </>
   );
 }
@@ -258,64 +261,27 @@ function DisableForm({ onDisabled }: { onDisabled(): Promise<void> }) {
       <h3 id="disable-heading" className="section-title">
         Turn off two-factor authentication
       </h3>
-      <fieldset className="segmented">
-        <legend className="visually-hidden">Confirm with</legend>
-        <label>
-          <input
-            type="radio"
-            name="disable-method"
-            checked={method === 'code'}
-            onChange={() => {
-              setMethod('code');
-              setValue('');
-              form.reset();
-            }}
-          />
-          <span>Code</span>
-        </label>
-        <label>
-          <input
-            type="radio"
-            name="disable-method"
-            checked={method === 'password'}
-            onChange={() => {
-              setMethod('password');
-              setValue('');
-              form.reset();
-            }}
-          />
-          <span>Password</span>
-        </label>
-      </fieldset>
-      <FormAlert form={form} />
-      {method === 'code' ? (
-        <TextField
-          key="code"
-          label="Authenticator or backup code"
-          name="disable-code"
-          autoComplete="one-time-code"
-          className="input--code"
-          value={value}
-          onChange={(e) => {
-            setValue(e.target.value);
-            form.clearField('value');
-          }}
-          error={form.fieldErrors.value ?? form.fieldErrors.code}
-        />
-      ) : (
-        <PasswordField
-          key="password"
-          label="Current password"
-          name="disable-password"
-          autoComplete="current-password"
-          value={value}
-          onChange={(e) => {
-            setValue(e.target.value);
-            form.clearField('value');
-          }}
-          error={form.fieldErrors.value ?? form.fieldErrors.password}
-        />
-      )}
+      <ProofFields
+        name="disable"
+        method={method}
+        choose
+        choiceLabels={{ code: 'Code', password: 'Password' }}
+        value={value}
+        error={form.fieldErrors.value ?? form.fieldErrors[method === 'code' ? 'code' : 'password']}
+        codeLabel="Authenticator or backup code"
+        passwordLabel="Current password"
+        onMethodChange={(next) => {
+          setMethod(next);
+          setValue('');
+          form.reset();
+        }}
+        onValueChange={(next) => {
+          setValue(next);
+          form.clearField('value');
+        }}
+      >
+        <FormAlert form={form} />
+      </ProofFields>
       <Button type="submit" variant="danger" loading={form.submitting}>
         Turn off
       </Button>

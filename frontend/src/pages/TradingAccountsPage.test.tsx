@@ -214,3 +214,82 @@ describe('TradingAccountsPage', () => {
     expect(withRedirectParams('http://k.test/connect/login?redirect_params=account%3Dy', 'x')).toContain('account%3Dy');
   });
 });
+
+describe('bounded sharing', () => {
+  it('shares until a chosen time and shows when the access ends', async () => {
+    let body: Record<string, unknown> | null = null;
+    server.use(
+      ...signedInHandlers(),
+      noMembers,
+      http.get('/v1/trading-accounts', () => HttpResponse.json({ items: [{ ...account, status: 'active' }], next_cursor: null })),
+      http.post('/v1/trading-accounts/:id/members', async ({ request }) => {
+        body = (await request.json()) as Record<string, unknown>;
+        return HttpResponse.json(
+          {
+            user_id: 'u-2',
+            email: 'ravi@example.com',
+            name: 'Ravi',
+            permissions: ['view', 'trade'],
+            added_by: 'u-1',
+            created_at: '2026-11-30T10:00:00Z',
+            expires_at: body.expires_at,
+          },
+          { status: 201 },
+        );
+      }),
+    );
+    const { user } = renderApp('/trading-accounts');
+    await user.click(await screen.findByRole('button', { name: 'Share' }));
+    const form = screen.getByRole('form', { name: 'Share AB1234' });
+    await user.type(within(form).getByLabelText('Their email'), 'ravi@example.com');
+    await user.click(within(form).getByRole('checkbox', { name: /Trade/ }));
+    const ends = within(form).getByLabelText(/Access ends/);
+    await user.type(ends, '2099-01-31T18:30');
+    await user.click(within(form).getByRole('button', { name: 'Share' }));
+    await waitFor(() => expect(body).not.toBeNull());
+    expect(body).toMatchObject({ email: 'ravi@example.com', permissions: ['view', 'trade'] });
+    expect(new Date(String(body!.expires_at)).getTime()).toBe(new Date('2099-01-31T18:30').getTime());
+    expect(await screen.findByText(/· until/)).toBeInTheDocument();
+  });
+
+  it('lets a member leave an account shared with them, and hides what they may not do', async () => {
+    let left = false;
+    const shared = {
+      ...account,
+      status: 'active',
+      role: 'member',
+      permissions: ['view', 'trade'],
+      expires_at: '2099-01-01T00:00:00Z',
+      frozen: false,
+    };
+    server.use(
+      ...signedInHandlers(),
+      http.get('/v1/trading-accounts', () => HttpResponse.json({ items: left ? [] : [shared], next_cursor: null })),
+      http.delete('/v1/trading-accounts/:id/members/me', () => {
+        left = true;
+        return new HttpResponse(null, { status: 204 });
+      }),
+    );
+    const { user } = renderApp('/trading-accounts');
+    expect(await screen.findByText(/Your access ends/)).toBeInTheDocument();
+    expect(screen.queryByRole('button', { name: 'Share' })).not.toBeInTheDocument();
+    expect(screen.queryByRole('button', { name: 'Unlink' })).not.toBeInTheDocument();
+    await user.click(screen.getByRole('button', { name: 'Leave' }));
+    await user.click(await screen.findByRole('button', { name: 'Leave account' }));
+    await waitFor(() => expect(left).toBe(true));
+    expect(await screen.findByText(/You left AB1234/)).toBeInTheDocument();
+  });
+
+  it('says when trading on an account is frozen', async () => {
+    server.use(
+      ...signedInHandlers(),
+      noMembers,
+      http.get('/v1/trading-accounts', () =>
+        HttpResponse.json({ items: [{ ...account, status: 'active', frozen: true }], next_cursor: null }),
+      ),
+    );
+    renderApp('/trading-accounts');
+    expect(await screen.findByText('Trading is frozen.')).toBeInTheDocument();
+    expect(screen.getByRole('button', { name: 'Share' })).toBeDisabled();
+  });
+});

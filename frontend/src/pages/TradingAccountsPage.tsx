@@ -27,6 +27,21 @@ function canManage(account: TradingAccount): boolean {
   return account.role === 'owner' || account.permissions?.includes('manage');
 }
 
+/** `datetime-local` value (the trader's own clock) → ISO 8601 with the offset, or `undefined`. */
+export function expiryToIso(value: string): string | undefined {
+  if (!value) return undefined;
+  const date = new Date(value);
+  return Number.isNaN(date.getTime()) ? undefined : date.toISOString();
+}
+
+/** Plain words for the sharing rules the service enforces (never its codes). */
+const SHARE_MESSAGES: Record<string, string> = {
+  invalid_expiry: 'Choose an end between a minute from now and one year ahead, or leave it empty.',
+  grant_outlives_yours: 'Your own access ends earlier: choose an end on or before it.',
+  owner_only_permission: 'Only the owner can give or change “Manage”.',
+  account_frozen: 'Trading on this account is frozen, so it cannot be shared right now.',
+};
+
 /**
  * Carry the account id through Kite's redirect (Kite appends `redirect_params` to the return URL).
  * The service's login URL already does; this covers one that does not.
@@ -253,8 +268,11 @@ function AccountCard({
   const [busy, setBusy] = useState<'connect' | 'verify' | 'unlink' | null>(null);
   const [error, setError] = useState<string | null>(null);
   const [confirmUnlink, setConfirmUnlink] = useState(false);
+  const [confirmLeave, setConfirmLeave] = useState(false);
+  const [leaving, setLeaving] = useState(false);
   const [members, setMembers] = useState<TradingAccountMember[]>([]);
   const manage = canManage(account);
+  const frozen = Boolean(account.frozen);
 
   useEffect(() => {
     if (!manage) return;
@@ -303,6 +321,21 @@ function AccountCard({
     }
   };
 
+  const leave = async () => {
+    setLeaving(true);
+    setError(null);
+    try {
+      await tradingAccountsApi.leave(account.account_id);
+      setConfirmLeave(false);
+      onUnlinked();
+      onNotice(`You left ${account.user_id_broker}; it is no longer shared with you.`);
+    } catch (err) {
+      setError(toApiProblem(err).message);
+      setConfirmLeave(false);
+      setLeaving(false);
+    }
+  };
+
   const unlink = async () => {
     setBusy('unlink');
     setError(null);
@@ -329,20 +362,28 @@ function AccountCard({
             <span>API key {account.api_key_masked ?? '••••'}</span>
             <span>Linked {formatDate(account.created_at)}</span>
             {account.role !== 'owner' ? <span>Shared with you ({account.permissions.join(', ')})</span> : null}
+            {account.role !== 'owner' && account.expires_at ? <span>Your access ends {formatDateTime(account.expires_at)}</span> : null}
             {account.access_token_expires_at ? <span>Token valid until {formatDateTime(account.access_token_expires_at)}</span> : null}
             {account.verified_at ? <span>Checked {formatDateTime(account.verified_at)}</span> : null}
           </p>
         </div>
         <StatusBadge status={account.status} />
       </div>
+      {frozen ? (
+        <Alert tone="warning" title="Trading is frozen.">
+          {account.role === 'owner'
+            ? 'You froze your account: nobody can trade on it until you unfreeze it in Security.'
+            : 'The owner froze this account: nobody can trade on it until they unfreeze it.'}
+        </Alert>
+      ) : null}
       {error ? <Alert tone="error">{error}</Alert> : null}
       <div className="account__actions">
         {manage ? (
-          <Button onClick={() => void connect()} loading={busy === 'connect'} disabled={busy !== null}>
+          <Button onClick={() => void connect()} loading={busy === 'connect'} disabled={busy !== null || frozen}>
             Connect with Kite
           </Button>
         ) : null}
-        <Button variant="secondary" onClick={() => void verify()} loading={busy === 'verify'} disabled={busy !== null}>
+        <Button variant="secondary" onClick={() => void verify()} loading={busy === 'verify'} disabled={busy !== null || frozen}>
           Verify
         </Button>
         {manage ? (
@@ -351,6 +392,7 @@ function AccountCard({
               variant="secondary"
               aria-expanded={panel === 'rotate'}
               onClick={() => setPanel(panel === 'rotate' ? 'none' : 'rotate')}
+              disabled={frozen}
             >
               Rotate credentials
             </Button>
@@ -358,13 +400,21 @@ function AccountCard({
               variant="secondary"
               aria-expanded={panel === 'share'}
               onClick={() => setPanel(panel === 'share' ? 'none' : 'share')}
+              disabled={frozen}
             >
               Share
             </Button>
-            <Button variant="danger-ghost" className="account__unlink" onClick={() => setConfirmUnlink(true)} disabled={busy !== null}>
-              Unlink
-            </Button>
+            {account.role === 'owner' ? (
+              <Button variant="danger-ghost" className="account__unlink" onClick={() => setConfirmUnlink(true)} disabled={busy !== null}>
+                Unlink
+              </Button>
+            ) : null}
           </>
+        ) : null}
+        {account.role !== 'owner' ? (
+          <Button variant="danger-ghost" className="account__unlink" onClick={() => setConfirmLeave(true)} disabled={leaving}>
+            Leave
+          </Button>
         ) : null}
       </div>
       {panel === 'rotate' ? (
@@ -391,6 +441,16 @@ function AccountCard({
       {manage && members.length > 0 ? (
         <MemberList accountId={account.account_id} members={members} onRemoved={(userId) => setMembers((list) => list.filter((m) => m.user_id !== userId))} />
       ) : null}
+      <ConfirmDialog
+        open={confirmLeave}
+        title={`Leave ${account.user_id_broker}?`}
+        confirmLabel="Leave account"
+        busy={leaving}
+        onCancel={() => setConfirmLeave(false)}
+        onConfirm={() => void leave()}
+      >
+        You will no longer see or trade on this account. The owner can share it with you again.
+      </ConfirmDialog>
       <ConfirmDialog
         open={confirmUnlink}
         title={`Unlink ${account.user_id_broker}?`}
@@ -485,26 +545,52 @@ function ShareForm({
 }) {
   const [email, setEmail] = useState('');
   const [permissions, setPermissions] = useState<AccountPermission[]>(['view']);
+  const [expires, setExpires] = useState('');
   const form = useAsyncForm();
+  const owner = account.role === 'owner';
+  const offered = owner ? PERMISSIONS : PERMISSIONS.filter((perm) => perm.id !== 'manage');
   const toggle = (id: AccountPermission) =>
     setPermissions((current) => (current.includes(id) ? current.filter((p) => p !== id) : [...current, id]));
 
   const onSubmit = async (event: FormEvent) => {
     event.preventDefault();
-    const result = await form.run(() => tradingAccountsApi.addMember(account.account_id, { email: email.trim(), permissions }), {
-      codeToField: { user_not_found: 'email', member_is_owner: 'email', permission_not_held: 'permissions' },
-      validate: () => {
-        const errors: Record<string, string> = {};
-        if (!email.trim()) errors.email = 'Enter the email of the person to share with.';
-        else if (!/^\S+@\S+\.\S+$/.test(email.trim())) errors.email = 'Enter a valid email address.';
-        if (permissions.length === 0) errors.permissions = 'Choose at least one permission.';
-        return errors;
+    const expiresAt = expiryToIso(expires);
+    const result = await form.run(
+      () =>
+        tradingAccountsApi.addMember(account.account_id, {
+          email: email.trim(),
+          permissions,
+          ...(expiresAt ? { expires_at: expiresAt } : {}),
+        }),
+      {
+        codeToField: {
+          user_not_found: 'email',
+          member_is_owner: 'email',
+          permission_not_held: 'permissions',
+          owner_only_permission: 'permissions',
+          invalid_expiry: 'expires_at',
+          grant_outlives_yours: 'expires_at',
+        },
+        messages: SHARE_MESSAGES,
+        validate: () => {
+          const errors: Record<string, string> = {};
+          if (!email.trim()) errors.email = 'Enter the email of the person to share with.';
+          else if (!/^\S+@\S+\.\S+$/.test(email.trim())) errors.email = 'Enter a valid email address.';
+          if (permissions.length === 0) errors.permissions = 'Choose at least one permission.';
+          if (expires && !expiresAt) errors.expires_at = 'Enter a valid date and time.';
+          else if (expiresAt && new Date(expiresAt).getTime() <= Date.now()) errors.expires_at = 'Choose a time in the future.';
+          else if (!owner && account.expires_at && (!expiresAt || expiresAt > account.expires_at)) {
+            errors.expires_at = `Your own access ends ${formatDateTime(account.expires_at)}: choose an end on or before it.`;
+          }
+          return errors;
+        },
       },
-    });
+    );
     if (result.ok) {
       onAdded(result.value);
       setEmail('');
       setPermissions(['view']);
+      setExpires('');
     }
   };
 
@@ -527,7 +613,7 @@ function ShareForm({
       <fieldset className="fieldset" aria-invalid={form.fieldErrors.permissions ? true : undefined} aria-describedby={form.fieldErrors.permissions ? 'perm-error' : undefined}>
         <legend className="field__label">Permissions</legend>
         <div className="chips">
-          {PERMISSIONS.map((perm) => (
+          {offered.map((perm) => (
             <label key={perm.id} className="chip">
               <input type="checkbox" checked={permissions.includes(perm.id)} onChange={() => toggle(perm.id)} />
               <span>
@@ -542,6 +628,23 @@ function ShareForm({
           </p>
         ) : null}
       </fieldset>
+      <TextField
+        label="Access ends (optional)"
+        name="expires_at"
+        type="datetime-local"
+        optional
+        hint={
+          !owner && account.expires_at
+            ? `Your own access ends ${formatDateTime(account.expires_at)}; theirs must end by then.`
+            : 'Leave empty to share until you remove them (at most one year ahead otherwise).'
+        }
+        value={expires}
+        onChange={(e) => {
+          setExpires(e.target.value);
+          form.clearField('expires_at');
+        }}
+        error={form.fieldErrors.expires_at}
+      />
       <div className="form__actions">
         <Button type="submit" loading={form.submitting}>
           Share
@@ -587,6 +690,7 @@ function MemberList({
             <span>
               {member.name ? `${member.name} · ` : ''}
               {member.email} <span className="muted">({member.permissions.join(', ')})</span>
+              {member.expires_at ? <span className="muted"> · until {formatDateTime(member.expires_at)}</span> : null}
             </span>
             <Button
               variant="ghost"

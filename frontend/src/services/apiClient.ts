@@ -7,6 +7,9 @@
  *   single-flight: concurrent 401s (and the scheduled refresh) share the same request, because
  *   the refresh token rotates on every use and a second presentation would look like reuse.
  * - When the refresh fails, the registered auth-failure handler signs the user out.
+ * - A 403 `step_up_required` (a trading action needs a second factor proven in the last five
+ *   minutes) asks the registered step-up handler for a code, which steps up and swaps in the new
+ *   access token; the request is then retried once. Concurrent requests share one prompt.
  */
 import axios, { AxiosHeaders, type AxiosError, type InternalAxiosRequestConfig } from 'axios';
 import type { RefreshResponse } from '../api/types';
@@ -23,6 +26,10 @@ declare module 'axios' {
      * user out at once and leaving the page.
      */
     reportSessionEnd?: boolean;
+    /** Do not offer a step-up on `step_up_required` (the step-up request itself). */
+    skipStepUp?: boolean;
+    /** Internal: this request was already retried after a step-up. */
+    _steppedUp?: boolean;
   }
 }
 
@@ -58,6 +65,35 @@ export function onTokenRefreshed(listener: RefreshListener): () => void {
 /** Called when a 401 could not be cured by a refresh: the session is over. */
 export function setAuthFailureHandler(handler: FailureListener | null): void {
   authFailureHandler = handler;
+}
+
+/**
+ * Asks the person for a code and steps up; resolves with the new access token, or `null`
+ * when they cancelled (or cannot step up, e.g. two-factor authentication is off).
+ */
+export type StepUpHandler = () => Promise<string | null>;
+let stepUpHandler: StepUpHandler | null = null;
+let stepUpInFlight: Promise<string | null> | null = null;
+
+export function setStepUpHandler(handler: StepUpHandler | null): void {
+  stepUpHandler = handler;
+}
+
+const stepUpDeclinedErrors = new WeakSet<object>();
+
+/** True for a `step_up_required` error whose prompt the person closed without a code. */
+export function isStepUpDeclinedError(error: unknown): boolean {
+  return typeof error === 'object' && error !== null && stepUpDeclinedErrors.has(error);
+}
+
+function askForStepUp(): Promise<string | null> {
+  if (!stepUpHandler) return Promise.resolve(null);
+  if (!stepUpInFlight) {
+    stepUpInFlight = stepUpHandler().finally(() => {
+      stepUpInFlight = null;
+    });
+  }
+  return stepUpInFlight;
 }
 
 const sessionEndedErrors = new WeakSet<object>();
@@ -129,6 +165,17 @@ apiClient.interceptors.response.use(undefined, async (error: AxiosError<{ code?:
   const config = error.config;
   const status = error.response?.status;
   const code = error.response?.data?.code;
+  if (config && status === 403 && code === 'step_up_required') {
+    if (config.skipStepUp || config._steppedUp) throw error;
+    const token = await askForStepUp();
+    if (!token) {
+      stepUpDeclinedErrors.add(error);
+      throw error;
+    }
+    const headers = AxiosHeaders.from(config.headers);
+    headers.set('Authorization', `Bearer ${token}`);
+    return apiClient.request({ ...config, headers, _steppedUp: true });
+  }
   if (!config || status !== 401 || config.skipAuth || (code && CREDENTIAL_CODES.has(code))) {
     throw error;
   }

@@ -6,6 +6,7 @@ import type {
   RegisterRequest,
   RegisterResponse,
   SessionList,
+  StepUpResponse,
   TokenResponse,
 } from '../api/types';
 
@@ -60,6 +61,12 @@ export const authApi = {
 
   async verifyEmail(token: string): Promise<void> {
     await apiClient.post('/v1/auth/email/verify', { token }, { skipAuth: true });
+  },
+
+  /** Re-prove the second factor: a new access token whose `mfa_at` is now (trading). */
+  async stepUp(code: string): Promise<StepUpResponse> {
+    const { data } = await apiClient.post<StepUpResponse>('/v1/auth/step-up', { code }, { skipStepUp: true });
+    return data;
   },
 
   async resendVerification(): Promise<void> {

@@ -95,6 +95,36 @@ export const alertsApi = {
   },
 };
 
+export type OrderSide = 'BUY' | 'SELL';
+
+export interface OrderCreate {
+  symbol: string;
+  side: OrderSide;
+  quantity: number;
+}
+
+export interface PlacedOrder extends OrderCreate {
+  order_id: string;
+  account_id: string;
+  status: string;
+  placed_at: string;
+}
+
+/**
+ * Orders through the backend: a trading action, so it may answer `step_up_required`; the
+ * client then asks for a code, steps up and retries once (`apiClient`).
+ */
+export const ordersApi = {
+  async place(accountId: string, body: OrderCreate): Promise<PlacedOrder> {
+    const { data } = await apiClient.post<PlacedOrder>(
+      `${platformConfig.backendUrl}/api/trading-accounts/${encodeURIComponent(accountId)}/orders`,
+      body,
+      crossOrigin,
+    );
+    return data;
+  },
+};
+
 /** What a failed call to one of the platform's services means for the trader. */
 export type PlatformProblem =
   | { kind: 'session_ended' }

@@ -64,4 +64,9 @@ export const tradingAccountsApi = {
   async removeMember(accountId: string, userId: string): Promise<void> {
     await apiClient.delete(`${path(accountId)}/members/${encodeURIComponent(userId)}`);
   },
+
+  /** Stop being a member of an account shared with you. */
+  async leave(accountId: string): Promise<void> {
+    await apiClient.delete(`${path(accountId)}/members/me`);
+  },
 };

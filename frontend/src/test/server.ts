@@ -15,6 +15,8 @@ export function makeUser(overrides: Partial<User> = {}): User {
     roles: ['user'],
     mfa_enabled: false,
     created_at: '2025-01-02T03:04:05Z',
+    frozen: false,
+    frozen_at: null,
     ...overrides,
   };
 }

@@ -1,0 +1,185 @@
+import { useState, type FormEvent } from 'react';
+import { useAuth } from '../contexts/AuthContext';
+import { usersApi } from '../services/usersApi';
+import { Alert } from './Alert';
+import { Button } from './Button';
+import { ConfirmDialog } from './ConfirmDialog';
+import { FormAlert } from './FormAlert';
+import { PasswordField, TextField } from './Field';
+import { ProofFields } from './ProofFields';
+import { StatusBadge } from './StatusBadge';
+import { useAsyncForm } from './useAsyncForm';
+
+/**
+ * The Security page's emergency freeze ("my phone was stolen") and, once frozen, the way out.
+ * Freezing signs out every device, this one included, so the person lands on the sign-in page
+ * with a message saying what happened and how to undo it.
+ */
+export function FreezeCard() {
+  const { user } = useAuth();
+  if (!user) return null;
+  return (
+    <section className="card" aria-labelledby="freeze-heading">
+      <div className="card__header">
+        <h2 id="freeze-heading" className="card__title">
+          Emergency freeze
+        </h2>
+        {user.frozen ? <StatusBadge status="invalid" label="Frozen" /> : null}
+      </div>
+      {user.frozen ? <UnfreezeForm mfaEnabled={user.mfa_enabled} /> : <FreezeForm mfaEnabled={user.mfa_enabled} />}
+    </section>
+  );
+}
+
+function FreezeForm({ mfaEnabled }: { mfaEnabled: boolean }) {
+  const { endSession } = useAuth();
+  const [confirming, setConfirming] = useState(false);
+  const [method, setMethod] = useState<'password' | 'code'>('password');
+  const [value, setValue] = useState('');
+  const form = useAsyncForm();
+
+  const freeze = async () => {
+    const trimmed = method === 'code' ? value.replace(/\s+/g, '') : value;
+    const result = await form.run(() => usersApi.freeze(method === 'code' ? { code: trimmed } : { password: trimmed }), {
+      codeToField: { invalid_password: 'value', invalid_mfa_code: 'value' },
+      validate: () => (trimmed ? {} : { value: method === 'code' ? 'Enter a code from your app or a backup code.' : 'Enter your password.' }),
+    });
+    setConfirming(false);
+    if (result.ok) endSession('frozen');
+    else setValue('');
+  };
+
+  const onSubmit = (event: FormEvent) => {
+    event.preventDefault();
+    if (!value.trim()) {
+      void freeze(); // shows the inline error
+      return;
+    }
+    setConfirming(true);
+  };
+
+  return (
+    <>
+      <p>
+        Lost your phone, or think someone else is in your account? Freeze it: every device is signed out at once, and no one —
+        you or anyone you share a trading account with — can trade until you unfreeze it.
+      </p>
+      <form ref={form.formRef} onSubmit={onSubmit} noValidate className="form form--compact">
+        <ProofFields
+          name="freeze"
+          method={method}
+          choose={mfaEnabled}
+          choiceLabels={{ code: 'Use a code', password: 'Use my password' }}
+          value={value}
+          error={form.fieldErrors.value ?? form.fieldErrors[method === 'code' ? 'code' : 'password']}
+          codeLabel="Code from your app, or a backup code"
+          passwordLabel="Your password"
+          onMethodChange={(next) => {
+            setMethod(next);
+            setValue('');
+            form.reset();
+          }}
+          onValueChange={(next) => {
+            setValue(next);
+            form.clearField('value');
+          }}
+        >
+          <FormAlert form={form} />
+        </ProofFields>
+        <Button type="submit" variant="danger" loading={form.submitting && !confirming}>
+          Freeze my account
+        </Button>
+      </form>
+      <ConfirmDialog
+        open={confirming}
+        title="Freeze your account?"
+        confirmLabel="Freeze now"
+        busy={form.submitting}
+        onConfirm={() => void freeze()}
+        onCancel={() => setConfirming(false)}
+      >
+        <p>You will be signed out here and on every other device. Trading stops until you unfreeze your account.</p>
+      </ConfirmDialog>
+    </>
+  );
+}
+
+function UnfreezeForm({ mfaEnabled }: { mfaEnabled: boolean }) {
+  const { refreshUser } = useAuth();
+  const [password, setPassword] = useState('');
+  const [code, setCode] = useState('');
+  const [sent, setSent] = useState(false);
+  const form = useAsyncForm();
+
+  const onSubmit = async (event: FormEvent) => {
+    event.preventDefault();
+    const trimmedCode = code.replace(/\s+/g, '');
+    const result = await form.run(
+      () => usersApi.unfreeze(mfaEnabled ? { password, code: trimmedCode } : { password }),
+      {
+        codeToField: { invalid_password: 'password', invalid_mfa_code: 'code', second_factor_required: 'code' },
+        validate: () => ({
+          password: password ? undefined : 'Enter your password.',
+          code: mfaEnabled && !trimmedCode ? 'Enter the code from your authenticator app, or a backup code.' : undefined,
+        }),
+      },
+    );
+    setPassword('');
+    setCode('');
+    if (!result.ok) return;
+    if (result.value.status === 'confirmation_sent') setSent(true);
+    else await refreshUser();
+  };
+
+  if (sent) {
+    return (
+      <Alert tone="info" title="Check your e-mail.">
+        We sent you a link to finish unfreezing. Open it while signed in here; it works once, for 30 minutes.
+      </Alert>
+    );
+  }
+
+  return (
+    <>
+      <Alert tone="warning" title="Your account is frozen.">
+        Trading is off on all your trading accounts, including for people you share them with.
+      </Alert>
+      <p>
+        {mfaEnabled
+          ? 'To unfreeze, confirm with your password and a code from your authenticator app (or a backup code).'
+          : 'To unfreeze, confirm with your password. Because two-factor authentication is off, we will also e-mail you a link to confirm.'}
+      </p>
+      <form ref={form.formRef} onSubmit={onSubmit} noValidate className="form form--compact">
+        <FormAlert form={form} />
+        <PasswordField
+          label="Your password"
+          name="unfreeze-password"
+          autoComplete="current-password"
+          value={password}
+          onChange={(e) => {
+            setPassword(e.target.value);
+            form.clearField('password');
+          }}
+          error={form.fieldErrors.password}
+        />
+        {mfaEnabled ? (
+          <TextField
+            label="Code from your app, or a backup code"
+            name="unfreeze-code"
+            autoComplete="one-time-code"
+            className="input--code"
+            value={code}
+            onChange={(e) => {
+              setCode(e.target.value);
+              form.clearField('code');
+            }}
+            error={form.fieldErrors.code}
+          />
+        ) : null}
+        <Button type="submit" loading={form.submitting}>
+          Unfreeze my account
+        </Button>
+      </form>
+    </>
+  );
+}
