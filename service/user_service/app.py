@@ -47,6 +47,7 @@ from user_service.verification.endpoints import router as verification_router
 from user_service.web import install_error_handlers, mount_frontend
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
+READY_TIMEOUT_SECONDS = 2.0
 
 
 def _health_router(app: FastAPI) -> None:
@@ -60,9 +61,11 @@ def _health_router(app: FastAPI) -> None:
         safely without it: in-process rate limits, decisions from the database)."""
         checks: dict[str, str] = {}
         try:
-            async with services.engine.connect() as connection:
-                await connection.execution_options(**{READ_ONLY_OPTION: True})
-                await connection.execute(text("SELECT 1"))
+            # Bounded: a frozen database or an exhausted pool must not hang the probe.
+            with anyio.fail_after(READY_TIMEOUT_SECONDS):
+                async with services.engine.connect() as connection:
+                    await connection.execution_options(**{READ_ONLY_OPTION: True})
+                    await connection.execute(text("SELECT 1"))
             checks["database"] = "ok"
         except Exception:
             checks["database"] = "down"

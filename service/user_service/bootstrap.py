@@ -10,7 +10,12 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from user_service.auth.password_policy import PasswordRules
 from user_service.authz.cache import DecisionCache
 from user_service.config import Settings
-from user_service.db import create_engine, create_sessionmaker, read_only
+from user_service.db import (
+    COMMAND_TIMEOUT_SECONDS,
+    create_engine,
+    create_sessionmaker,
+    read_only,
+)
 from user_service.kit.encryption import KeyProvider, KeyProviderError, LocalKeyProvider
 from user_service.kit.ip import parse_networks
 from user_service.kit.passwords import PasswordHasher
@@ -51,7 +56,10 @@ async def open_key_provider(
 
 async def build_services(settings: Settings) -> AppServices:
     engine = create_engine(
-        settings.database_url, pool_size=settings.database_pool_size, echo=settings.sql_echo
+        settings.database_url,
+        pool_size=settings.database_pool_size,
+        echo=settings.sql_echo,
+        command_timeout=COMMAND_TIMEOUT_SECONDS,
     )
     sessionmaker = create_sessionmaker(engine)
     try:

@@ -13,14 +13,17 @@ from __future__ import annotations
 
 import datetime as dt
 import os
+import sqlite3
 import stat
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Any
 
+import asyncpg
 import structlog
 from sqlalchemy import JSON, DateTime, MetaData, event
+from sqlalchemy import exc as sa_exc
 from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.engine import Dialect
 from sqlalchemy.ext.asyncio import (
@@ -113,7 +116,23 @@ def secure_sqlite_file(database_url: str) -> None:
         path.chmod(0o600)  # a file created by an older version, or by hand
 
 
-def create_engine(database_url: str, *, pool_size: int = 10, echo: bool = False) -> AsyncEngine:
+# PostgreSQL time limits, so that a database that is down, restarting or frozen costs a request
+# a quick 503 instead of a hang (docs/reliability.md): a new connection gets CONNECT_TIMEOUT
+# seconds, a request waits at most POOL_TIMEOUT for a pooled connection, and — on the serving
+# engine only (``build_services``), not for migrations or the CLI's long reads — one statement
+# (the pool's pre-ping included) at most COMMAND_TIMEOUT before asyncpg gives up on it.
+CONNECT_TIMEOUT_SECONDS = 3.0
+POOL_TIMEOUT_SECONDS = 5.0
+COMMAND_TIMEOUT_SECONDS = 5.0
+
+
+def create_engine(
+    database_url: str,
+    *,
+    pool_size: int = 10,
+    echo: bool = False,
+    command_timeout: float | None = None,
+) -> AsyncEngine:
     # hide_parameters: a failed statement's error (and log line) never quotes bound values —
     # an e-mail, a password hash, a sealed secret.
     if database_url.startswith("sqlite"):
@@ -128,8 +147,48 @@ def create_engine(database_url: str, *, pool_size: int = 10, echo: bool = False)
         pool_size=pool_size,
         max_overflow=pool_size,
         pool_pre_ping=True,
-        pool_timeout=10,
+        pool_timeout=POOL_TIMEOUT_SECONDS,
+        connect_args={"timeout": CONNECT_TIMEOUT_SECONDS, "command_timeout": command_timeout},
     )
+
+
+_SQLITE_BUSY = ("database is locked", "database is busy")
+
+
+def database_unavailable(error: BaseException) -> bool:
+    """True when ``error`` says the database cannot serve us right now — down, restarting,
+    unreachable, its connections cut, out of pooled connections, too slow, or (SQLite) locked
+    past the busy timeout — rather than that a statement is wrong. Such errors are answered
+    with a 503 the client may retry; anything else stays a 500.
+
+    Looks through SQLAlchemy's wrapper (``.orig``) and the exception chain, because the
+    driver's error arrives wrapped, or raw (a refused connection is a plain ``OSError``).
+    """
+    seen: set[int] = set()
+    pending: list[BaseException | None] = [error]
+    while pending:
+        current = pending.pop()
+        if current is None or id(current) in seen:
+            continue
+        seen.add(id(current))
+        if isinstance(current, sa_exc.TimeoutError):  # no pooled connection within the wait
+            return True
+        if isinstance(current, sa_exc.DBAPIError) and current.connection_invalidated:
+            return True
+        if isinstance(
+            current,
+            asyncpg.PostgresConnectionError  # class 08: connection failures
+            | asyncpg.exceptions.OperatorInterventionError  # 57: shutdown, starting, cancelled
+            | asyncpg.InterfaceError  # "connection is closed", "another operation in progress"
+            | asyncpg.exceptions.ConnectionDoesNotExistError
+            | ConnectionError  # refused, reset, aborted
+            | TimeoutError,  # connect or command timeout
+        ):
+            return True
+        if isinstance(current, sqlite3.OperationalError) and str(current).startswith(_SQLITE_BUSY):
+            return True
+        pending.extend([getattr(current, "orig", None), current.__cause__, current.__context__])
+    return False
 
 
 def create_sessionmaker(engine: AsyncEngine) -> async_sessionmaker[AsyncSession]:

@@ -5,13 +5,16 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
+import asyncpg
 import structlog
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import FileResponse, JSONResponse
+from sqlalchemy import exc as sa_exc
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from user_service.exceptions import UserServiceError
+from user_service.db import database_unavailable
+from user_service.exceptions import ServiceUnavailable, UserServiceError
 
 log = structlog.get_logger(__name__)
 
@@ -25,6 +28,18 @@ _STATUS_CODES = {
     413: "payload_too_large",
     415: "unsupported_media_type",
 }
+# What a client is told while the database is unreachable; it may retry after this long.
+UNAVAILABLE_RETRY_AFTER_SECONDS = 2
+# Errors that may mean "the database is unreachable right now" (``database_unavailable`` decides);
+# handled inside the app, so the answer is a 503 on a connection that stays usable.
+_INFRASTRUCTURE_ERRORS: tuple[type[Exception], ...] = (
+    sa_exc.DBAPIError,
+    sa_exc.TimeoutError,
+    asyncpg.PostgresError,
+    asyncpg.InterfaceError,
+    OSError,
+    TimeoutError,
+)
 API_PREFIXES = ("/v1/", "/health/", "/metrics", "/docs", "/redoc", "/openapi.json", "/.well-known/")
 
 
@@ -69,6 +84,21 @@ def install_error_handlers(app: FastAPI) -> None:
         return JSONResponse(
             {"detail": detail, "code": code}, status_code=exc.status_code, headers=exc.headers
         )
+
+    async def _infrastructure(request: Request, exc: Exception) -> JSONResponse:
+        """The database is down, restarting, out of connections or too slow: a fast 503 with
+        ``Retry-After`` (never a 500, never a hang). Any other error of these types is a bug."""
+        if not database_unavailable(exc):
+            return await _unexpected(request, exc)
+        log.warning("database_unavailable", path=request.url.path, error=type(exc).__name__)
+        error = ServiceUnavailable(
+            "The service is temporarily unavailable. Try again shortly.",
+            headers={"Retry-After": str(UNAVAILABLE_RETRY_AFTER_SECONDS)},
+        )
+        return JSONResponse(error.body(), status_code=error.status_code, headers=error.headers)
+
+    for error_type in _INFRASTRUCTURE_ERRORS:
+        app.add_exception_handler(error_type, _infrastructure)
 
     @app.exception_handler(Exception)
     async def _unexpected(request: Request, exc: Exception) -> JSONResponse:
