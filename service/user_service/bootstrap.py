@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import time
 from pathlib import Path
 
+import anyio
 from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
@@ -51,7 +53,25 @@ async def open_key_provider(
             "sealed under a master key. Point KMS_MASTER_KEY_FILE at the original key file "
             "(restore it from your backup); the service will not start without it."
         )
-    return LocalKeyProvider.create(path)
+    try:
+        return LocalKeyProvider.create(path)
+    except KeyProviderError:
+        if not path.exists():  # noqa: ASYNC240 - one stat at start-up
+            raise
+        # ``serve --workers N`` on a first run: another worker created the file a moment ago
+        # (found by the worker-kill drill). Use its key once it is completely written.
+        return await _load_when_written(path)
+
+
+async def _load_when_written(path: Path, wait_seconds: float = 10.0) -> KeyProvider:
+    deadline = time.monotonic() + wait_seconds
+    while True:
+        try:
+            return LocalKeyProvider.load(path)
+        except KeyProviderError:
+            if time.monotonic() > deadline:
+                raise
+            await anyio.sleep(0.1)
 
 
 async def build_services(settings: Settings) -> AppServices:
