@@ -193,7 +193,7 @@ def create_app(state: KiteStandinState) -> Starlette:
             delay, fail_status = state.delay, state.fail_status
         deadline = time.monotonic() + delay
         while delay and time.monotonic() < deadline and not state.stopping.is_set():
-            await anyio.sleep(min(0.05, deadline - time.monotonic()))
+            await anyio.sleep(max(0.0, min(0.05, deadline - time.monotonic())))
         if fail_status:
             return _error(fail_status, "NetworkException", "Gateway error from OMS (stand-in).")
         if request.headers.get("x-kite-version") != "3":
