@@ -303,14 +303,18 @@ If it was not you, do not open the link: your account stays frozen. Reset your p
 $forgot_link
 """),
         html=Template(
-            "<p>Hello $name,</p>"
-            "<p>Someone signed in to your account and asked to unfreeze it on $when "
-            "(IP address $ip). If it was you, open this link while signed in; it works once, "
-            "for $valid_for.</p>"
+            (
+                "<p>Hello $name,</p>"
+                "<p>Someone signed in to your account and asked to unfreeze it on $when "
+                "(IP address $ip). If it was you, open this link while signed in; it works "
+                "once, for $valid_for.</p>"
+            )
             + _BUTTON
-            + "Unfreeze my account</a></p>"
-            "<p>If it was not you, do not open the link: your account stays frozen. "
-            '<a href="$forgot_link" style="color:#1d4ed8;">Reset your password</a>.</p>'
+            + (
+                "Unfreeze my account</a></p>"
+                "<p>If it was not you, do not open the link: your account stays frozen. "
+                '<a href="$forgot_link" style="color:#1d4ed8;">Reset your password</a>.</p>'
+            )
         ),
     ),
     MailKind.RISKY_SIGN_IN_REFUSED: MailTemplate(

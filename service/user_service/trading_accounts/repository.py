@@ -201,14 +201,6 @@ async def delete_membership(db: AsyncSession, account_id: uuid.UUID, user_id: uu
     return bool(getattr(result, "rowcount", 0))
 
 
-async def delete_expired_memberships(db: AsyncSession, *, before: dt.datetime) -> int:
-    """Housekeeping only: expired grants already count for nothing (``live_membership``)."""
-    result = await db.execute(
-        delete(TradingAccountMembership).where(TradingAccountMembership.expires_at <= before)
-    )
-    return int(getattr(result, "rowcount", 0) or 0)
-
-
 async def owned_account_ids(db: AsyncSession, owner_user_id: uuid.UUID) -> list[uuid.UUID]:
     result = await db.execute(
         select(TradingAccount.id)
