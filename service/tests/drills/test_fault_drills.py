@@ -38,9 +38,13 @@ class Own:
 
 @pytest.fixture(scope="module")
 def own(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Own]:
+    redis: OwnRedis | None = None
     try:
-        pg, redis = OwnPostgres(), OwnRedis()
-    except ServiceMissing as exc:
+        redis = OwnRedis()
+        pg = OwnPostgres()
+    except (ServiceMissing, FileNotFoundError) as exc:
+        if redis is not None:
+            redis.close()
         if must_have_real_services():
             pytest.fail(f"fault drills need their own PostgreSQL and Redis: {exc}", pytrace=False)
         pytest.skip(f"fault drills need their own PostgreSQL and Redis: {exc}")
