@@ -208,9 +208,8 @@ class Server:
 
     def worker_pids(self) -> list[int]:
         """The processes that serve requests: the server itself, or its workers (children)."""
-        children = _children(self.pid)
-        workers = [pid for pid in children if "multiprocessing" not in _cmdline(pid)]
-        return [pid for pid in workers if "resource_tracker" not in _cmdline(pid)] or [self.pid]
+        workers = [pid for pid in _children(self.pid) if "resource_tracker" not in _cmdline(pid)]
+        return workers or [self.pid]
 
 
 def _children(pid: int) -> list[int]:
