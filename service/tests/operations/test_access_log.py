@@ -70,4 +70,3 @@ def test_the_access_log_never_writes_tokens_or_full_ips(backend, tmp_path):
     assert "127.0.0.x" in output
     assert "request_id=trace-abcdef123" in output
     assert "route=/v1/users/me" in output and "status=401" in output
-

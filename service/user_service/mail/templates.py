@@ -337,10 +337,10 @@ $forgot_link
             "<p>Someone signed in to your Quantagro account with the right password on $when "
             "from $device (IP address $ip). It looked unusual, and your account has no second "
             "factor, so we did not let it in.</p>"
-            '<p>If this was you, sign in from a device you have used before and <a '
+            "<p>If this was you, sign in from a device you have used before and <a "
             'href="$security_link" style="color:#1d4ed8;">turn on two-factor '
             "authentication</a>.</p>"
-            '<p>If this was not you, your password is known to someone else: <a '
+            "<p>If this was not you, your password is known to someone else: <a "
             'href="$forgot_link" style="color:#1d4ed8;">reset it at once</a>.</p>'
         ),
     ),
