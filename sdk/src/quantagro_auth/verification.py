@@ -13,17 +13,25 @@ SPEC §4 and RFC 9068 §4 (validating JWT access tokens), in this order:
 5. kind: a user token has ``sid`` and no ``client_id``; a service token has ``client_id`` and
    no ``sid``; neither is accepted where the other is expected.
 
-This module depends on PyJWT and the standard library only (no httpx, no FastAPI), so the
-service can call :func:`verify_access_token` with its own keyring. Keep its behaviour stable.
+This module depends on ``cryptography`` (PyJWT's own RSA back-end) and the standard library
+only (no httpx, no FastAPI), so the service can call :func:`verify_access_token` with its own
+keyring. Keep its behaviour stable: the forgery matrix of ``tests/test_verification.py`` and
+of the service's token tests pins it.
 """
 
 from __future__ import annotations
 
+import base64
+import binascii
+import json
+import time
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any, Literal, Protocol, runtime_checkable
 
-import jwt
+from cryptography.exceptions import InvalidSignature
+from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives.asymmetric import padding, rsa
 
 from quantagro_auth.errors import TokenExpired, TokenInvalid, TokenKindMismatch
 
@@ -59,19 +67,42 @@ def token_kind(claims: Mapping[str, Any]) -> Literal["user", "service"] | None:
     return None
 
 
+def _b64decode(segment: str) -> bytes:
+    try:
+        return base64.urlsafe_b64decode(segment + "=" * (-len(segment) % 4))
+    except (binascii.Error, ValueError) as exc:
+        raise TokenInvalid() from exc
+
+
+def _json_object(segment: str) -> dict[str, Any]:
+    try:
+        value = json.loads(_b64decode(segment))
+    except ValueError as exc:  # JSONDecodeError and UnicodeDecodeError are ValueErrors
+        raise TokenInvalid() from exc
+    if not isinstance(value, dict):
+        raise TokenInvalid()
+    return value
+
+
+def _segments(token: str) -> tuple[str, str, str]:
+    if not isinstance(token, str) or not token or len(token) > MAX_TOKEN_LENGTH:
+        raise TokenInvalid()
+    if token.count(".") != 2:
+        raise TokenInvalid()
+    header, payload, signature = token.split(".")
+    return header, payload, signature
+
+
 def read_header(token: str) -> dict[str, Any]:
     """Check the token's shape and header (steps 1 to 3) and return the header.
 
     Raises :class:`TokenInvalid`; the returned header has a valid ``kid``.
     """
-    if not isinstance(token, str) or not token or len(token) > MAX_TOKEN_LENGTH:
-        raise TokenInvalid()
-    if token.count(".") != 2:
-        raise TokenInvalid()
-    try:
-        header: dict[str, Any] = jwt.get_unverified_header(token)
-    except jwt.PyJWTError as exc:
-        raise TokenInvalid() from exc
+    return _checked_header(_segments(token)[0])
+
+
+def _checked_header(segment: str) -> dict[str, Any]:
+    header = _json_object(segment)
     if header.get("alg") != ALGORITHM or header.get("typ") != TOKEN_TYPE:
         raise TokenInvalid()
     if any(name in header for name in FORBIDDEN_HEADERS):
@@ -80,6 +111,46 @@ def read_header(token: str) -> dict[str, Any]:
     if not isinstance(kid, str) or not kid or len(kid) > MAX_KID_LENGTH:
         raise TokenInvalid()
     return header
+
+
+def _rsa_public_key(key: Any) -> rsa.RSAPublicKey:
+    if isinstance(key, rsa.RSAPublicKey):
+        return key
+    if isinstance(key, str | bytes):
+        loaded = serialization.load_pem_public_key(key.encode() if isinstance(key, str) else key)
+        if isinstance(loaded, rsa.RSAPublicKey):
+            return loaded
+    raise TokenInvalid()  # a key source handing out anything else cannot verify RS256
+
+
+def _number(claims: Mapping[str, Any], name: str) -> float | None:
+    value = claims.get(name)
+    if value is None:
+        return None
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        raise TokenInvalid()
+    return float(value)
+
+
+def _check_registered_claims(
+    claims: Mapping[str, Any], *, issuer: str, audience: str, leeway: float
+) -> None:
+    """RFC 7519 §4.1 as RFC 9068 §4 applies it: required claims, iss, aud, exp, nbf, iat."""
+    if any(name not in claims for name in REQUIRED_CLAIMS):
+        raise TokenInvalid()
+    if claims["iss"] != issuer:
+        raise TokenInvalid()
+    aud = claims["aud"]
+    if not (aud == audience or (isinstance(aud, list) and audience in aud)):
+        raise TokenInvalid()
+    now = time.time()
+    exp, nbf, iat = _number(claims, "exp"), _number(claims, "nbf"), _number(claims, "iat")
+    if exp is None or iat is None:
+        raise TokenInvalid()
+    if exp <= now - leeway:
+        raise TokenExpired()
+    if (nbf is not None and nbf > now + leeway) or iat > now + leeway:
+        raise TokenInvalid()
 
 
 def check_claims(
@@ -92,20 +163,32 @@ def check_claims(
     leeway: float = LEEWAY_SECONDS,
 ) -> dict[str, Any]:
     """Steps 4 and 5 with the key already found: signature, registered claims, token kind."""
+    header, payload, signature = _segments(token)
+    _checked_header(header)
+    return _verified_claims(header, payload, signature, key, issuer, audience, expected, leeway)
+
+
+def _verified_claims(
+    header: str,
+    payload: str,
+    signature: str,
+    key: Any,
+    issuer: str,
+    audience: str,
+    expected: TokenKind,
+    leeway: float,
+) -> dict[str, Any]:
     try:
-        claims: dict[str, Any] = jwt.decode(
-            token,
-            key,
-            algorithms=[ALGORITHM],
-            audience=audience,
-            issuer=issuer,
-            options={"require": list(REQUIRED_CLAIMS)},
-            leeway=leeway,
+        _rsa_public_key(key).verify(
+            _b64decode(signature),
+            f"{header}.{payload}".encode("ascii"),
+            padding.PKCS1v15(),
+            hashes.SHA256(),
         )
-    except jwt.ExpiredSignatureError as exc:
-        raise TokenExpired() from exc
-    except jwt.PyJWTError as exc:
+    except (InvalidSignature, UnicodeEncodeError) as exc:
         raise TokenInvalid() from exc
+    claims = _json_object(payload)
+    _check_registered_claims(claims, issuer=issuer, audience=audience, leeway=leeway)
     kind = token_kind(claims)
     if kind is None:
         raise TokenInvalid()
@@ -125,16 +208,17 @@ async def verify_access_token(
 ) -> dict[str, Any]:
     """Verify ``token`` against ``keys`` and return its claims.
 
+    Each part is decoded once and the RS256 signature is checked with ``cryptography``
+    directly (PyJWT's general-purpose decode cost as much again as the RSA operation).
     Raises :class:`~quantagro_auth.errors.TokenExpired`, :class:`TokenInvalid` or its
     subclass :class:`TokenKindMismatch`; never anything else for a bad token.
     """
-    header = read_header(token)
-    key = await keys.verification_key(header["kid"])
+    header, payload, signature = _segments(token)
+    kid = _checked_header(header)["kid"]
+    key = await keys.verification_key(kid)
     if key is None:
         raise TokenInvalid()
-    return check_claims(
-        token, key, issuer=issuer, audience=audience, expected=expected, leeway=leeway
-    )
+    return _verified_claims(header, payload, signature, key, issuer, audience, expected, leeway)
 
 
 @dataclass(frozen=True)
