@@ -46,7 +46,16 @@ def _mask_text(value: str) -> str:
     for pattern, replacement in _TEXT_SECRETS:
         value = pattern.sub(replacement, value)
     value = _EMAIL_RE.sub(r"\1***@\2", value)
-    return _IPV4_RE.sub(r"\1.x", value)
+    return _IPV4_RE.sub(_mask_ipv4, value)
+
+
+def _mask_ipv4(match: re.Match[str]) -> str:
+    """A person's address keeps its /24; the machine's own (loopback, "any") stays readable,
+    so "Uvicorn running on http://127.0.0.1:8001" still says where to point a browser."""
+    address = match.group(0)
+    if address.startswith("127.") or address == "0.0.0.0":  # noqa: S104 - a log line, not a bind
+        return address
+    return f"{match.group(1)}.x"
 
 
 def mask_sensitive(

@@ -246,3 +246,13 @@ async def test_a_chunked_body_over_the_limit_is_413(client, settings_overrides):
     )
     assert response.status_code == 413
     assert response.json()["code"] == "payload_too_large"
+
+
+def test_log_text_masks_peoples_addresses_but_names_the_servers_own():
+    rendered = mask_sensitive(
+        None,
+        "info",
+        {"event": "Uvicorn running on http://127.0.0.1:8001; client 198.51.100.23 on 0.0.0.0"},
+    )["event"]
+    assert "http://127.0.0.1:8001" in rendered and "0.0.0.0" in rendered
+    assert "198.51.100.23" not in rendered and "198.51.100.x" in rendered
