@@ -26,6 +26,7 @@ from user_service.deps import Services
 from user_service.edge import EdgeMiddleware
 from user_service.events.endpoints import router as events_router
 from user_service.events.relay import OutboxRelay
+from user_service.events.retention import OutboxRetention
 from user_service.kit.ip import parse_networks
 from user_service.logging import configure_logging
 from user_service.metrics import metrics_endpoint
@@ -110,6 +111,14 @@ def create_app(settings: Settings | None = None) -> FastAPI:
                     )
                     services.extras["audit_maintenance"] = maintenance
                     background.start_soon(maintenance.run)
+                    outbox_retention = OutboxRetention(
+                        services.sessionmaker,
+                        retention_days=settings.outbox_retention_days,
+                        relayed=services.redis is not None,
+                        interval_seconds=settings.audit_maintenance_interval_seconds,
+                        start_delay_seconds=settings.audit_maintenance_start_delay_seconds,
+                    )
+                    background.start_soon(outbox_retention.run)
                 yield
                 background.cancel_scope.cancel()
         finally:

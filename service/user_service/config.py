@@ -145,6 +145,9 @@ class Settings(BaseSettings):
     audit_partitions_ahead_weeks: int = Field(8, ge=1, le=104)
     audit_maintenance_interval_seconds: int = Field(3600, ge=0)  # 0: only `audit prune`
     audit_maintenance_start_delay_seconds: float = Field(60.0, ge=0)
+    # Outbox events older than this are deleted once no consumer can be owed them (with Redis:
+    # once relayed); pruned on the audit maintenance interval.
+    outbox_retention_days: int = Field(7, ge=1, le=3650)
 
     @field_validator(
         "cors_origins", "trusted_proxies", "allowed_hosts", "csp_connect_sources", mode="before"
