@@ -20,11 +20,12 @@ from user_service.models import AuthEvent, OutboxEvent, TradingAccount, User
 
 @pytest.fixture
 def settings_overrides(kite_url: str) -> dict[str, Any]:
-    """Point the app at the session's Kite stand-in, with a short broker timeout."""
+    """Point the app at the session's Kite stand-in, with a short broker timeout (3 s: the
+    stand-in shares a loaded CI machine; the fault tests make it slower than that)."""
     return {
         "kite_api_base_url": kite_url,
         "kite_login_url": f"{kite_url}/connect/login",
-        "kite_timeout_seconds": 1.0,
+        "kite_timeout_seconds": 3.0,
     }
 
 
