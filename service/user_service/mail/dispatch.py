@@ -16,8 +16,9 @@ On shutdown pending deliveries get ``MAIL_SHUTDOWN_GRACE_SECONDS`` to finish.
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Callable
 from email.message import EmailMessage
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import structlog
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -33,6 +34,7 @@ from user_service.mail.sender import (
 from user_service.mail.templates import KIND_HEADER
 
 if TYPE_CHECKING:
+    from user_service.models import User
     from user_service.state import AppServices
 
 __all__ = ["MailDispatcher", "send_after_commit"]
@@ -150,6 +152,22 @@ def dispatcher_for(services: AppServices) -> MailDispatcher:
     if services.mail is None:
         services.mail = MailDispatcher.from_settings(services.settings)
     return services.mail
+
+
+def notify(db: AsyncSession, user: User, build: Callable[..., EmailMessage], **fields: Any) -> None:
+    """Send ``user`` the message ``build`` makes once ``db`` commits: the recipient, sender,
+    links' base and greeting come from the user and the settings, the rest from ``fields``."""
+    settings = db.info["services"].settings
+    send_after_commit(
+        db,
+        build(
+            to=user.email,
+            sender=settings.mail_from,
+            frontend_url=settings.frontend_url,
+            name=user.name,
+            **fields,
+        ),
+    )
 
 
 def send_after_commit(db: AsyncSession, message: EmailMessage) -> None:

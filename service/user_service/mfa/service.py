@@ -39,7 +39,7 @@ from user_service.exceptions import (
 from user_service.kit import crypto
 from user_service.kit.encryption import open_sealed, row_aad, seal
 from user_service.mail import messages
-from user_service.mail.dispatch import send_after_commit
+from user_service.mail.dispatch import notify
 from user_service.mail.templates import MailKind
 from user_service.mfa import backup_codes, repository, totp
 from user_service.mfa.backup_codes import CodeKind
@@ -174,19 +174,14 @@ def _notify(
     kind: MailKind,
     sessions_revoked: int,
 ) -> None:
-    settings = services.settings
-    send_after_commit(
+    notify(
         db,
-        messages.mfa_changed(
-            kind,
-            to=user.email,
-            sender=settings.mail_from,
-            frontend_url=settings.frontend_url,
-            when=utcnow(),
-            sessions_revoked=sessions_revoked,
-            ip=context.ip_masked,
-            name=user.name,
-        ),
+        user,
+        messages.mfa_changed,
+        kind=kind,
+        when=utcnow(),
+        sessions_revoked=sessions_revoked,
+        ip=context.ip_masked,
     )
 
 

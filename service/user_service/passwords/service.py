@@ -33,7 +33,7 @@ from user_service.exceptions import BadRequest, RateLimited, ValidationFailed
 from user_service.kit import crypto
 from user_service.kit.passwords import normalise_password
 from user_service.mail import messages
-from user_service.mail.dispatch import send_after_commit
+from user_service.mail.dispatch import notify
 from user_service.mfa import repository as mfa_repository
 from user_service.models import User
 from user_service.passwords import repository
@@ -64,17 +64,12 @@ async def _apply_new_password(
 def _notify_changed(
     db: AsyncSession, services: AppServices, user: User, context: RequestContext, now: dt.datetime
 ) -> None:
-    settings = services.settings
-    send_after_commit(
+    notify(
         db,
-        messages.password_changed(
-            to=user.email,
-            sender=settings.mail_from,
-            frontend_url=settings.frontend_url,
-            when=now,
-            ip=context.ip_masked,
-            name=user.name,
-        ),
+        user,
+        messages.password_changed,
+        when=now,
+        ip=context.ip_masked,
     )
 
 
@@ -185,16 +180,12 @@ async def request_reset(
         await repository.add_reset_token(
             db, user.id, crypto.hash_token(raw), now=now, expires_at=now + ttl
         )
-        send_after_commit(
+        notify(
             db,
-            messages.password_reset(
-                to=user.email,
-                sender=settings.mail_from,
-                frontend_url=settings.frontend_url,
-                token=raw,
-                name=user.name,
-                valid_for=ttl,
-            ),
+            user,
+            messages.password_reset,
+            token=raw,
+            valid_for=ttl,
         )
         outcome = "sent"
     if outcome != "sent":

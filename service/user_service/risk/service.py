@@ -30,7 +30,7 @@ from user_service.db import utcnow
 from user_service.exceptions import Forbidden
 from user_service.kit.ip import mask_ip
 from user_service.mail import messages
-from user_service.mail.dispatch import send_after_commit
+from user_service.mail.dispatch import notify
 from user_service.models import User, UserSession
 from user_service.risk import geo, repository
 from user_service.risk.repository import Marker
@@ -169,20 +169,15 @@ async def on_sign_in(
     now = utcnow()
     await repository.remember(db, user.id, assessment.markers, now)
     if assessment.new_device or assessment.new_country:
-        settings = services.settings
         token = await issue_freeze_link(db, user.id)
-        send_after_commit(
+        notify(
             db,
-            messages.new_sign_in(
-                to=user.email,
-                sender=settings.mail_from,
-                frontend_url=settings.frontend_url,
-                when=now,
-                freeze_token=token,
-                ip=context.ip_masked,
-                device=_where(assessment, context),
-                name=user.name,
-            ),
+            user,
+            messages.new_sign_in,
+            when=now,
+            freeze_token=token,
+            ip=context.ip_masked,
+            device=_where(assessment, context),
         )
     # Audit rows last: the chain lock is the transaction's last lock.
     if assessment.new_device:
@@ -218,18 +213,13 @@ async def refuse_without_mfa(
 ) -> NoReturn:
     """``RISKY_SIGN_IN_POLICY=require_mfa`` and the user has no second factor: no session.
     Nothing is remembered, so trying again from the same place stays risky."""
-    settings = services.settings
-    send_after_commit(
+    notify(
         db,
-        messages.risky_sign_in_refused(
-            to=user.email,
-            sender=settings.mail_from,
-            frontend_url=settings.frontend_url,
-            when=utcnow(),
-            ip=context.ip_masked,
-            device=_where(assessment, context),
-            name=user.name,
-        ),
+        user,
+        messages.risky_sign_in_refused,
+        when=utcnow(),
+        ip=context.ip_masked,
+        device=_where(assessment, context),
     )
     await audit.record(
         db,

@@ -34,7 +34,7 @@ from user_service.exceptions import BadRequest, Conflict, Forbidden
 from user_service.kit import crypto
 from user_service.kit.one_time_tokens import OneTimeTokens
 from user_service.mail import messages
-from user_service.mail.dispatch import send_after_commit
+from user_service.mail.dispatch import notify
 from user_service.mfa import repository as mfa_repository
 from user_service.mfa import service as mfa_service
 from user_service.models import AccountActionToken, User
@@ -163,18 +163,13 @@ def _how(via: str) -> str:
 def _mail_frozen(
     db: AsyncSession, services: AppServices, user: User, when: dt.datetime, how: str, revoked: int
 ) -> None:
-    settings = services.settings
-    send_after_commit(
+    notify(
         db,
-        messages.account_frozen(
-            to=user.email,
-            sender=settings.mail_from,
-            frontend_url=settings.frontend_url,
-            when=when,
-            how=how,
-            sessions_revoked=revoked,
-            name=user.name,
-        ),
+        user,
+        messages.account_frozen,
+        when=when,
+        how=how,
+        sessions_revoked=revoked,
     )
 
 
@@ -304,17 +299,12 @@ async def unfreeze(
         },
     )
     invalidate_decisions(db, user_ids=[user.id, *members], account_ids=owned)
-    settings = services.settings
-    send_after_commit(
+    notify(
         db,
-        messages.account_unfrozen(
-            to=user.email,
-            sender=settings.mail_from,
-            frontend_url=settings.frontend_url,
-            when=utcnow(),
-            how=_how(via) if via != "self" else "by you, with your password and second factor",
-            name=user.name,
-        ),
+        user,
+        messages.account_unfrozen,
+        when=utcnow(),
+        how=_how(via) if via != "self" else "by you, with your password and second factor",
     )
     return FreezeResult(False, None)
 
@@ -365,18 +355,13 @@ async def _send_confirmation(
         now,
     )
     await audit.record(db, "user.unfreeze_requested", context=context, user_id=user.id)
-    settings = services.settings
-    send_after_commit(
+    notify(
         db,
-        messages.unfreeze_confirmation(
-            to=user.email,
-            sender=settings.mail_from,
-            frontend_url=settings.frontend_url,
-            token=token,
-            when=now,
-            ip=context.ip_masked,
-            name=user.name,
-        ),
+        user,
+        messages.unfreeze_confirmation,
+        token=token,
+        when=now,
+        ip=context.ip_masked,
     )
 
 

@@ -20,7 +20,7 @@ from user_service.events.outbox import emit
 from user_service.exceptions import BadRequest, Conflict, RateLimited
 from user_service.kit import crypto
 from user_service.mail import messages
-from user_service.mail.dispatch import send_after_commit
+from user_service.mail.dispatch import notify
 from user_service.models import User
 from user_service.state import AppServices
 from user_service.users import repository as users_repository
@@ -44,16 +44,12 @@ async def send_verification_email(db: AsyncSession, services: AppServices, user:
     await repository.add_token(
         db, user.id, user.email, crypto.hash_token(raw), now=now, expires_at=now + ttl
     )
-    send_after_commit(
+    notify(
         db,
-        messages.email_verification(
-            to=user.email,
-            sender=settings.mail_from,
-            frontend_url=settings.frontend_url,
-            token=raw,
-            name=user.name,
-            valid_for=ttl,
-        ),
+        user,
+        messages.email_verification,
+        token=raw,
+        valid_for=ttl,
     )
 
 
