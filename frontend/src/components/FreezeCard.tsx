@@ -6,7 +6,7 @@ import { Button } from './Button';
 import { ConfirmDialog } from './ConfirmDialog';
 import { FormAlert } from './FormAlert';
 import { PasswordField, TextField } from './Field';
-import { ProofFields } from './ProofFields';
+import { ProofFields, useProof } from './ProofFields';
 import { StatusBadge } from './StatusBadge';
 import { useAsyncForm } from './useAsyncForm';
 
@@ -34,24 +34,22 @@ export function FreezeCard() {
 function FreezeForm({ mfaEnabled }: { mfaEnabled: boolean }) {
   const { endSession } = useAuth();
   const [confirming, setConfirming] = useState(false);
-  const [method, setMethod] = useState<'password' | 'code'>('password');
-  const [value, setValue] = useState('');
   const form = useAsyncForm();
+  const proof = useProof(form, 'password');
 
   const freeze = async () => {
-    const trimmed = method === 'code' ? value.replace(/\s+/g, '') : value;
-    const result = await form.run(() => usersApi.freeze(method === 'code' ? { code: trimmed } : { password: trimmed }), {
+    const result = await form.run(() => usersApi.freeze(proof.body), {
       codeToField: { invalid_password: 'value', invalid_mfa_code: 'value' },
-      validate: () => (trimmed ? {} : { value: method === 'code' ? 'Enter a code from your app or a backup code.' : 'Enter your password.' }),
+      validate: proof.validate,
     });
     setConfirming(false);
     if (result.ok) endSession('frozen');
-    else setValue('');
+    else proof.clear();
   };
 
   const onSubmit = (event: FormEvent) => {
     event.preventDefault();
-    if (!value.trim()) {
+    if (proof.isEmpty) {
       void freeze(); // shows the inline error
       return;
     }
@@ -67,22 +65,11 @@ function FreezeForm({ mfaEnabled }: { mfaEnabled: boolean }) {
       <form ref={form.formRef} onSubmit={onSubmit} noValidate className="form form--compact">
         <ProofFields
           name="freeze"
-          method={method}
           choose={mfaEnabled}
           choiceLabels={{ code: 'Use a code', password: 'Use my password' }}
-          value={value}
-          error={form.fieldErrors.value ?? form.fieldErrors[method === 'code' ? 'code' : 'password']}
           codeLabel="Code from your app, or a backup code"
           passwordLabel="Your password"
-          onMethodChange={(next) => {
-            setMethod(next);
-            setValue('');
-            form.reset();
-          }}
-          onValueChange={(next) => {
-            setValue(next);
-            form.clearField('value');
-          }}
+          {...proof.fieldProps}
         >
           <FormAlert form={form} />
         </ProofFields>

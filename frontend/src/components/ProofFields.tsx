@@ -1,4 +1,4 @@
-import type { ReactNode } from 'react';
+import { useState, type ReactNode } from 'react';
 import { PasswordField, TextField } from './Field';
 
 export type ProofMethod = 'password' | 'code';
@@ -75,4 +75,42 @@ export function ProofFields({
       )}
     </>
   );
+}
+
+interface FormHandle {
+  fieldErrors: Record<string, string | undefined>;
+  clearField(name: string): void;
+  reset(): void;
+}
+
+/**
+ * The state behind {@link ProofFields}: the chosen method, the typed value, the request body
+ * (`{code}` without spaces, or `{password}`), the "empty" check, and the field wiring.
+ */
+export function useProof(form: FormHandle, initial: ProofMethod) {
+  const [method, setMethod] = useState<ProofMethod>(initial);
+  const [value, setValue] = useState('');
+  const trimmed = method === 'code' ? value.replace(/\s+/g, '') : value;
+  return {
+    method,
+    body: method === 'code' ? { code: trimmed } : { password: trimmed },
+    validate: (): Record<string, string> =>
+      trimmed ? {} : { value: method === 'code' ? 'Enter a code from your app or a backup code.' : 'Enter your password.' },
+    clear: () => setValue(''),
+    isEmpty: !value.trim(),
+    fieldProps: {
+      method,
+      value,
+      error: form.fieldErrors.value ?? form.fieldErrors[method === 'code' ? 'code' : 'password'],
+      onMethodChange: (next: ProofMethod) => {
+        setMethod(next);
+        setValue('');
+        form.reset();
+      },
+      onValueChange: (next: string) => {
+        setValue(next);
+        form.clearField('value');
+      },
+    },
+  };
 }

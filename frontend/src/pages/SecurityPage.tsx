@@ -8,7 +8,7 @@ import { FreezeCard } from '../components/FreezeCard';
 import { CopyButton } from '../components/CopyButton';
 import { TextField } from '../components/Field';
 import { PageHeader } from '../components/PageHeader';
-import { ProofFields } from '../components/ProofFields';
+import { ProofFields, useProof } from '../components/ProofFields';
 import { StatusBadge } from '../components/StatusBadge';
 import { useAsyncForm } from '../components/useAsyncForm';
 import { useAuth } from '../contexts/AuthContext';
@@ -242,19 +242,16 @@ function RegenerateForm({ onRegenerated }: { onRegenerated(codes: string[]): voi
 }
 
 function DisableForm({ onDisabled }: { onDisabled(): Promise<void> }) {
-  const [method, setMethod] = useState<'code' | 'password'>('code');
-  const [value, setValue] = useState('');
   const form = useAsyncForm();
+  const proof = useProof(form, 'code');
   const onSubmit = async (event: FormEvent) => {
     event.preventDefault();
-    const trimmed = method === 'code' ? value.replace(/\s+/g, '') : value;
-    const result = await form.run(() => mfaApi.disable(method === 'code' ? { code: trimmed } : { password: trimmed }), {
+    const result = await form.run(() => mfaApi.disable(proof.body), {
       codeToField: { invalid_mfa_code: 'value', invalid_credentials: 'value', invalid_password: 'value' },
-      validate: () =>
-        trimmed ? {} : { value: method === 'code' ? 'Enter a code from your app or a backup code.' : 'Enter your password.' },
+      validate: proof.validate,
     });
     if (result.ok) await onDisabled();
-    else setValue('');
+    else proof.clear();
   };
   return (
     <form ref={form.formRef} onSubmit={onSubmit} noValidate className="form subcard" aria-labelledby="disable-heading">
@@ -263,22 +260,11 @@ function DisableForm({ onDisabled }: { onDisabled(): Promise<void> }) {
       </h3>
       <ProofFields
         name="disable"
-        method={method}
         choose
         choiceLabels={{ code: 'Code', password: 'Password' }}
-        value={value}
-        error={form.fieldErrors.value ?? form.fieldErrors[method === 'code' ? 'code' : 'password']}
         codeLabel="Authenticator or backup code"
         passwordLabel="Current password"
-        onMethodChange={(next) => {
-          setMethod(next);
-          setValue('');
-          form.reset();
-        }}
-        onValueChange={(next) => {
-          setValue(next);
-          form.clearField('value');
-        }}
+        {...proof.fieldProps}
       >
         <FormAlert form={form} />
       </ProofFields>
