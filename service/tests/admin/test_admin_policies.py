@@ -1,6 +1,7 @@
 """/v1/admin/policies: validated whole, system policies read-only; /v1/admin/audit."""
 
 import uuid
+from datetime import UTC, datetime, timedelta
 
 import pytest
 
@@ -42,6 +43,7 @@ async def test_seeded_policies_are_listed_as_system_policies(client, app):
 
 async def test_policy_lifecycle(client, app):
     admin = await signed_in_admin(client, app)
+    started = datetime.now(UTC) - timedelta(seconds=1)
     document = a_policy(conditions=[{"type": "user_status", "in": ["active"]}])
     created = await client.post("/v1/admin/policies", json=document, headers=admin.headers)
     assert created.status_code == 201, created.text
@@ -65,8 +67,11 @@ async def test_policy_lifecycle(client, app):
     gone = await client.get(f"/v1/admin/policies/{policy_id}", headers=admin.headers)
     assert gone.status_code == 404 and gone.json()["code"] == "policy_not_found"
 
+    # Bounded to this test's own minute, so other tests' policy changes cannot page it out.
     audit = await client.get(
-        "/v1/admin/audit", params={"event_type": "permission.changed"}, headers=admin.headers
+        "/v1/admin/audit",
+        params={"event_type": "permission.changed", "since": started.isoformat(), "limit": 100},
+        headers=admin.headers,
     )
     changes = [
         event["details"]["change"]

@@ -97,7 +97,7 @@ async def test_suspending_revokes_sessions_and_is_audited_and_emitted(client, ap
     denied = await client.post(
         "/v1/auth/login", json={"email": user.email, "password": user.password}
     )
-    assert denied.status_code in (401, 403)
+    assert denied.status_code == 403 and denied.json()["code"] == "account_inactive"
 
     audit = await client.get(
         "/v1/admin/audit",

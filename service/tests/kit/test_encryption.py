@@ -6,6 +6,7 @@ from pathlib import Path
 
 import pytest
 
+from tests.fixtures.sealed_blobs import data_key_of, layout
 from user_service.kit.encryption import (
     DecryptionError,
     KeyProvider,
@@ -42,15 +43,6 @@ def flip(blob: bytes, index: int) -> bytes:
     return bytes(data)
 
 
-def layout(blob: bytes) -> dict[str, int]:
-    """Offsets of the v1 blob's parts (see encryption.py)."""
-    kid_len = int.from_bytes(blob[1:3], "big")
-    wrapped_at = 3 + kid_len + 2
-    wrapped_len = int.from_bytes(blob[3 + kid_len : wrapped_at], "big")
-    nonce_at = wrapped_at + wrapped_len
-    return {"wrapped": wrapped_at, "nonce": nonce_at, "ciphertext": nonce_at + 12}
-
-
 # --- envelope ---------------------------------------------------------------------------------
 
 
@@ -69,8 +61,11 @@ async def test_local_provider_satisfies_the_protocol(provider: LocalKeyProvider)
 async def test_every_seal_uses_a_fresh_data_key_and_nonce(provider: LocalKeyProvider) -> None:
     first = await seal(provider, SECRET, b"a")
     second = await seal(provider, SECRET, b"a")
-    assert first != second
-    assert first[layout(first)["wrapped"] :] != second[layout(second)["wrapped"] :]
+    first_key, second_key = await data_key_of(provider, first), await data_key_of(provider, second)
+    assert len(first_key) == len(second_key) == 32
+    assert first_key != second_key
+    nonce = slice(layout(first)["nonce"], layout(first)["ciphertext"])
+    assert first[nonce] != second[nonce]
 
 
 async def test_empty_plaintext_round_trips(provider: LocalKeyProvider) -> None:

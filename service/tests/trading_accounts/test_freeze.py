@@ -259,8 +259,12 @@ async def test_support_freezes_with_a_reason_and_only_an_admin_unfreezes(app, cl
     assert detail["frozen_by"] == f"user:{officer.user_id}"
     assert detail["trading_accounts"] == []
 
-    refused = await client.post(f"{url}/unfreeze", json={"reason": "ok"}, headers=officer.headers)
-    assert refused.status_code in (403, 422)
+    refused = await client.post(
+        f"{url}/unfreeze", json={"reason": "Owner verified by phone"}, headers=officer.headers
+    )
+    assert refused.status_code == 403 and refused.json()["code"] == "role_required"
+    too_short = await client.post(f"{url}/unfreeze", json={"reason": "ok"}, headers=admin.headers)
+    assert too_short.status_code == 422, too_short.text
     lifted = await client.post(
         f"{url}/unfreeze", json={"reason": "Owner verified by phone"}, headers=admin.headers
     )

@@ -5,6 +5,7 @@ import uuid
 
 import pytest
 
+from tests.fixtures.sealed_blobs import data_key_of
 from tests.trading_accounts.helpers import (
     account_row,
     audit_rows,
@@ -50,7 +51,7 @@ async def test_each_seal_uses_a_fresh_data_key(provider):
     credentials = Credentials("kiteapikey1234", SECRET)
     first = await vault.seal(provider, account_id, credentials)
     second = await vault.seal(provider, account_id, credentials)
-    assert first != second
+    assert await data_key_of(provider, first) != await data_key_of(provider, second)
 
 
 @pytest.mark.parametrize("position", [-1, -20, 40])
