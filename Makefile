@@ -85,7 +85,7 @@ test-sdk: install-python
 	cd sdk && ../$(BIN)/python -m pytest -q
 
 test-frontend: install-frontend
-	cd frontend && npm run typecheck && npm test
+	cd frontend && npm run typecheck && npm run check:api && npm test
 
 test-e2e: install-python install-frontend
 	bash scripts/install-chromium.sh

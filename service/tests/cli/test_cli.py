@@ -1,26 +1,12 @@
 """The ``user-service`` command, run as a user would (a subprocess on a fresh SQLite file)."""
 
-import os
 import sqlite3
 import stat
 import subprocess
 import sys
 from pathlib import Path
 
-import pytest
-
 CLI = [sys.executable, "-m", "user_service.cli"]
-
-
-@pytest.fixture
-def env(tmp_path: Path) -> dict[str, str]:
-    return {
-        **os.environ,
-        "DATABASE_URL": f"sqlite+aiosqlite:///{tmp_path / 'cli.db'}",
-        "KMS_MASTER_KEY_FILE": str(tmp_path / "keys" / "master.key"),
-        "JWT_KEY_SIZE": "2048",
-        "REDIS_URL": "",
-    }
 
 
 def run(env: dict[str, str], *args: str, check: bool = True) -> subprocess.CompletedProcess[str]:
