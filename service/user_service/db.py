@@ -1,6 +1,6 @@
 """Database engine, the declarative base and the per-request unit of work.
 
-One transaction per request: ``get_session`` opens it, services only ``flush()``, and the
+One transaction per request: ``deps.get_db`` (the ``DbSession`` dependency) opens it, services only ``flush()``, and the
 dependency commits when the endpoint returns (or when a ``UserServiceError`` asks for its
 side effects to be kept) and rolls back otherwise.
 
