@@ -1,8 +1,8 @@
 """Database engine, the declarative base and the per-request unit of work.
 
-One transaction per request: ``deps.get_db`` (the ``DbSession`` dependency) opens it, services only ``flush()``, and the
-dependency commits when the endpoint returns (or when a ``UserServiceError`` asks for its
-side effects to be kept) and rolls back otherwise.
+One transaction per request: ``deps.get_db`` (the ``DbSession`` dependency) opens it,
+services only ``flush()``, and the dependency commits when the endpoint returns (or when a
+``UserServiceError`` asks for its side effects to be kept) and rolls back otherwise.
 
 SQLite (the embedded default) gets ``foreign_keys=ON``, WAL and a busy timeout, and every
 transaction starts with ``BEGIN IMMEDIATE`` so that concurrent writers queue on the busy
