@@ -18,10 +18,10 @@ from user_service.db import (
     create_sessionmaker,
     read_only,
 )
-from user_service.kit.encryption import KeyProvider, KeyProviderError, LocalKeyProvider
 from user_service.kit.ip import parse_networks
 from user_service.kit.passwords import PasswordHasher
 from user_service.kit.ratelimit import RateLimiter
+from user_service.kms import KeyProvider, KeyProviderError, LocalKeyProvider
 from user_service.mail.dispatch import MailDispatcher
 from user_service.models import JwtSigningKey
 from user_service.redis import create_redis

@@ -17,7 +17,7 @@ import typer
 
 from user_service.admin.cli import users_app
 from user_service.config import Settings, get_settings
-from user_service.kit.kms_cli import kms_app
+from user_service.kms.cli import kms_app
 from user_service.oauth.cli import clients_app
 
 if TYPE_CHECKING:
@@ -221,7 +221,7 @@ def main() -> None:
     except Exception as exc:  # a clean message for configuration errors, not a traceback
         from pydantic import ValidationError
 
-        from user_service.kit.encryption import KeyProviderError
+        from user_service.kms import KeyProviderError
 
         if isinstance(exc, ValidationError | KeyProviderError):
             typer.echo(f"error: {exc}", err=True)

@@ -11,10 +11,10 @@ from user_service.auth.cache import AuthCache
 from user_service.auth.password_policy import PasswordRules
 from user_service.authz.cache import DecisionCache
 from user_service.config import Settings
-from user_service.kit.encryption import KeyProvider
 from user_service.kit.ip import Network
 from user_service.kit.passwords import PasswordHasher
 from user_service.kit.ratelimit import RateLimiter
+from user_service.kms import KeyProvider
 from user_service.mail.dispatch import MailDispatcher
 from user_service.tokens.access_tokens import TokenService
 from user_service.tokens.signing_keys import Keyring

@@ -11,7 +11,7 @@ import anyio
 import pytest
 
 from user_service import bootstrap
-from user_service.kit.encryption import KeyProviderError, LocalKeyProvider
+from user_service.kms import KeyProviderError, LocalKeyProvider
 
 pytestmark = pytest.mark.anyio
 

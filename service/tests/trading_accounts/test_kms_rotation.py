@@ -19,8 +19,8 @@ from tests.trading_accounts.helpers import (
     settings_overrides,  # noqa: F401 - the Kite stand-in for the app
     verified_user,
 )
-from user_service.kit import kms_cli
-from user_service.kit.encryption import KeyProviderError, LocalKeyProvider, sealed_key_id
+from user_service.kms import KeyProviderError, LocalKeyProvider, sealed_key_id
+from user_service.kms import cli as kms_cli
 from user_service.models import JwtSigningKey, TradingAccount
 
 pytestmark = pytest.mark.anyio

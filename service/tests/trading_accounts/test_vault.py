@@ -15,7 +15,7 @@ from tests.trading_accounts.helpers import (
     settings_overrides,  # noqa: F401 - the Kite stand-in for the app
     verified_user,
 )
-from user_service.kit.encryption import LocalKeyProvider, open_json, row_aad
+from user_service.kms import LocalKeyProvider, open_json, row_aad
 from user_service.trading_accounts import vault
 from user_service.trading_accounts.vault import Credentials, CredentialsUnreadable
 

@@ -37,7 +37,7 @@ from user_service.exceptions import (
     UserServiceError,
 )
 from user_service.kit import crypto
-from user_service.kit.encryption import open_sealed, row_aad, seal
+from user_service.kms import open_sealed, row_aad, seal
 from user_service.mail import messages
 from user_service.mail.dispatch import notify
 from user_service.mail.templates import MailKind

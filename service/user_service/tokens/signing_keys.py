@@ -30,7 +30,7 @@ from jwt.algorithms import RSAAlgorithm
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from user_service.db import read_only, utcnow
-from user_service.kit.encryption import KeyProvider, open_sealed, seal
+from user_service.kms import KeyProvider, open_sealed, seal
 from user_service.models import JwtSigningKey
 from user_service.tokens import repository
 

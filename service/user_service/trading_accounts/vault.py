@@ -16,7 +16,7 @@ from typing import Any
 import structlog
 
 from user_service.exceptions import UserServiceError
-from user_service.kit.encryption import DecryptionError, KeyProvider, open_json, row_aad, seal_json
+from user_service.kms import DecryptionError, KeyProvider, open_json, row_aad, seal_json
 
 __all__ = ["Credentials", "CredentialsUnreadable", "mask_api_key", "open_credentials", "seal"]
 

@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 
 from tests.fixtures.sealed_blobs import data_key_of, layout
-from user_service.kit.encryption import (
+from user_service.kms import (
     DecryptionError,
     KeyProvider,
     KeyProviderError,

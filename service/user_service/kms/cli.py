@@ -25,7 +25,7 @@ from sqlalchemy.orm import InstrumentedAttribute
 
 from user_service.config import Settings, get_settings
 from user_service.db import create_engine, create_sessionmaker
-from user_service.kit.encryption import (
+from user_service.kms import (
     DecryptionError,
     KeyProviderError,
     LocalKeyProvider,

@@ -1,11 +1,8 @@
-"""Envelope encryption behind a KMS abstraction (SPEC §3 "Trading accounts"; docs/kms.md).
+"""The default provider: a key ring in a local file (``KMS_MASTER_KEY_FILE``, docs/kms.md).
 
-Every sealed value gets its own random 256-bit data key; the value is encrypted with AES-256-GCM
-(NIST SP 800-38D) under that data key with caller-supplied associated data (the row id), and
-only the data key is encrypted ("wrapped") by a master key that a ``KeyProvider`` holds. A
-provider can be a local key file (default), a cloud KMS or Vault transit: the sealed blob only
-records the master key's id, so master keys rotate by re-wrapping data keys, never by
-re-encrypting the values.
+Master keys wrap data keys with AES-256-GCM; the file is created 0600, refused when other
+users can read it, re-read when it changes (rotation by another process), and written
+atomically.
 """
 
 from __future__ import annotations
@@ -17,14 +14,13 @@ import os
 import re
 import secrets
 import stat
-import struct
 import time
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 from types import MappingProxyType
-from typing import Any, Protocol, runtime_checkable
+from typing import Any
 
 import anyio.to_thread
 import structlog
@@ -33,78 +29,20 @@ from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 from cryptography.hazmat.primitives.kdf.hkdf import HKDF
 
-__all__ = [
-    "DecryptionError",
-    "KeyProvider",
-    "KeyProviderError",
-    "LocalKeyProvider",
-    "WrappedKey",
-    "open_json",
-    "open_sealed",
-    "rewrap",
-    "row_aad",
-    "seal",
-    "seal_json",
-    "sealed_key_id",
-]
+from user_service.kms.provider import (
+    KEY_BYTES,
+    NONCE_BYTES,
+    TAG_BYTES,
+    DecryptionError,
+    KeyProviderError,
+    WrappedKey,
+)
 
 log = structlog.get_logger(__name__)
 
-KEY_BYTES = 32  # AES-256
-NONCE_BYTES = 12  # 96-bit GCM nonce, the size SP 800-38D recommends
-TAG_BYTES = 16
-BLOB_VERSION = 1
-_DATA_AAD_PREFIX = b"quantagro/sealed/v1\x00"
 _WRAP_AAD_PREFIX = b"quantagro/kms/local/v1\x00"
 _KEY_ID_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._:/@+=-]{0,511}$")
 _MAX_KEY_FILE_BYTES = 1 << 20
-_U16 = struct.Struct(">H")
-
-
-class KeyProviderError(Exception):
-    """The KMS is misconfigured (missing, unreadable or exposed key file): refuse to start."""
-
-
-class DecryptionError(Exception):
-    """A sealed value cannot be opened: tampered, wrong associated data, unknown master key.
-
-    The message never carries key material or plaintext; callers treat every cause alike.
-    """
-
-
-@dataclass(frozen=True, slots=True)
-class WrappedKey:
-    """A data key encrypted under the master key named by ``key_id``."""
-
-    key_id: str
-    ciphertext: bytes = field(repr=False)
-
-
-@runtime_checkable
-class KeyProvider(Protocol):
-    """Holds master keys and wraps/unwraps data keys; the key material never leaves it.
-
-    ``unwrap_key`` must accept any key id the provider still knows (old master keys keep
-    decrypting during rotation) and raise ``DecryptionError`` for the rest.
-    """
-
-    name: str
-
-    async def wrap_key(self, data_key: bytes) -> WrappedKey: ...
-
-    async def unwrap_key(self, wrapped: WrappedKey) -> bytes: ...
-
-    def current_key_id(self) -> str: ...
-
-    def derive_secret(self, purpose: bytes) -> bytes:
-        """A stable 32-byte secret for ``purpose`` (e.g. keyed hashes of rate-limit keys),
-        the same on every instance that shares the master key; never a data key."""
-        ...
-
-
-# --------------------------------------------------------------------------------------------
-# Local key file provider
-# --------------------------------------------------------------------------------------------
 
 
 @dataclass(frozen=True, slots=True)
@@ -411,131 +349,3 @@ class LocalKeyProvider:
             return
         self._checked_at = now
         await anyio.to_thread.run_sync(self._reload_if_changed)
-
-
-# --------------------------------------------------------------------------------------------
-# Envelope
-# --------------------------------------------------------------------------------------------
-#
-# Blob v1:  0x01 | u16 len | key id (utf-8) | u16 len | wrapped data key | nonce (12) | ct+tag
-#
-# The data AEAD's associated data is a fixed label, the version byte and the caller's aad;
-# the header (key id, wrapped key) is not in it, so ``rewrap`` can replace the header without
-# touching the ciphertext. Swapping in another blob's wrapped key yields another data key,
-# which fails the tag.
-
-
-@dataclass(frozen=True, slots=True)
-class _Blob:
-    wrapped: WrappedKey
-    nonce: bytes
-    ciphertext: bytes = field(repr=False)
-
-    def encode(self) -> bytes:
-        key_id = self.wrapped.key_id.encode()
-        wrapped = self.wrapped.ciphertext
-        return b"".join(
-            (
-                bytes((BLOB_VERSION,)),
-                _U16.pack(len(key_id)),
-                key_id,
-                _U16.pack(len(wrapped)),
-                wrapped,
-                self.nonce,
-                self.ciphertext,
-            )
-        )
-
-    @classmethod
-    def decode(cls, blob: bytes) -> _Blob:
-        try:
-            view = memoryview(blob)
-            if view[0] != BLOB_VERSION:
-                raise DecryptionError("sealed value has an unknown format version")
-            (kid_len,) = _U16.unpack_from(view, 1)
-            pos = 3
-            key_id_bytes = bytes(view[pos : pos + kid_len])
-            key_id = key_id_bytes.decode()
-            pos += kid_len
-            (wrapped_len,) = _U16.unpack_from(view, pos)
-            pos += 2
-            wrapped = bytes(view[pos : pos + wrapped_len])
-            pos += wrapped_len
-            nonce = bytes(view[pos : pos + NONCE_BYTES])
-            ciphertext = bytes(view[pos + NONCE_BYTES :])
-        except (IndexError, struct.error, UnicodeDecodeError, TypeError):
-            raise DecryptionError("sealed value is malformed") from None
-        if (
-            len(key_id_bytes) != kid_len
-            or len(wrapped) != wrapped_len
-            or len(nonce) != NONCE_BYTES
-            or len(ciphertext) < TAG_BYTES
-            or not key_id
-        ):
-            raise DecryptionError("sealed value is malformed")
-        return cls(WrappedKey(key_id, wrapped), nonce, ciphertext)
-
-
-def _data_aad(aad: bytes) -> bytes:
-    return _DATA_AAD_PREFIX + bytes((BLOB_VERSION,)) + aad
-
-
-def row_aad(kind: str, row_id: object) -> bytes:
-    """Associated data naming the row a value belongs to, e.g. ``row_aad("trading_account", id)``.
-
-    Scoping by kind keeps a ciphertext from one table from opening as another's.
-    """
-    return f"{kind}:{row_id}".encode()
-
-
-async def seal(provider: KeyProvider, plaintext: bytes, aad: bytes) -> bytes:
-    """Encrypt ``plaintext`` under a fresh data key bound to ``aad``; returns a storable blob."""
-    data_key = AESGCM.generate_key(bit_length=256)
-    nonce = os.urandom(NONCE_BYTES)
-    ciphertext = AESGCM(data_key).encrypt(nonce, plaintext, _data_aad(aad))
-    wrapped = await provider.wrap_key(data_key)
-    return _Blob(wrapped, nonce, ciphertext).encode()
-
-
-async def open_sealed(provider: KeyProvider, blob: bytes, aad: bytes) -> bytes:
-    """Decrypt a ``seal`` blob; ``DecryptionError`` on tampering, wrong aad or unknown key."""
-    parsed = _Blob.decode(blob)
-    data_key = await provider.unwrap_key(parsed.wrapped)
-    try:
-        return AESGCM(data_key).decrypt(parsed.nonce, parsed.ciphertext, _data_aad(aad))
-    except InvalidTag:
-        raise DecryptionError("sealed value failed authentication") from None
-
-
-def sealed_key_id(blob: bytes) -> str:
-    """The master key id a blob's data key is wrapped under (what rotation counts)."""
-    return _Blob.decode(blob).wrapped.key_id
-
-
-async def rewrap(provider: KeyProvider, blob: bytes) -> bytes:
-    """Re-wrap the blob's data key under the provider's active master key.
-
-    The nonce and ciphertext are kept byte for byte; a blob already under the active key is
-    returned unchanged.
-    """
-    parsed = _Blob.decode(blob)
-    if parsed.wrapped.key_id == provider.current_key_id():
-        return blob
-    data_key = await provider.unwrap_key(parsed.wrapped)
-    wrapped = await provider.wrap_key(data_key)
-    return _Blob(wrapped, parsed.nonce, parsed.ciphertext).encode()
-
-
-async def seal_json(provider: KeyProvider, value: Any, aad: bytes) -> bytes:
-    """``seal`` a JSON-serialisable value (e.g. ``{"api_key": ..., "api_secret": ...}``)."""
-    payload = json.dumps(value, separators=(",", ":"), sort_keys=True, ensure_ascii=False)
-    return await seal(provider, payload.encode(), aad)
-
-
-async def open_json(provider: KeyProvider, blob: bytes, aad: bytes) -> Any:
-    """Open a ``seal_json`` blob and parse it back."""
-    plaintext = await open_sealed(provider, blob, aad)
-    try:
-        return json.loads(plaintext)
-    except (UnicodeDecodeError, json.JSONDecodeError):
-        raise DecryptionError("sealed value is not JSON") from None
