@@ -32,12 +32,12 @@ from user_service.db import utcnow
 from user_service.events.outbox import emit
 from user_service.exceptions import BadRequest, Conflict, Forbidden
 from user_service.kit import crypto
-from user_service.kit.one_time_tokens import OneTimeTokens
 from user_service.mail import messages
 from user_service.mail.dispatch import notify
 from user_service.mfa import repository as mfa_repository
 from user_service.mfa import service as mfa_service
 from user_service.models import AccountActionToken, User
+from user_service.one_time_tokens import OneTimeTokens
 from user_service.sessions.service import revoke_user_sessions
 from user_service.state import AppServices
 from user_service.trading_accounts import repository as accounts_repository

@@ -9,8 +9,8 @@ from typing import Any, cast
 from sqlalchemy import CursorResult, Result
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from user_service.kit.one_time_tokens import OneTimeTokens
 from user_service.models import EmailVerificationToken
+from user_service.one_time_tokens import OneTimeTokens
 
 
 def _affected(result: Result[Any]) -> int:

@@ -1,5 +1,5 @@
-"""SQL shared by the single-use, e-mailed tokens (password reset, e-mail verification,
-freeze links and unfreeze confirmations).
+"""The repository shared by the single-use, e-mailed tokens (password reset, e-mail
+verification, freeze links and unfreeze confirmations).
 
 Both tables have the same shape: a SHA-256 ``token_hash``, ``expires_at``, ``used_at`` and
 ``invalidated_at``. A token is spent with a conditional UPDATE, so of two parallel uses
