@@ -26,8 +26,6 @@ from user_service.state import AppServices
 from user_service.users import repository as users_repository
 from user_service.verification import service as verification
 
-MFA_METHODS = ["totp", "backup_code"]
-
 
 def _invalid_credentials() -> Unauthorized:
     return Unauthorized("Incorrect email or password.", code="invalid_credentials", commit=True)
@@ -81,6 +79,7 @@ async def register(
 class MfaPending:
     session_token: str
     expires_in: int
+    methods: list[str]
 
 
 async def _acquire_login_attempt(
@@ -213,4 +212,15 @@ async def _start_mfa_challenge(
         )
     )
     await db.flush()
-    return MfaPending(session_token=raw, expires_in=ttl)
+    return MfaPending(session_token=raw, expires_in=ttl, methods=await mfa_methods(db, user.id))
+
+
+async def mfa_methods(db: AsyncSession, user_id: uuid.UUID) -> list[str]:
+    """What the MFA step accepts for this user: ``totp`` and/or ``passkey`` (the factors they
+    hold), and ``backup_code``."""
+    methods = []
+    if await mfa_repository.totp_devices(db, user_id):
+        methods.append("totp")
+    if await mfa_repository.passkeys(db, user_id):
+        methods.append("passkey")
+    return [*methods, "backup_code"]
