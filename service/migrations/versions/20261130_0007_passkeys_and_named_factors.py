@@ -17,7 +17,6 @@ Revision ID: 0007
 Revises: 0006
 """
 
-import uuid
 from collections.abc import Sequence
 
 import sqlalchemy as sa
@@ -112,42 +111,21 @@ def upgrade() -> None:
         op.f("ix_webauthn_challenges_user_id"), "webauthn_challenges", ["user_id"], unique=False
     )
 
-    bind = op.get_bind()
-    legacy = sa.table(
-        "mfa_totp",
-        sa.column("user_id", sa.Uuid()),
-        sa.column("secret_sealed", sa.LargeBinary()),
-        sa.column("confirmed_at", sa.DateTime(timezone=True)),
-        sa.column("last_used_step", sa.BigInteger()),
-        sa.column("created_at", sa.DateTime(timezone=True)),
-        sa.column("updated_at", sa.DateTime(timezone=True)),
+    # Copied in SQL, byte for byte (each back-end's stored formats stay as they are). A
+    # migrated device takes its user's id as its own: unique, since 0006 had one per user.
+    op.execute(
+        sa.text(
+            "INSERT INTO mfa_totp_devices (id, user_id, name, secret_sealed, confirmed_at,"
+            " last_used_step, last_used_at, created_at, updated_at)"
+            " SELECT user_id, user_id, :name, secret_sealed, confirmed_at, last_used_step, NULL,"
+            " created_at, updated_at FROM mfa_totp"
+        ).bindparams(name=LEGACY_NAME)
     )
-    devices = sa.table(
-        "mfa_totp_devices",
-        *(sa.column(c) for c in ("id", "user_id", "name", "secret_sealed", "confirmed_at")),
-        *(sa.column(c) for c in ("last_used_step", "created_at", "updated_at")),
+    op.execute(
+        "INSERT INTO mfa_backup_keys (user_id, key_sealed, created_at)"
+        " SELECT user_id, secret_sealed, confirmed_at FROM mfa_totp"
+        " WHERE confirmed_at IS NOT NULL"
     )
-    keys = sa.table("mfa_backup_keys", *(sa.column(c) for c in ("user_id", "key_sealed")))
-    keys.append_column(sa.column("created_at"))
-    rows = bind.execute(sa.select(legacy)).mappings().all()
-    if rows:
-        bind.execute(
-            devices.insert(),
-            [{"id": uuid.uuid4(), "name": LEGACY_NAME, **dict(row)} for row in rows],
-        )
-        confirmed = [row for row in rows if row["confirmed_at"] is not None]
-        if confirmed:
-            bind.execute(
-                keys.insert(),
-                [
-                    {
-                        "user_id": row["user_id"],
-                        "key_sealed": row["secret_sealed"],
-                        "created_at": row["confirmed_at"],
-                    }
-                    for row in confirmed
-                ],
-            )
     op.drop_table("mfa_totp")
 
 

@@ -121,11 +121,12 @@ async def overview(db: AsyncSession, services: AppServices, auth: Authenticated)
         *await repository.passkeys(db, user_id),
     ]
     items.sort(key=lambda item: (item.created_at, str(item.id)))
+    until = recent_auth_until(services.settings, auth.session)
     return Overview(
         factors=[describe(item) for item in items],
         backup_codes_remaining=await repository.count_unused_backup_codes(db, user_id),
         mfa_required=await mfa_required(db, services, auth.user),
-        recent_auth_until=recent_auth_until(services.settings, auth.session),
+        recent_auth_until=until if until and until > utcnow() else None,
     )
 
 
