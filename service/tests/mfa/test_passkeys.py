@@ -314,7 +314,7 @@ async def test_passkey_step_up_sets_a_fresh_mfa_at(client):
 
 
 async def test_the_same_authenticator_cannot_register_twice(client):
-    user, authenticator, _ = await with_passkey(client)
+    user, _, _ = await with_passkey(client)
     options = (await client.post("/v1/mfa/passkeys/register/options", headers=user.headers)).json()
     assert len(options["options"]["excludeCredentials"]) == 1
 

@@ -113,6 +113,28 @@ async def _acquire_login_attempt(
     )
 
 
+async def refuse_inactive(
+    db: AsyncSession, user: User, context: RequestContext, **details: object
+) -> None:
+    """Every way of signing in (password, passkey, …) refuses a suspended or deactivated
+    account the same way: audited ``login.failed``, 403 ``account_inactive``."""
+    if user.status == "active":
+        return
+    await audit.record(
+        db,
+        "login.failed",
+        context=context,
+        user_id=user.id,
+        risk_score=60,
+        details={"reason": f"account_{user.status}", **details},
+    )
+    raise Forbidden(
+        f"This account is {user.status}. Contact support to restore access.",
+        code="account_inactive",
+        commit=True,
+    )
+
+
 async def login(
     db: AsyncSession, services: AppServices, data: LoginIn, context: RequestContext
 ) -> sessions.SessionGrant | MfaPending:
@@ -146,20 +168,7 @@ async def login(
     # The password was right: only failures count against the IP and the account.
     await services.rate_limiter.refund(by_ip)
     await services.rate_limiter.reset(by_account.rule, by_account.key)
-    if user.status != "active":
-        await audit.record(
-            db,
-            "login.failed",
-            context=context,
-            user_id=user.id,
-            risk_score=60,
-            details={"reason": f"account_{user.status}"},
-        )
-        raise Forbidden(
-            f"This account is {user.status}. Contact support to restore access.",
-            code="account_inactive",
-            commit=True,
-        )
+    await refuse_inactive(db, user, context)
 
     if new_hash is not None:
         user.password_hash = new_hash

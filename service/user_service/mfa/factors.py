@@ -216,7 +216,9 @@ def mail_change(
     )
 
 
-def _emit(db: AsyncSession, event_type: str, user_id: uuid.UUID, **payload: object) -> None:
+def emit_user_event(
+    db: AsyncSession, event_type: str, user_id: uuid.UUID, **payload: object
+) -> None:
     emit(
         db,
         event_type,
@@ -247,9 +249,11 @@ async def factor_added(
     change = "enabled" if first else "factor_added"
     revoked = await end_other_sessions(db, user, auth.session.id, change)
     details = {"factor_id": str(factor_id), "type": factor_type, "name": name}
-    _emit(db, "mfa.factor_added", user.id, **details, other_sessions_revoked=revoked)
+    emit_user_event(db, "mfa.factor_added", user.id, **details, other_sessions_revoked=revoked)
     if first:
-        _emit(db, "mfa.enabled", user.id, method=factor_type, other_sessions_revoked=revoked)
+        emit_user_event(
+            db, "mfa.enabled", user.id, method=factor_type, other_sessions_revoked=revoked
+        )
     kind = MailKind.MFA_ENABLED if first else MailKind.MFA_FACTOR_ADDED
     mail_change(db, user, context, kind, revoked, _label(factor_type, name))
     await audit.record(
@@ -280,7 +284,7 @@ async def factors_removed(
         db, user, auth.session.id, "disabled" if off else "factor_removed"
     )
     for factor_type, factor_id, name in removed:
-        _emit(
+        emit_user_event(
             db,
             "mfa.factor_removed",
             user.id,
@@ -290,7 +294,9 @@ async def factors_removed(
             other_sessions_revoked=revoked,
         )
     if off:
-        _emit(db, "mfa.disabled", user.id, method=verified_with, other_sessions_revoked=revoked)
+        emit_user_event(
+            db, "mfa.disabled", user.id, method=verified_with, other_sessions_revoked=revoked
+        )
     labels = ", ".join(_label(t, n) for t, _, n in removed)
     kind = MailKind.MFA_DISABLED if off else MailKind.MFA_FACTOR_REMOVED
     mail_change(db, user, context, kind, revoked, labels)

@@ -25,12 +25,12 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from user_service.audit import service as audit
 from user_service.audit.service import RequestContext
+from user_service.auth import service as auth_service
 from user_service.auth.dependencies import Authenticated
 from user_service.db import utcnow
 from user_service.exceptions import (
     BadRequest,
     Conflict,
-    Forbidden,
     RateLimited,
     Unauthorized,
     UserServiceError,
@@ -121,6 +121,33 @@ async def _spend_challenge(
 
 def _allowed(keys: list[MfaPasskey]) -> list[tuple[bytes, list[str]]]:
     return [(key.credential_id, list(key.transports or [])) for key in keys]
+
+
+async def _assertion_ceremony(
+    db: AsyncSession,
+    services: AppServices,
+    purpose: str,
+    user_id: uuid.UUID,
+    *,
+    session_id: uuid.UUID | None = None,
+    mfa_challenge_id: uuid.UUID | None = None,
+) -> Ceremony:
+    """Options asking for one of this user's passkeys (second factor, step-up)."""
+    keys = await repository.passkeys(db, user_id)
+    if not keys:
+        raise BadRequest("This account has no passkey.", code="passkey_not_registered")
+    row = await _new_challenge(
+        db,
+        services,
+        purpose,
+        user_id=user_id,
+        session_id=session_id,
+        mfa_challenge_id=mfa_challenge_id,
+    )
+    options = ceremony.authentication_options(
+        services.settings, challenge=row.challenge, allowed=_allowed(keys)
+    )
+    return Ceremony(row.id, options)
 
 
 async def _check_assertion(
@@ -250,17 +277,8 @@ async def finish_registration(
 
 async def start_login_mfa(db: AsyncSession, services: AppServices, session_token: str) -> Ceremony:
     challenge, user = await mfa.open_login_challenge(db, services, session_token)
-    keys = await repository.passkeys(db, user.id)
-    if not keys:
-        raise BadRequest("This account has no passkey.", code="passkey_not_registered")
-    row = await _new_challenge(
-        db, services, LOGIN_MFA, user_id=user.id, mfa_challenge_id=challenge.id
-    )
-    return Ceremony(
-        row.id,
-        ceremony.authentication_options(
-            services.settings, challenge=row.challenge, allowed=_allowed(keys)
-        ),
+    return await _assertion_ceremony(
+        db, services, LOGIN_MFA, user.id, mfa_challenge_id=challenge.id
     )
 
 
@@ -351,20 +369,7 @@ async def _start_passkey_session(
     context: RequestContext,
 ) -> SessionGrant:
     """Open a session as a password login would: same status rule, risk and records."""
-    if user.status != "active":
-        await audit.record(
-            db,
-            "login.failed",
-            context=context,
-            user_id=user.id,
-            risk_score=60,
-            details={"reason": f"account_{user.status}", "method": "passkey"},
-        )
-        raise Forbidden(
-            f"This account is {user.status}. Contact support to restore access.",
-            code="account_inactive",
-            commit=True,
-        )
+    await auth_service.refuse_inactive(db, user, context, method="passkey")
     assessment = await risk.assess(db, services, user, context)
     amr = [*PASSKEY_AMR, "mfa"]
     grant = await sessions.start_session(
@@ -391,17 +396,8 @@ async def _start_passkey_session(
 
 
 async def start_step_up(db: AsyncSession, services: AppServices, auth: Authenticated) -> Ceremony:
-    keys = await repository.passkeys(db, auth.user.id)
-    if not keys:
-        raise BadRequest("This account has no passkey.", code="passkey_not_registered")
-    row = await _new_challenge(
-        db, services, STEP_UP, user_id=auth.user.id, session_id=auth.session.id
-    )
-    return Ceremony(
-        row.id,
-        ceremony.authentication_options(
-            services.settings, challenge=row.challenge, allowed=_allowed(keys)
-        ),
+    return await _assertion_ceremony(
+        db, services, STEP_UP, auth.user.id, session_id=auth.session.id
     )
 
 

@@ -21,6 +21,7 @@ from user_service.models import (
     MfaChallenge,
     MfaPasskey,
     MfaTotp,
+    User,
     WebauthnChallenge,
 )
 
@@ -253,7 +254,12 @@ async def end_pending_challenges(db: AsyncSession, user_id: uuid.UUID, *, now: d
 async def save_pending_secret(
     db: AsyncSession, user_id: uuid.UUID, name: str, secret_sealed: bytes, *, now: dt.datetime
 ) -> MfaTotp:
-    """Start a TOTP setup; an earlier unfinished one of the user is dropped (one at a time)."""
+    """Start a TOTP setup; an earlier unfinished one of the user is dropped (one at a time).
+
+    The user's row is locked first (PostgreSQL; SQLite serialises writers anyway), so
+    parallel setups queue up and each sees — and drops — the one before it.
+    """
+    await db.execute(select(User.id).where(User.id == user_id).with_for_update())
     await db.execute(
         delete(MfaTotp)
         .where(MfaTotp.user_id == user_id, MfaTotp.confirmed_at.is_(None))

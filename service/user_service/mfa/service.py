@@ -32,9 +32,9 @@ from user_service.audit.service import RequestContext
 from user_service.auth import guessing
 from user_service.auth.dependencies import Authenticated
 from user_service.db import utcnow
-from user_service.events.outbox import emit
 from user_service.exceptions import BadRequest, Conflict, Unauthorized, UserServiceError
 from user_service.kit import crypto
+from user_service.kit.ratelimit import Attempt
 from user_service.mail import messages
 from user_service.mail.dispatch import notify
 from user_service.mail.templates import MailKind
@@ -171,14 +171,21 @@ async def record_failure(
     )
 
 
-def _emit(db: AsyncSession, event_type: str, user_id: uuid.UUID, **payload: object) -> None:
-    emit(
-        db,
-        event_type,
-        aggregate_type="user",
-        aggregate_id=user_id,
-        payload={"user_id": str(user_id), **payload},
-    )
+async def _check_password(
+    db: AsyncSession,
+    services: AppServices,
+    user: User,
+    password: str,
+    context: RequestContext,
+    purpose: str,
+) -> Attempt:
+    """The account password, counted against the per-user password budget; the attempt is
+    returned for the caller to give back once the whole action succeeds."""
+    attempt = await guessing.password_attempt(services, user.id)
+    if not await services.hasher.verify(password, user.password_hash):
+        await record_failure(db, user.id, context, purpose, method="password")
+        raise BadRequest("The password is not correct.", code="invalid_password", commit=True)
+    return attempt
 
 
 # --- TOTP enrolment -------------------------------------------------------------------------
@@ -252,10 +259,7 @@ async def disable_totp(
     if remaining == 0:
         await factors.refuse_if_required(db, services, user)
     if password is not None:
-        attempt = await guessing.password_attempt(services, user.id)
-        if not await services.hasher.verify(password, user.password_hash):
-            await record_failure(db, user.id, context, "disable", method="password")
-            raise BadRequest("The password is not correct.", code="invalid_password", commit=True)
+        attempt = await _check_password(db, services, user, password, context, "disable")
         method: str = "password"
     else:
         assert code is not None
@@ -307,7 +311,9 @@ async def regenerate_backup_codes(
     revoked = await factors.end_other_sessions(
         db, user, auth.session.id, "backup_codes_regenerated"
     )
-    _emit(db, "mfa.backup_codes_regenerated", user.id, other_sessions_revoked=revoked)
+    factors.emit_user_event(
+        db, "mfa.backup_codes_regenerated", user.id, other_sessions_revoked=revoked
+    )
     factors.mail_change(db, user, context, MailKind.BACKUP_CODES_REGENERATED, revoked)
     await audit.record(
         db,
@@ -509,10 +515,7 @@ async def reauthenticate(
     removing factors. Returns when that window closes."""
     user, session = auth.user, auth.session
     if password is not None:
-        attempt = await guessing.password_attempt(services, user.id)
-        if not await services.hasher.verify(password, user.password_hash):
-            await record_failure(db, user.id, context, "reauthenticate", method="password")
-            raise BadRequest("The password is not correct.", code="invalid_password", commit=True)
+        attempt = await _check_password(db, services, user, password, context, "reauthenticate")
         method: str = "password"
     else:
         assert code is not None
