@@ -241,7 +241,7 @@ function MfaStepForm({
           {form.submitting ? 'Verifying…' : 'Verify'}
         </Button>
       </form>
-      {canUseBackup ? (
+      {canUseBackup && step.methods.includes('totp') ? (
         <p className="auth__alt">
           <button type="button" className="link-button" onClick={switchMethod}>
             {method === 'totp' ? 'Use a backup code instead' : 'Use your authenticator app instead'}
