@@ -3,13 +3,13 @@ rule; backup codes shared by all factors and the "few codes left" warning."""
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import httpx
 import pytest
 from sqlalchemy import select
 
-from tests.fixtures.users import TestUser, signed_in_user
+from tests.fixtures.users import signed_in_user
 from tests.mfa.authenticator import SoftAuthenticator
 from tests.mfa.helpers import (
     Clock,
@@ -21,6 +21,9 @@ from tests.mfa.helpers import (
 )
 from tests.mfa.test_passkeys import passwordless, register_passkey
 from user_service.models import OutboxEvent
+
+if TYPE_CHECKING:
+    from tests.fixtures.users import TestUser
 
 pytestmark = pytest.mark.anyio
 

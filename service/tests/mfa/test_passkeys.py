@@ -5,16 +5,19 @@ origin or RP id, no user verification)."""
 from __future__ import annotations
 
 import uuid
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import httpx
 import pytest
 from sqlalchemy import select, update
 
-from tests.fixtures.users import TestUser, signed_in_user
+from tests.fixtures.users import signed_in_user
 from tests.mfa.authenticator import SoftAuthenticator
 from tests.mfa.helpers import controlled_clock, jwt_claims, password_step, wait_for_mail
 from user_service.models import AuthEvent, MfaPasskey, User, WebauthnChallenge
+
+if TYPE_CHECKING:
+    from tests.fixtures.users import TestUser
 
 pytestmark = pytest.mark.anyio
 
