@@ -25,7 +25,10 @@ export function PasskeySignIn({ persist }: { persist: boolean }) {
         const tokens = await passkeyApi.signIn(persist, true);
         if (active) await adoptSignIn(tokens);
       } catch (failure) {
-        if (active && !isWebAuthnCancel(failure)) setError(toApiProblem(failure).message);
+        // Only a refusal of the passkey the user picked is worth saying; a background request
+        // that could not start (offline, rate limited) stays quiet — the button still works.
+        const problem = isWebAuthnCancel(failure) ? null : toApiProblem(failure);
+        if (active && problem && (problem.status === 401 || problem.status === 403)) setError(problem.message);
       }
     })();
     return () => {
