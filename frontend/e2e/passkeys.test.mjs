@@ -132,7 +132,7 @@ describe('Passkeys in Chromium (virtual authenticator)', { concurrency: false },
       await signOutLocally();
       assert.equal(await page.getByLabel('Email').getAttribute('autocomplete'), 'username webauthn');
       await screenshot(page, 'passkey-login-page');
-      await page.getByRole('button', { name: 'Sign in with a passkey' }).click();
+      await page.getByRole('button', { name: 'Use a passkey' }).click();
       await presence(true);
       await page.getByRole('heading', { level: 1, name: /Welcome/ }).waitFor();
     },
@@ -171,7 +171,7 @@ describe('Passkeys in Chromium (virtual authenticator)', { concurrency: false },
       // The browser still holds the key, but the service no longer accepts it.
       await presence(false);
       await signOutLocally();
-      await page.getByRole('button', { name: 'Sign in with a passkey' }).click();
+      await page.getByRole('button', { name: 'Use a passkey' }).click();
       await presence(true);
       await page.getByRole('alert').filter({ hasText: 'could not be verified' }).waitFor();
       assert.ok(page.url().includes('/login'));

@@ -7,8 +7,9 @@ import { Button } from './Button';
 
 /**
  * Passwordless sign-in on the login page: the e-mail field (`autocomplete="username webauthn"`)
- * offers saved passkeys through the browser's conditional UI, and "Sign in with a passkey" opens
+ * offers saved passkeys through the browser's conditional UI, and "Use a passkey" opens
  * the browser's passkey dialog. A passkey sign-in counts as two-factor (docs/passkeys.md).
+ * (The label avoids "Sign in": tests find the password form's button by that name.)
  */
 export function PasskeySignIn({ persist }: { persist: boolean }) {
   const { adoptSignIn } = useAuth();
@@ -61,7 +62,7 @@ export function PasskeySignIn({ persist }: { persist: boolean }) {
     <div className="passkey-sign-in">
       {error ? <Alert tone="error">{error}</Alert> : null}
       <Button type="button" variant="secondary" block loading={busy} onClick={signIn}>
-        Sign in with a passkey
+        Use a passkey
       </Button>
     </div>
   );
