@@ -14,7 +14,7 @@ from sqlalchemy import select, update
 from tests.fixtures.users import signed_in_user
 from tests.mfa.authenticator import SoftAuthenticator
 from tests.mfa.helpers import controlled_clock, jwt_claims, password_step, wait_for_mail
-from user_service.models import AuthEvent, MfaPasskey, User, WebauthnChallenge
+from user_service.models import AuthEvent, MfaPasskey, User, UserSession, WebauthnChallenge
 
 if TYPE_CHECKING:
     from tests.fixtures.users import TestUser
@@ -101,7 +101,7 @@ async def test_options_ask_for_a_discoverable_user_verified_credential(client):
     assert options["user"]["name"] == user.email
 
 
-async def test_passwordless_sign_in_counts_as_multi_factor(client):
+async def test_passwordless_sign_in_counts_as_multi_factor(app, client):
     user, authenticator, _ = await with_passkey(client)
     response = await passwordless(client, authenticator)
     assert response.status_code == 200, response.text
@@ -111,6 +111,28 @@ async def test_passwordless_sign_in_counts_as_multi_factor(client):
     assert claims["mfa"] is True
     assert isinstance(claims["mfa_at"], int)
     assert "refresh_token" in response.headers.get("set-cookie", "")
+
+    # A session like a password login's: recorded with its risk assessment, audited.
+    async with app.state.services.sessionmaker() as db:
+        session = await db.get(UserSession, uuid.UUID(claims["sid"]))
+        success = (
+            (
+                await db.execute(
+                    select(AuthEvent)
+                    .where(
+                        AuthEvent.user_id == uuid.UUID(user.user_id),
+                        AuthEvent.event_type == "login.success",
+                    )
+                    .order_by(AuthEvent.id.desc())
+                )
+            )
+            .scalars()
+            .first()
+        )
+    assert session is not None and session.amr == ["hwk", "user", "mfa"]
+    assert session.mfa_verified_at is not None
+    assert success is not None and success.details["mfa_method"] == "passkey"
+    assert success.details["session_id"] == claims["sid"]
 
 
 async def test_password_login_offers_the_passkey_as_second_factor(client):
