@@ -107,6 +107,9 @@ class Settings(BaseSettings):
     rate_limit_mfa_verify: str = "10 per 5 minutes"
     rate_limit_password_reset: str = "5 per hour"
     rate_limit_email_resend: str = "5 per hour"
+    # Passwordless ceremonies started per IP (each stores a challenge; the login page starts
+    # one per visit for the browser's autofill, so it is looser than failed logins).
+    rate_limit_passkey_ip: str = "300 per 15 minutes"
 
     # --- authorization & oauth -----------------------------------------------------------
     authz_cache_ttl_seconds: int = Field(60, ge=0, le=60)

@@ -319,10 +319,10 @@ async def finish_login_mfa(
 async def start_sign_in(
     db: AsyncSession, services: AppServices, context: RequestContext
 ) -> Ceremony:
-    """Options for a discoverable credential; counted per IP like login attempts, since it
-    stores a row for an anonymous caller."""
+    """Options for a discoverable credential; counted per IP (``RATE_LIMIT_PASSKEY_IP``),
+    since each stores a row for an anonymous caller."""
     attempt = await services.rate_limiter.acquire(
-        services.settings.rate_limit_login_ip, f"passkey-ip:{context.ip}"
+        services.settings.rate_limit_passkey_ip, f"passkey-ip:{context.ip}"
     )
     if not attempt.allowed:
         raise RateLimited(attempt.retry_after, "Too many sign-in attempts. Try again later.")
