@@ -26,8 +26,9 @@ the Platform page's service URLs (``VITE_BACKEND_URL``, ``VITE_TICKER_URL``,
 ``VITE_ALERTS_URL``) are fixed at build time and the services run on free ports.
 
 When everything answers it runs ``npm run e2e`` in ``frontend/`` with ``E2E_BASE_URL``,
-``E2E_MAIL_DIR``, ``E2E_KITE_URL``, ``E2E_BACKEND_URL``, ``E2E_TICKER_URL`` and
-``E2E_ALERTS_URL`` set, stops everything (also on failure or Ctrl-C) and exits with the suite's
+``E2E_MAIL_DIR``, ``E2E_KITE_URL``, ``E2E_BACKEND_URL``, ``E2E_TICKER_URL``,
+``E2E_ALERTS_URL`` and ``E2E_PASSKEY_URL`` (the console at ``localhost``, for WebAuthn) set,
+stops everything (also on failure or Ctrl-C) and exits with the suite's
 exit code.
 """
 
@@ -59,6 +60,7 @@ E2E_VARIABLES = (
     "E2E_BACKEND_URL",
     "E2E_TICKER_URL",
     "E2E_ALERTS_URL",
+    "E2E_PASSKEY_URL",
 )
 
 
@@ -149,6 +151,16 @@ def main(argv: Sequence[str] | None = None) -> int:
         )
     )
     url = platform.config.url
+    # Passkeys: a relying-party id cannot be an IP address, so the passkey tests open the
+    # console at http://localhost:PORT (a secure context too) and the service is told so.
+    passkey_url = url("service").replace(f"//{HOST}:", "//localhost:", 1)
+    platform.config.extra_service_env.update(
+        {
+            "WEBAUTHN_RP_ID": "localhost",
+            "WEBAUTHN_ORIGINS": passkey_url,
+            "CORS_ORIGINS": f"{url('service')},{passkey_url}",
+        }
+    )
     exit_code = 1
 
     def on_signal(signum: int, _frame: object) -> None:
@@ -198,6 +210,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             "E2E_BACKEND_URL": url("backend"),
             "E2E_TICKER_URL": url("ticker").replace("http://", "ws://", 1),
             "E2E_ALERTS_URL": url("alerts"),
+            "E2E_PASSKEY_URL": passkey_url,
         }
         if args.stack_only:
             for key in E2E_VARIABLES:

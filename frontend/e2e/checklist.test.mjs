@@ -14,6 +14,7 @@ import {
   newContext,
   screenshot,
   signIn,
+  startTotpSetup,
   step as base,
   waitForLink,
 } from './support.mjs';
@@ -193,7 +194,7 @@ describe('Quantagro account checklist', { concurrency: false }, () => {
     await page.goto('/security');
     await expectHeading(page, 'Security');
     await screenshot(page, 'security');
-    await page.getByRole('button', { name: 'Set up two-factor authentication' }).click();
+    await startTotpSetup(page, owner.password, 'Work phone');
     const secretText = await page.getByTestId('totp-secret').textContent();
     state.totpSecret = secretText.replace(/\s+/g, '');
     assert.match(state.totpSecret, /^[A-Z2-7]{32,}$/);
@@ -201,7 +202,7 @@ describe('Quantagro account checklist', { concurrency: false }, () => {
     assert.match(await qr.getAttribute('src'), /^data:image\//);
     await screenshot(page, 'mfa-setup');
     await page.getByLabel('Code from the app').fill(await freshTotp(state.totpSecret));
-    await page.getByRole('button', { name: 'Turn on two-factor authentication' }).click();
+    await page.getByRole('button', { name: 'Turn on', exact: true }).click();
     const codes = page.getByTestId('backup-codes');
     await codes.waitFor();
     state.backupCodes = (await codes.locator('code').allTextContents()).map((code) => code.trim());

@@ -260,6 +260,20 @@ export async function signIn(p, email, password) {
   await p.getByRole('button', { name: 'Sign in' }).click();
 }
 
+/**
+ * On the Security page: "Add an authenticator app", name it, confirm the password (the
+ * recent-authentication rule), and wait for the QR code and setup key.
+ */
+export async function startTotpSetup(p, password, name = 'Phone') {
+  await p.getByRole('button', { name: 'Add an authenticator app' }).click();
+  await p.getByLabel('Name', { exact: true }).fill(name);
+  await p.getByRole('button', { name: 'Continue', exact: true }).click();
+  const dialog = p.getByRole('alertdialog', { name: 'Confirm it’s you' });
+  await dialog.getByLabel('Current password').fill(password);
+  await dialog.getByRole('button', { name: 'Continue' }).click();
+  await p.getByTestId('totp-secret').waitFor();
+}
+
 // ---------------------------------------------------------------- fixtures (API)
 
 /** Registers and verifies the trader, and links a Kite account connected for today (the API). */

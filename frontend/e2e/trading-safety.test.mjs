@@ -12,6 +12,7 @@ import {
   newContext,
   screenshot,
   signIn,
+  startTotpSetup,
   step as base,
   traderWithActiveKiteAccount,
 } from './support.mjs';
@@ -55,10 +56,10 @@ describe('Trading safety', { concurrency: false }, () => {
 
     // Two-factor authentication on, from Security (this session has no recent second factor).
     await page.goto('/security');
-    await page.getByRole('button', { name: 'Set up two-factor authentication' }).click();
+    await startTotpSetup(page, trader.password);
     totpSecret = (await page.getByTestId('totp-secret').textContent()).replace(/\s+/g, '');
     await page.getByLabel('Code from the app').fill(await freshTotp(totpSecret));
-    await page.getByRole('button', { name: 'Turn on two-factor authentication' }).click();
+    await page.getByRole('button', { name: 'Turn on', exact: true }).click();
     await page.getByLabel('I have saved these codes somewhere safe').check();
     await page.getByRole('button', { name: 'Done' }).click();
 

@@ -64,6 +64,19 @@ class Settings(BaseSettings):
     refresh_reuse_grace_seconds: int = Field(5, ge=0, le=60)
     mfa_challenge_ttl_seconds: int = Field(600, ge=60, le=3600)
     mfa_challenge_max_attempts: int = Field(5, ge=1, le=20)
+    # Enrolling or removing a second factor needs a password or second-factor proof this
+    # recent (docs/passkeys.md, "recent authentication").
+    recent_auth_seconds: int = Field(300, ge=30, le=3600)
+    # Users holding one of these roles must keep a second factor (the last one cannot go).
+    mfa_required_roles: Annotated[list[str], NoDecode] = Field(default_factory=lambda: ["admin"])
+    # --- passkeys (WebAuthn) ---------------------------------------------------------------
+    # Relying-party id: by default the host of FRONTEND_URL (where the console runs); an
+    # operator may set a parent domain ("quantagro.com") to share passkeys across subdomains.
+    webauthn_rp_id: str | None = None
+    webauthn_rp_name: str = "Quantagro"
+    # Origins allowed in a ceremony's clientDataJSON; default FRONTEND_URL's and PUBLIC_URL's.
+    webauthn_origins: Annotated[list[str], NoDecode] = Field(default_factory=list)
+    webauthn_challenge_ttl_seconds: int = Field(300, ge=30, le=900)
     cookie_secure: bool = True
     cookie_name: str = "refresh_token"
 
@@ -94,6 +107,9 @@ class Settings(BaseSettings):
     rate_limit_mfa_verify: str = "10 per 5 minutes"
     rate_limit_password_reset: str = "5 per hour"
     rate_limit_email_resend: str = "5 per hour"
+    # Passwordless ceremonies started per IP (each stores a challenge; the login page starts
+    # one per visit for the browser's autofill, so it is looser than failed logins).
+    rate_limit_passkey_ip: str = "300 per 15 minutes"
 
     # --- authorization & oauth -----------------------------------------------------------
     authz_cache_ttl_seconds: int = Field(60, ge=0, le=60)
@@ -150,7 +166,13 @@ class Settings(BaseSettings):
     outbox_retention_days: int = Field(7, ge=1, le=3650)
 
     @field_validator(
-        "cors_origins", "trusted_proxies", "allowed_hosts", "csp_connect_sources", mode="before"
+        "cors_origins",
+        "trusted_proxies",
+        "allowed_hosts",
+        "csp_connect_sources",
+        "mfa_required_roles",
+        "webauthn_origins",
+        mode="before",
     )
     @classmethod
     def _csv(cls, value: object) -> object:
@@ -257,6 +279,23 @@ class Settings(BaseSettings):
     @property
     def public_host(self) -> str:
         return self.public_url.split("://", 1)[1].split("/", 1)[0].rsplit(":", 1)[0]
+
+    @property
+    def public_origin(self) -> str:
+        scheme, rest = self.public_url.split("://", 1)
+        return f"{scheme}://{rest.split('/', 1)[0]}"
+
+    @property
+    def webauthn_rp(self) -> str:
+        """The WebAuthn relying-party id: WEBAUTHN_RP_ID, else FRONTEND_URL's host name."""
+        if self.webauthn_rp_id:
+            return self.webauthn_rp_id
+        return self.frontend_origin.split("://", 1)[1].rsplit(":", 1)[0].strip("[]")
+
+    @property
+    def webauthn_expected_origins(self) -> list[str]:
+        """Origins a WebAuthn ceremony may come from (WEBAUTHN_ORIGINS, else the console's)."""
+        return self.webauthn_origins or sorted({self.frontend_origin, self.public_origin})
 
     @property
     def host_allow_list(self) -> list[str]:

@@ -417,6 +417,120 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/v1/auth/passkey/mfa/options": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Passkey Mfa Options
+         * @description Second step of login with a passkey instead of a code (``methods`` lists ``passkey``).
+         */
+        post: operations["passkey_mfa_options_v1_auth_passkey_mfa_options_post"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/v1/auth/passkey/mfa/verify": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /** Passkey Mfa Verify */
+        post: operations["passkey_mfa_verify_v1_auth_passkey_mfa_verify_post"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/v1/auth/passkey/options": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Passkey Sign In Options
+         * @description Passwordless sign-in: options for a discoverable credential (no e-mail needed).
+         */
+        post: operations["passkey_sign_in_options_v1_auth_passkey_options_post"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/v1/auth/passkey/step-up/options": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /** Passkey Step Up Options */
+        post: operations["passkey_step_up_options_v1_auth_passkey_step_up_options_post"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/v1/auth/passkey/step-up/verify": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Passkey Step Up Verify
+         * @description Step-up with a passkey: a fresh ``mfa_at``, like a TOTP step-up.
+         */
+        post: operations["passkey_step_up_verify_v1_auth_passkey_step_up_verify_post"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/v1/auth/passkey/verify": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Passkey Sign In Verify
+         * @description Answers like a login; the session counts as multi-factor (``mfa_at`` set).
+         */
+        post: operations["passkey_sign_in_verify_v1_auth_passkey_verify_post"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/v1/auth/password/change": {
         parameters: {
             query?: never;
@@ -471,6 +585,27 @@ export interface paths {
          * @description Public. Always 202 with the same body: it never tells whether the address has an account.
          */
         post: operations["reset_request_v1_auth_password_reset_request_post"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/v1/auth/reauthenticate": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Reauthenticate
+         * @description Confirm it is you (password, or a TOTP/backup code) before enrolling or removing a
+         *     factor; the window lasts ``RECENT_AUTH_SECONDS``.
+         */
+        post: operations["reauthenticate_v1_auth_reauthenticate_post"];
         delete?: never;
         options?: never;
         head?: never;
@@ -669,6 +804,86 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/v1/mfa/factors": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * List Factors
+         * @description The user's authenticators (TOTP devices and passkeys), backup codes left, and whether
+         *     policy requires a second factor.
+         */
+        get: operations["list_factors_v1_mfa_factors_get"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/v1/mfa/factors/{factor_id}": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        post?: never;
+        /**
+         * Remove Factor
+         * @description Remove one authenticator: recent authentication required (403 ``recent_auth_required``);
+         *     never the last one while policy requires MFA (409 ``last_factor``).
+         */
+        delete: operations["remove_factor_v1_mfa_factors__factor_id__delete"];
+        options?: never;
+        head?: never;
+        /** Rename Factor */
+        patch: operations["rename_factor_v1_mfa_factors__factor_id__patch"];
+        trace?: never;
+    };
+    "/v1/mfa/passkeys/register/options": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Passkey Register Options
+         * @description Options for ``navigator.credentials.create`` (needs recent authentication).
+         */
+        post: operations["passkey_register_options_v1_mfa_passkeys_register_options_post"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/v1/mfa/passkeys/register/verify": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /** Passkey Register Verify */
+        post: operations["passkey_register_verify_v1_mfa_passkeys_register_verify_post"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/v1/mfa/totp/disable": {
         parameters: {
             query?: never;
@@ -678,7 +893,10 @@ export interface paths {
         };
         get?: never;
         put?: never;
-        /** Totp Disable */
+        /**
+         * Totp Disable
+         * @description Remove every authenticator app (passkeys stay; with none left MFA is off).
+         */
         post: operations["totp_disable_v1_mfa_totp_disable_post"];
         delete?: never;
         options?: never;
@@ -697,7 +915,8 @@ export interface paths {
         put?: never;
         /**
          * Totp Enable
-         * @description Confirm with a current TOTP code; the 10 backup codes are shown this once.
+         * @description Confirm with a current code of the new device. With the account's first factor the 10
+         *     backup codes are shown this once (an empty list when the account already had them).
          */
         post: operations["totp_enable_v1_mfa_totp_enable_post"];
         delete?: never;
@@ -717,7 +936,8 @@ export interface paths {
         put?: never;
         /**
          * Totp Setup
-         * @description A new secret to scan (``otpauth_uri`` as a QR data URI); enable confirms it.
+         * @description A new secret to scan (``otpauth_uri`` as a QR data URI); enable confirms it. Adds a
+         *     device (optionally named) next to any existing ones; needs recent authentication.
          */
         post: operations["totp_setup_v1_mfa_totp_setup_post"];
         delete?: never;
@@ -1342,6 +1562,22 @@ export interface components {
             subject: string;
         };
         /**
+         * CeremonyOut
+         * @description A WebAuthn ceremony: pass ``options`` to the browser (``@simplewebauthn/browser``) and
+         *     send its answer back with ``challenge_id``.
+         */
+        CeremonyOut: {
+            /**
+             * Challenge Id
+             * Format: uuid
+             */
+            challenge_id: string;
+            /** Options */
+            options: {
+                [key: string]: unknown;
+            };
+        };
+        /**
          * CheckIn
          * @description One question; ``subject`` (a user id) only with a service token holding ``authz:check``.
          */
@@ -1478,6 +1714,56 @@ export interface components {
             /** Next Cursor */
             next_cursor: string | null;
         };
+        /** FactorListOut */
+        FactorListOut: {
+            /** Backup Codes Remaining */
+            backup_codes_remaining: number;
+            /** Factors */
+            factors: components["schemas"]["FactorOut"][];
+            /** Mfa Enabled */
+            mfa_enabled: boolean;
+            /** Mfa Required */
+            mfa_required: boolean;
+            /** Recent Auth Until */
+            recent_auth_until: string | null;
+        };
+        /** FactorOut */
+        FactorOut: {
+            /**
+             * Created At
+             * Format: date-time
+             */
+            created_at: string;
+            /**
+             * Id
+             * Format: uuid
+             */
+            id: string;
+            /** Last Used At */
+            last_used_at: string | null;
+            /** Name */
+            name: string;
+            /**
+             * Type
+             * @enum {string}
+             */
+            type: "totp" | "passkey";
+        };
+        /** FactorRemovedOut */
+        FactorRemovedOut: {
+            /** Mfa Enabled */
+            mfa_enabled: boolean;
+            /**
+             * Other Sessions Revoked
+             * @default 0
+             */
+            other_sessions_revoked: number;
+        };
+        /** FactorRenameIn */
+        FactorRenameIn: {
+            /** Name */
+            name: string;
+        };
         /**
          * FreezeIn
          * @description Exactly one proof: the password, or a TOTP or backup code.
@@ -1595,6 +1881,25 @@ export interface components {
              */
             persist_session: boolean;
         };
+        /** LoginPasskeyOptionsIn */
+        LoginPasskeyOptionsIn: {
+            /** Session Token */
+            session_token: string;
+        };
+        /** LoginPasskeyVerifyIn */
+        LoginPasskeyVerifyIn: {
+            /**
+             * Challenge Id
+             * Format: uuid
+             */
+            challenge_id: string;
+            /** Credential */
+            credential: {
+                [key: string]: unknown;
+            };
+            /** Session Token */
+            session_token: string;
+        };
         /** LogoutIn */
         LogoutIn: {
             /**
@@ -1703,6 +2008,62 @@ export interface components {
              */
             type: "mfa_within";
         };
+        /** PasskeyRegisterIn */
+        PasskeyRegisterIn: {
+            /**
+             * Challenge Id
+             * Format: uuid
+             */
+            challenge_id: string;
+            /** Credential */
+            credential: {
+                [key: string]: unknown;
+            };
+            /** Name */
+            name?: string | null;
+        };
+        /** PasskeyRegisteredOut */
+        PasskeyRegisteredOut: {
+            /** Backup Codes */
+            backup_codes: string[];
+            factor: components["schemas"]["FactorOut"];
+            /**
+             * Other Sessions Revoked
+             * @default 0
+             */
+            other_sessions_revoked: number;
+        };
+        /** PasskeySignInIn */
+        PasskeySignInIn: {
+            /**
+             * Challenge Id
+             * Format: uuid
+             */
+            challenge_id: string;
+            /** Credential */
+            credential: {
+                [key: string]: unknown;
+            };
+            /** Device Fingerprint */
+            device_fingerprint?: string | null;
+            /**
+             * Persist Session
+             * @default false
+             */
+            persist_session: boolean;
+        };
+        /** PasskeyVerifyIn */
+        PasskeyVerifyIn: {
+            /**
+             * Challenge Id
+             * Format: uuid
+             */
+            challenge_id: string;
+            /** Credential */
+            credential: {
+                [key: string]: unknown;
+            };
+        };
         /** PasswordChangeIn */
         PasswordChangeIn: {
             /** Current Password */
@@ -1797,6 +2158,24 @@ export interface components {
                 [key: string]: unknown;
             };
         };
+        /**
+         * ReauthenticateIn
+         * @description The account password or a TOTP/backup code, not both.
+         */
+        ReauthenticateIn: {
+            /** Code */
+            code?: string | null;
+            /** Password */
+            password?: string | null;
+        };
+        /** RecentAuthOut */
+        RecentAuthOut: {
+            /**
+             * Recent Auth Until
+             * Format: date-time
+             */
+            recent_auth_until: string;
+        };
         /** RefreshIn */
         RefreshIn: {
             /** Refresh Token */
@@ -1815,6 +2194,15 @@ export interface components {
              * @default bearer
              */
             token_type: string;
+        };
+        /**
+         * RegenerateIn
+         * @description A TOTP or backup code; without one, a second factor proven within the
+         *     recent-authentication window (a passkey step-up) is required.
+         */
+        RegenerateIn: {
+            /** Code */
+            code?: string | null;
         };
         /** RegisterIn */
         RegisterIn: {
@@ -1989,6 +2377,14 @@ export interface components {
              * @default bearer
              */
             token_type: string;
+        };
+        /**
+         * TotpSetupIn
+         * @description Optional name for the new device ("work phone"); default "Authenticator app".
+         */
+        TotpSetupIn: {
+            /** Name */
+            name?: string | null;
         };
         /** TotpSetupOut */
         TotpSetupOut: {
@@ -2929,6 +3325,178 @@ export interface operations {
             };
         };
     };
+    passkey_mfa_options_v1_auth_passkey_mfa_options_post: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["LoginPasskeyOptionsIn"];
+            };
+        };
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["CeremonyOut"];
+                };
+            };
+            /** @description Validation Error */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["HTTPValidationError"];
+                };
+            };
+        };
+    };
+    passkey_mfa_verify_v1_auth_passkey_mfa_verify_post: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["LoginPasskeyVerifyIn"];
+            };
+        };
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["user_service__auth__schemas__TokenOut"];
+                };
+            };
+            /** @description Validation Error */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["HTTPValidationError"];
+                };
+            };
+        };
+    };
+    passkey_sign_in_options_v1_auth_passkey_options_post: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["CeremonyOut"];
+                };
+            };
+        };
+    };
+    passkey_step_up_options_v1_auth_passkey_step_up_options_post: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["CeremonyOut"];
+                };
+            };
+        };
+    };
+    passkey_step_up_verify_v1_auth_passkey_step_up_verify_post: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["PasskeyVerifyIn"];
+            };
+        };
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["StepUpOut"];
+                };
+            };
+            /** @description Validation Error */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["HTTPValidationError"];
+                };
+            };
+        };
+    };
+    passkey_sign_in_verify_v1_auth_passkey_verify_post: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["PasskeySignInIn"];
+            };
+        };
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["user_service__auth__schemas__TokenOut"];
+                };
+            };
+            /** @description Validation Error */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["HTTPValidationError"];
+                };
+            };
+        };
+    };
     change_password_v1_auth_password_change_post: {
         parameters: {
             query?: never;
@@ -3015,6 +3583,39 @@ export interface operations {
                 };
                 content: {
                     "application/json": components["schemas"]["ResetRequestedOut"];
+                };
+            };
+            /** @description Validation Error */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["HTTPValidationError"];
+                };
+            };
+        };
+    };
+    reauthenticate_v1_auth_reauthenticate_post: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["ReauthenticateIn"];
+            };
+        };
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["RecentAuthOut"];
                 };
             };
             /** @description Validation Error */
@@ -3371,7 +3972,7 @@ export interface operations {
         };
         requestBody: {
             content: {
-                "application/json": components["schemas"]["CodeIn"];
+                "application/json": components["schemas"]["RegenerateIn"];
             };
         };
         responses: {
@@ -3382,6 +3983,145 @@ export interface operations {
                 };
                 content: {
                     "application/json": components["schemas"]["BackupCodesOut"];
+                };
+            };
+            /** @description Validation Error */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["HTTPValidationError"];
+                };
+            };
+        };
+    };
+    list_factors_v1_mfa_factors_get: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["FactorListOut"];
+                };
+            };
+        };
+    };
+    remove_factor_v1_mfa_factors__factor_id__delete: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                factor_id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["FactorRemovedOut"];
+                };
+            };
+            /** @description Validation Error */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["HTTPValidationError"];
+                };
+            };
+        };
+    };
+    rename_factor_v1_mfa_factors__factor_id__patch: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                factor_id: string;
+            };
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["FactorRenameIn"];
+            };
+        };
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["FactorOut"];
+                };
+            };
+            /** @description Validation Error */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["HTTPValidationError"];
+                };
+            };
+        };
+    };
+    passkey_register_options_v1_mfa_passkeys_register_options_post: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["CeremonyOut"];
+                };
+            };
+        };
+    };
+    passkey_register_verify_v1_mfa_passkeys_register_verify_post: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["PasskeyRegisterIn"];
+            };
+        };
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["PasskeyRegisteredOut"];
                 };
             };
             /** @description Validation Error */
@@ -3468,7 +4208,11 @@ export interface operations {
             path?: never;
             cookie?: never;
         };
-        requestBody?: never;
+        requestBody?: {
+            content: {
+                "application/json": components["schemas"]["TotpSetupIn"] | null;
+            };
+        };
         responses: {
             /** @description Successful Response */
             200: {
@@ -3477,6 +4221,15 @@ export interface operations {
                 };
                 content: {
                     "application/json": components["schemas"]["TotpSetupOut"];
+                };
+            };
+            /** @description Validation Error */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["HTTPValidationError"];
                 };
             };
         };

@@ -77,7 +77,14 @@ export type TradingAccountMember = MemberList['items'][number];
 export type AccountPermission = MemberCreate['permissions'][number];
 
 /** The second factors the MFA step offers. */
-export type MfaMethod = 'totp' | 'backup_code';
+export type MfaMethod = 'totp' | 'passkey' | 'backup_code';
+
+export type FactorList = Ok<'/v1/mfa/factors', 'get'>;
+export type Factor = FactorList['factors'][number];
+export type PasskeyCeremony = Ok<'/v1/mfa/passkeys/register/options', 'post'>;
+export type PasskeyRegistered = Ok<'/v1/mfa/passkeys/register/verify', 'post'>;
+export type RecentAuth = Ok<'/v1/auth/reauthenticate', 'post'>;
+export type ReauthenticateRequest = Body<'/v1/auth/reauthenticate', 'post'>;
 
 export interface Page<T> {
   items: T[];

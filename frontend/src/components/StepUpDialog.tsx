@@ -9,6 +9,7 @@ import { Alert } from './Alert';
 import { Button } from './Button';
 import { TextField } from './Field';
 import { keepFocusInside } from './focusTrap';
+import { PasskeyStepUp } from './PasskeyStepUp';
 
 type Pending = (token: string | null) => void;
 
@@ -126,6 +127,13 @@ export function StepUpDialogHost() {
             <div id={bodyId} className="dialog__body">
               <p>Trading needs a fresh code from your authenticator app. Enter it to continue; we will then finish what you asked.</p>
               {error ? <Alert tone="error">{error}</Alert> : null}
+              <PasskeyStepUp
+                onDone={(token) => {
+                  adoptAccessToken(token);
+                  finish(token.access_token);
+                }}
+                onError={setError}
+              />
               <TextField
                 ref={inputRef}
                 label="Authenticator or backup code"

@@ -36,6 +36,8 @@ export interface AuthContextValue {
   endReason: EndReason;
   login(email: string, password: string, persistSession: boolean): Promise<LoginOutcome>;
   verifyMfa(sessionToken: string, code: string): Promise<void>;
+  /** Start the session a passkey sign-in (or passkey MFA step) returned. */
+  adoptSignIn(tokens: TokenResponse): Promise<void>;
   logout(options?: { allDevices?: boolean }): Promise<void>;
   /** Clears the local session without calling the API (it is already gone server-side). */
   endSession(reason: EndReason): void;
@@ -175,7 +177,9 @@ export function AuthProvider({ children }: { children: ReactNode }) {
     async (email: string, password: string, persistSession: boolean): Promise<LoginOutcome> => {
       const response = await authApi.login({ email, password, persist_session: persistSession });
       if ('status' in response && response.status === 'mfa_required') {
-        const methods = response.methods.filter((m): m is MfaMethod => m === 'totp' || m === 'backup_code');
+        const methods = response.methods.filter(
+          (m): m is MfaMethod => m === 'totp' || m === 'passkey' || m === 'backup_code',
+        );
         return { kind: 'mfa_required', sessionToken: response.session_token, methods };
       }
       await startSession(response as TokenResponse);
@@ -229,8 +233,20 @@ export function AuthProvider({ children }: { children: ReactNode }) {
   );
 
   const value = useMemo<AuthContextValue>(
-    () => ({ status, user, endReason, login, verifyMfa, logout, endSession, refreshUser, setUser, adoptAccessToken }),
-    [status, user, endReason, login, verifyMfa, logout, endSession, refreshUser, setUser, adoptAccessToken],
+    () => ({
+      status,
+      user,
+      endReason,
+      login,
+      verifyMfa,
+      adoptSignIn: startSession,
+      logout,
+      endSession,
+      refreshUser,
+      setUser,
+      adoptAccessToken,
+    }),
+    [status, user, endReason, login, verifyMfa, startSession, logout, endSession, refreshUser, setUser, adoptAccessToken],
   );
 
   return <AuthContext.Provider value={value}>{children}</AuthContext.Provider>;

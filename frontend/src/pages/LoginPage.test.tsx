@@ -137,4 +137,20 @@ describe('LoginPage', () => {
     expect(screen.getByRole('status')).toHaveTextContent('The sign-in attempt expired.');
     expect(screen.queryByRole('button', { name: 'Use a backup code instead' })).not.toBeInTheDocument();
   });
+
+  it('offers the passkey at the MFA step of an account that has one, and no app it does not have', async () => {
+    server.use(
+      http.post('/v1/auth/login', () =>
+        HttpResponse.json({ status: 'mfa_required', session_token: 'mfa-st', methods: ['passkey', 'backup_code'] }),
+      ),
+    );
+    const { user } = renderApp('/login');
+    expect(await screen.findByLabelText('Email')).toHaveAttribute('autocomplete', 'username webauthn');
+    await user.type(screen.getByLabelText('Email'), 'asha@example.com');
+    await user.type(screen.getByLabelText('Password'), 'Correct-horse-42');
+    await user.click(screen.getByRole('button', { name: 'Sign in' }));
+    expect(await screen.findByRole('button', { name: 'Use your passkey' })).toBeInTheDocument();
+    expect(screen.getByLabelText('Backup code')).toBeInTheDocument();
+    expect(screen.queryByRole('button', { name: 'Use your authenticator app instead' })).not.toBeInTheDocument();
+  });
 });

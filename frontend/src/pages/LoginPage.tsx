@@ -5,6 +5,8 @@ import { Button } from '../components/Button';
 import { FormAlert } from '../components/FormAlert';
 import { Checkbox, PasswordField, TextField } from '../components/Field';
 import { PageHeader } from '../components/PageHeader';
+import { PasskeyMfaOption } from '../components/PasskeyMfaOption';
+import { PasskeySignIn } from '../components/PasskeySignIn';
 import type { LoginRedirectState } from '../components/ProtectedRoute';
 import { useAsyncForm } from '../components/useAsyncForm';
 import { useAuth } from '../contexts/AuthContext';
@@ -98,7 +100,7 @@ function PasswordStepForm({
           label="Email"
           name="email"
           type="email"
-          autoComplete="username"
+          autoComplete="username webauthn"
           inputMode="email"
           value={email}
           onChange={(e) => {
@@ -128,6 +130,7 @@ function PasswordStepForm({
           {form.submitting ? 'Signing in…' : 'Sign in'}
         </Button>
       </form>
+      <PasskeySignIn persist={persist} />
       <p className="auth__alt">
         New to Quantagro? <Link to="/register">Create an account</Link>
       </p>
@@ -189,6 +192,13 @@ function MfaStepForm({
             : 'Enter one of the backup codes you saved when you turned on two-factor authentication. Each code works once.'
         }
       />
+      {step.methods.includes('passkey') ? (
+        <PasskeyMfaOption
+          sessionToken={step.sessionToken}
+          primary={!step.methods.includes('totp')}
+          onFailed={(problem) => problem.code.startsWith('mfa_session') && onExpired(problem.message)}
+        />
+      ) : null}
       <FormAlert form={form} />
       <form ref={form.formRef} onSubmit={onSubmit} noValidate className="form">
         {method === 'totp' ? (
@@ -231,7 +241,7 @@ function MfaStepForm({
           {form.submitting ? 'Verifying…' : 'Verify'}
         </Button>
       </form>
-      {canUseBackup ? (
+      {canUseBackup && step.methods.includes('totp') ? (
         <p className="auth__alt">
           <button type="button" className="link-button" onClick={switchMethod}>
             {method === 'totp' ? 'Use a backup code instead' : 'Use your authenticator app instead'}

@@ -1,18 +1,25 @@
-import { useEffect, useRef, useState, type FormEvent } from 'react';
+import { useCallback, useEffect, useRef, useState, type FormEvent } from 'react';
 import { Link } from 'react-router';
-import type { TotpSetupResponse } from '../api/types';
+import type { Factor, FactorList, TotpSetupResponse } from '../api/types';
 import { Alert } from '../components/Alert';
 import { Button } from '../components/Button';
+import { ConfirmDialog } from '../components/ConfirmDialog';
+import { CopyButton } from '../components/CopyButton';
+import { PasswordField, TextField } from '../components/Field';
 import { FormAlert } from '../components/FormAlert';
 import { FreezeCard } from '../components/FreezeCard';
-import { CopyButton } from '../components/CopyButton';
-import { TextField } from '../components/Field';
 import { PageHeader } from '../components/PageHeader';
-import { ProofFields, useProof } from '../components/ProofFields';
 import { StatusBadge } from '../components/StatusBadge';
+import { formatDate, formatRelative } from '../components/format';
 import { useAsyncForm } from '../components/useAsyncForm';
 import { useAuth } from '../contexts/AuthContext';
+import { toApiProblem } from '../services/errors';
 import { mfaApi } from '../services/mfaApi';
+import { isWebAuthnCancel, passkeyApi } from '../services/passkeyApi';
+
+/** How long the page trusts a password it just asked for (the server allows 5 minutes). */
+const RECENT_AUTH_MS = 4 * 60 * 1000;
+const LOW_BACKUP_CODES = 3;
 
 function groupSecret(secret: string): string {
   return secret.replace(/(.{4})/g, '$1 ').trim();
@@ -21,25 +28,145 @@ function groupSecret(secret: string): string {
 function codeError(code: string): Record<string, string> {
   const value = code.replace(/\s+/g, '');
   if (!value) return { code: 'Enter the 6-digit code from your authenticator app.' };
+  if (!/^\d{6}$/.test(value) && !/^[a-z0-9]{5}-?[a-z0-9]{5}$/i.test(value)) return { code: 'A code has 6 digits.' };
   return {};
 }
+
+type Confirm = () => Promise<boolean>;
+
+/**
+ * "Enter your password again" before enrolling or removing a factor (the recent-authentication
+ * rule, docs/passkeys.md). `confirm()` resolves true once the server accepted the password (or
+ * it did so in the last few minutes), false when the user cancels.
+ */
+function useRecentAuth() {
+  const [open, setOpen] = useState(false);
+  const [password, setPassword] = useState('');
+  const [error, setError] = useState<string | null>(null);
+  const [busy, setBusy] = useState(false);
+  const confirmedAt = useRef(0);
+  const pending = useRef<((ok: boolean) => void) | null>(null);
+
+  const close = (ok: boolean) => {
+    pending.current?.(ok);
+    pending.current = null;
+    setOpen(false);
+    setPassword('');
+    setError(null);
+  };
+
+  const confirm = useCallback<Confirm>(
+    () =>
+      new Promise<boolean>((resolve) => {
+        if (Date.now() - confirmedAt.current < RECENT_AUTH_MS) return resolve(true);
+        pending.current = resolve;
+        setOpen(true);
+      }),
+    [],
+  );
+
+  const submit = async () => {
+    if (!password) {
+      setError('Enter your password.');
+      return;
+    }
+    setBusy(true);
+    try {
+      await mfaApi.reauthenticate({ password });
+      confirmedAt.current = Date.now();
+      close(true);
+    } catch (failure) {
+      setError(toApiProblem(failure).message);
+      setPassword('');
+    } finally {
+      setBusy(false);
+    }
+  };
+
+  /** Run `action` after the password check; asks once more if the server says it is stale. */
+  const guarded = async <T,>(action: () => Promise<T>): Promise<T | null> => {
+    if (!(await confirm())) return null;
+    try {
+      return await action();
+    } catch (failure) {
+      if (toApiProblem(failure).code !== 'recent_auth_required') throw failure;
+      confirmedAt.current = 0;
+      if (!(await confirm())) return null;
+      return action();
+    }
+  };
+
+  const dialog = (
+    <ConfirmDialog
+      open={open}
+      title="Confirm it’s you"
+      confirmLabel="Continue"
+      tone="primary"
+      busy={busy}
+      onConfirm={submit}
+      onCancel={() => close(false)}
+    >
+      <p>Changing how you sign in needs your password again.</p>
+      {error ? <Alert tone="error">{error}</Alert> : null}
+      <div onKeyDown={(event) => event.key === 'Enter' && void submit()}>
+        <PasswordField
+          label="Current password"
+          name="reauth-password"
+          autoComplete="current-password"
+          value={password}
+          onChange={(e) => {
+            setPassword(e.target.value);
+            setError(null);
+          }}
+        />
+      </div>
+    </ConfirmDialog>
+  );
+  return { guarded, dialog };
+}
+
+type Guard = ReturnType<typeof useRecentAuth>['guarded'];
 
 export function SecurityPage() {
   const { user, refreshUser } = useAuth();
   const [backupCodes, setBackupCodes] = useState<{ codes: string[]; reason: 'enabled' | 'regenerated' } | null>(null);
   const [notice, setNotice] = useState<string | null>(null);
+  const [list, setList] = useState<FactorList | null>(null);
+  const [loadError, setLoadError] = useState<string | null>(null);
+  const recentAuth = useRecentAuth();
+
+  const reload = useCallback(async () => {
+    try {
+      setList(await mfaApi.factors());
+      setLoadError(null);
+    } catch (failure) {
+      setLoadError(toApiProblem(failure).message);
+    }
+  }, []);
+
+  useEffect(() => {
+    void reload();
+  }, [reload]);
 
   if (!user) return null;
 
-  const showCodes = (codes: string[], reason: 'enabled' | 'regenerated') => {
-    setNotice(null);
-    setBackupCodes({ codes, reason });
+  const changed = async (message: string | null, codes?: string[]) => {
+    await Promise.all([reload(), refreshUser()]);
+    if (codes && codes.length > 0) {
+      setNotice(null);
+      setBackupCodes({ codes, reason: 'enabled' });
+    } else {
+      setNotice(message);
+    }
   };
+
+  const enabled = Boolean(list?.mfa_enabled ?? user.mfa_enabled);
 
   return (
     <>
       <PageHeader title="Security" description="Protect your account with a second factor and a strong password." />
       {notice ? <Alert tone="success">{notice}</Alert> : null}
+      {recentAuth.dialog}
       {backupCodes ? (
         <BackupCodesPanel
           codes={backupCodes.codes}
@@ -48,7 +175,7 @@ export function SecurityPage() {
             setBackupCodes(null);
             setNotice(
               backupCodes.reason === 'enabled'
-                ? 'Two-factor authentication is on. You will be asked for a code when you sign in.'
+                ? 'Two-factor authentication is on. You will be asked for a second factor when you sign in.'
                 : 'New backup codes are active; the old ones no longer work.',
             );
           }}
@@ -59,24 +186,42 @@ export function SecurityPage() {
             <h2 id="mfa-heading" className="card__title">
               Two-factor authentication
             </h2>
-            <StatusBadge status={user.mfa_enabled ? 'active' : 'pending'} label={user.mfa_enabled ? 'On' : 'Off'} />
+            <StatusBadge status={enabled ? 'active' : 'pending'} label={enabled ? 'On' : 'Off'} />
           </div>
-          {user.mfa_enabled ? (
-            <MfaManagement
-              onRegenerated={(codes) => showCodes(codes, 'regenerated')}
-              onDisabled={async () => {
-                await refreshUser();
-                setNotice('Two-factor authentication is off. Turn it back on to keep your account safer.');
-              }}
-            />
-          ) : (
-            <MfaEnrollment
-              onEnabled={async (codes) => {
-                showCodes(codes, 'enabled');
-                await refreshUser();
-              }}
-            />
-          )}
+          <p>
+            A second step when you sign in: a passkey (your phone, laptop or security key) or a 6-digit code from an
+            authenticator app. Trading actions may ask for it again. You can keep several, each with its own name.
+          </p>
+          {loadError ? (
+            <Alert tone="error">
+              {loadError}{' '}
+              <button type="button" className="link-button" onClick={() => void reload()}>
+                Retry
+              </button>
+            </Alert>
+          ) : null}
+          {list ? (
+            <>
+              <FactorsList
+                list={list}
+                guarded={recentAuth.guarded}
+                onChanged={(message) => void changed(message)}
+              />
+              <AddFactor guarded={recentAuth.guarded} onAdded={(message, codes) => void changed(message, codes)} />
+              {list.mfa_enabled ? (
+                <BackupCodesStatus
+                  remaining={list.backup_codes_remaining}
+                  hasPasskey={list.factors.some((f) => f.type === 'passkey')}
+                  hasTotp={list.factors.some((f) => f.type === 'totp')}
+                  onRegenerated={(codes) => {
+                    setNotice(null);
+                    setBackupCodes({ codes, reason: 'regenerated' });
+                    void reload();
+                  }}
+                />
+              ) : null}
+            </>
+          ) : null}
         </section>
       )}
       <section className="card" aria-labelledby="password-heading">
@@ -95,50 +240,265 @@ export function SecurityPage() {
   );
 }
 
-function MfaEnrollment({ onEnabled }: { onEnabled(codes: string[]): Promise<void> }) {
+const TYPE_LABEL: Record<Factor['type'], string> = { totp: 'Authenticator app', passkey: 'Passkey' };
+
+function FactorsList({
+  list,
+  guarded,
+  onChanged,
+}: {
+  list: FactorList;
+  guarded: Guard;
+  onChanged(message: string | null): void;
+}) {
+  const [renaming, setRenaming] = useState<string | null>(null);
+  const [removing, setRemoving] = useState<Factor | null>(null);
+  const [busy, setBusy] = useState(false);
+  const [error, setError] = useState<string | null>(null);
+  const last = list.factors.length === 1;
+
+  if (list.factors.length === 0) return <p className="muted">No second factor yet.</p>;
+
+  const remove = async () => {
+    if (!removing) return;
+    setBusy(true);
+    setError(null);
+    try {
+      const factor = removing;
+      setRemoving(null);
+      const result = await guarded(() => mfaApi.removeFactor(factor.id));
+      if (result) {
+        onChanged(
+          result.mfa_enabled
+            ? `“${factor.name}” was removed.`
+            : `“${factor.name}” was removed. Two-factor authentication is off.`,
+        );
+      }
+    } catch (failure) {
+      setError(toApiProblem(failure).message);
+    } finally {
+      setBusy(false);
+    }
+  };
+
+  return (
+    <>
+      {error ? <Alert tone="error">{error}</Alert> : null}
+      <ul className="factor-list" aria-label="Your authenticators">
+        {list.factors.map((factor) => (
+          <li key={factor.id} className="factor-list__item subcard">
+            {renaming === factor.id ? (
+              <RenameForm
+                factor={factor}
+                onDone={(renamed) => {
+                  setRenaming(null);
+                  if (renamed) onChanged(`Renamed to “${renamed}”.`);
+                }}
+              />
+            ) : (
+              <>
+                <div>
+                  <strong className="factor-list__name">{factor.name}</strong>{' '}
+                  <span className="muted">· {TYPE_LABEL[factor.type]}</span>
+                  <div className="muted small">
+                    Added {formatDate(factor.created_at)} ·{' '}
+                    {factor.last_used_at ? `last used ${formatRelative(factor.last_used_at)}` : 'not used yet'}
+                  </div>
+                </div>
+                <div className="form__actions">
+                  <Button variant="ghost" size="sm" onClick={() => setRenaming(factor.id)} aria-label={`Rename ${factor.name}`}>
+                    Rename
+                  </Button>
+                  <Button
+                    variant="danger-ghost"
+                    size="sm"
+                    onClick={() => setRemoving(factor)}
+                    disabled={busy || (last && list.mfa_required)}
+                    aria-label={`Remove ${factor.name}`}
+                  >
+                    Remove
+                  </Button>
+                </div>
+              </>
+            )}
+          </li>
+        ))}
+      </ul>
+      {last && list.mfa_required ? (
+        <p className="muted">Your account must keep a second factor: add another one before removing this one.</p>
+      ) : null}
+      <ConfirmDialog
+        open={removing !== null}
+        title={`Remove “${removing?.name ?? ''}”?`}
+        confirmLabel={last ? 'Remove and turn off' : 'Remove'}
+        busy={busy}
+        onConfirm={() => void remove()}
+        onCancel={() => setRemoving(null)}
+      >
+        <p>
+          {last
+            ? 'This is your only second factor: removing it turns two-factor authentication off, and your backup codes stop working.'
+            : 'It will no longer work for signing in. Your other authenticators and backup codes keep working.'}{' '}
+          Other devices signed in to your account will be signed out.
+        </p>
+      </ConfirmDialog>
+    </>
+  );
+}
+
+function RenameForm({ factor, onDone }: { factor: Factor; onDone(renamed: string | null): void }) {
+  const [name, setName] = useState(factor.name);
+  const form = useAsyncForm();
+  const onSubmit = async (event: FormEvent) => {
+    event.preventDefault();
+    const result = await form.run(() => mfaApi.renameFactor(factor.id, name.trim()), {
+      validate: () => (name.trim() ? {} : { name: 'Enter a name, like “work phone”.' }),
+    });
+    if (result.ok) onDone(result.value.name);
+  };
+  return (
+    <form ref={form.formRef} onSubmit={onSubmit} noValidate className="form form--compact">
+      <FormAlert form={form} />
+      <TextField
+        label={`New name for “${factor.name}”`}
+        name="factor-name"
+        maxLength={64}
+        value={name}
+        onChange={(e) => {
+          setName(e.target.value);
+          form.clearField('name');
+        }}
+        error={form.fieldErrors.name}
+      />
+      <div className="form__actions">
+        <Button type="submit" size="sm" loading={form.submitting}>
+          Save
+        </Button>
+        <Button type="button" size="sm" variant="secondary" onClick={() => onDone(null)}>
+          Cancel
+        </Button>
+      </div>
+    </form>
+  );
+}
+
+function AddFactor({ guarded, onAdded }: { guarded: Guard; onAdded(message: string, codes: string[]): void }) {
+  const [adding, setAdding] = useState<'totp' | 'passkey' | null>(null);
+  const [name, setName] = useState('');
   const [setup, setSetup] = useState<TotpSetupResponse | null>(null);
+  const form = useAsyncForm();
+
+  const reset = () => {
+    setAdding(null);
+    setSetup(null);
+    setName('');
+    form.reset();
+  };
+
+  const start = async (event: FormEvent) => {
+    event.preventDefault();
+    const label = name.trim();
+    if (adding === 'totp') {
+      const result = await form.run(() => guarded(() => mfaApi.setup(label)));
+      if (result.ok && result.value) setSetup(result.value);
+      return;
+    }
+    const result = await form.run(async () => {
+      try {
+        return await guarded(() => passkeyApi.register(label || 'Passkey'));
+      } catch (failure) {
+        if (isWebAuthnCancel(failure)) throw new Error('No passkey was created. Try again when you are ready.');
+        throw failure;
+      }
+    });
+    if (result.ok && result.value) {
+      const registered = result.value;
+      reset();
+      onAdded(`Passkey “${registered.factor.name}” added.`, registered.backup_codes);
+    }
+  };
+
+  if (setup) {
+    return (
+      <TotpEnrollment
+        setup={setup}
+        onCancel={reset}
+        onEnabled={(codes) => {
+          const label = name.trim() || 'Authenticator app';
+          reset();
+          onAdded(`Authenticator app “${label}” added.`, codes);
+        }}
+      />
+    );
+  }
+
+  if (!adding) {
+    return (
+      <div className="form__actions">
+        {passkeyApi.supported() ? <Button onClick={() => setAdding('passkey')}>Add a passkey</Button> : null}
+        <Button variant="secondary" onClick={() => setAdding('totp')}>
+          Add an authenticator app
+        </Button>
+      </div>
+    );
+  }
+
+  return (
+    <form ref={form.formRef} onSubmit={start} noValidate className="form form--compact subcard" aria-labelledby="add-heading">
+      <h3 id="add-heading" className="section-title">
+        {adding === 'passkey' ? 'Add a passkey' : 'Add an authenticator app'}
+      </h3>
+      <FormAlert form={form} />
+      <TextField
+        label="Name"
+        name="new-factor-name"
+        hint={adding === 'passkey' ? 'So you can tell it apart, e.g. “YubiKey” or “MacBook”.' : 'For example “work phone”.'}
+        maxLength={64}
+        value={name}
+        onChange={(e) => setName(e.target.value)}
+      />
+      <div className="form__actions">
+        <Button type="submit" loading={form.submitting}>
+          {adding === 'passkey' ? 'Create passkey' : 'Continue'}
+        </Button>
+        <Button type="button" variant="secondary" onClick={reset}>
+          Cancel
+        </Button>
+      </div>
+    </form>
+  );
+}
+
+function TotpEnrollment({
+  setup,
+  onEnabled,
+  onCancel,
+}: {
+  setup: TotpSetupResponse;
+  onEnabled(codes: string[]): void;
+  onCancel(): void;
+}) {
   const [code, setCode] = useState('');
-  const startForm = useAsyncForm();
   const form = useAsyncForm();
   const setupHeading = useRef<HTMLHeadingElement>(null);
 
   useEffect(() => {
-    if (setup) setupHeading.current?.focus();
-  }, [setup]);
-
-  const start = async () => {
-    const result = await startForm.run(() => mfaApi.setup());
-    if (result.ok) setSetup(result.value);
-  };
+    setupHeading.current?.focus();
+  }, []);
 
   const onSubmit = async (event: FormEvent) => {
     event.preventDefault();
     const value = code.replace(/\s+/g, '');
     const result = await form.run(() => mfaApi.enable(value), {
       codeToField: { invalid_mfa_code: 'code' },
-      validate: () => codeError(code),
+      validate: () => (/^\d{6}$/.test(value) ? {} : { code: 'Enter the 6-digit code from your authenticator app.' }),
     });
-    if (result.ok) await onEnabled(result.value.backup_codes);
+    if (result.ok) onEnabled(result.value.backup_codes);
     else setCode('');
   };
 
-  if (!setup) {
-    return (
-      <>
-        <p>
-          Add a second step to signing in: a 6-digit code from an authenticator app such as Google Authenticator,
-          Microsoft Authenticator, 1Password or Aegis. Trading actions may ask for it again.
-        </p>
-        <FormAlert form={startForm} />
-        <Button onClick={start} loading={startForm.submitting}>
-          Set up two-factor authentication
-        </Button>
-      </>
-    );
-  }
-
   return (
-    <div className="mfa-setup">
+    <div className="mfa-setup subcard">
       <h3 ref={setupHeading} tabIndex={-1} className="section-title">
         Scan the QR code
       </h3>
@@ -165,8 +525,10 @@ function MfaEnrollment({ onEnabled }: { onEnabled(codes: string[]): Promise<void
               name="code"
               inputMode="numeric"
               autoComplete="one-time-code"
+              pattern="[0-9]*"
               maxLength={7}
-              className="input--code"
+              size={7}
+              className="input--code input--six"
               value={code}
               onChange={(e) => {
                 setCode(e.target.value);
@@ -174,9 +536,14 @@ function MfaEnrollment({ onEnabled }: { onEnabled(codes: string[]): Promise<void
               }}
               error={form.fieldErrors.code}
             />
-            <Button type="submit" loading={form.submitting}>
-              Turn on two-factor authentication
-            </Button>
+            <div className="form__actions">
+              <Button type="submit" loading={form.submitting}>
+                Turn on
+              </Button>
+              <Button type="button" variant="secondary" onClick={onCancel}>
+                Cancel
+              </Button>
+            </div>
           </form>
         </div>
       </div>
@@ -184,27 +551,21 @@ function MfaEnrollment({ onEnabled }: { onEnabled(codes: string[]): Promise<void
   );
 }
 
-function MfaManagement({
+function BackupCodesStatus({
+  remaining,
+  hasPasskey,
+  hasTotp,
   onRegenerated,
-  onDisabled,
 }: {
+  remaining: number;
+  hasPasskey: boolean;
+  hasTotp: boolean;
   onRegenerated(codes: string[]): void;
-  onDisabled(): Promise<void>;
 }) {
-  return (
-    <>
-      <p>Your account asks for a code from your authenticator app (or a backup code) when you sign in.</p>
-      <div className="split">
-        <RegenerateForm onRegenerated={onRegenerated} />
-        <DisableForm onDisabled={onDisabled} />
-      </div>
-    </>
-  );
-}
-
-function RegenerateForm({ onRegenerated }: { onRegenerated(codes: string[]): void }) {
   const [code, setCode] = useState('');
   const form = useAsyncForm();
+  const low = remaining <= LOW_BACKUP_CODES;
+
   const onSubmit = async (event: FormEvent) => {
     event.preventDefault();
     const result = await form.run(() => mfaApi.regenerateBackupCodes(code.replace(/\s+/g, '')), {
@@ -214,64 +575,62 @@ function RegenerateForm({ onRegenerated }: { onRegenerated(codes: string[]): voi
     if (result.ok) onRegenerated(result.value.backup_codes);
     else setCode('');
   };
-  return (
-    <form ref={form.formRef} onSubmit={onSubmit} noValidate className="form subcard" aria-labelledby="regen-heading">
-      <h3 id="regen-heading" className="section-title">
-        New backup codes
-      </h3>
-      <p className="muted">Lost your codes or used most of them? Get ten new ones; the old ones stop working.</p>
-      <FormAlert form={form} />
-      <TextField
-        label="Code from your authenticator app"
-        name="code"
-        inputMode="numeric"
-        autoComplete="one-time-code"
-        className="input--code"
-        value={code}
-        onChange={(e) => {
-          setCode(e.target.value);
-          form.clearField('code');
-        }}
-        error={form.fieldErrors.code}
-      />
-      <Button type="submit" variant="secondary" loading={form.submitting}>
-        Generate new backup codes
-      </Button>
-    </form>
-  );
-}
 
-function DisableForm({ onDisabled }: { onDisabled(): Promise<void> }) {
-  const form = useAsyncForm();
-  const proof = useProof(form, 'code');
-  const onSubmit = async (event: FormEvent) => {
-    event.preventDefault();
-    const result = await form.run(() => mfaApi.disable(proof.body), {
-      codeToField: { invalid_mfa_code: 'value', invalid_credentials: 'value', invalid_password: 'value' },
-      validate: proof.validate,
+  const withPasskey = async () => {
+    const result = await form.run(async () => {
+      try {
+        await passkeyApi.stepUp();
+      } catch (failure) {
+        if (isWebAuthnCancel(failure)) throw new Error('No passkey was used.');
+        throw failure;
+      }
+      return mfaApi.regenerateBackupCodes();
     });
-    if (result.ok) await onDisabled();
-    else proof.clear();
+    if (result.ok) onRegenerated(result.value.backup_codes);
   };
+
   return (
-    <form ref={form.formRef} onSubmit={onSubmit} noValidate className="form subcard" aria-labelledby="disable-heading">
-      <h3 id="disable-heading" className="section-title">
-        Turn off two-factor authentication
+    <div className="subcard" aria-labelledby="backup-status-heading">
+      <h3 id="backup-status-heading" className="section-title">
+        Backup codes
       </h3>
-      <ProofFields
-        name="disable"
-        choose
-        choiceLabels={{ code: 'Code', password: 'Password' }}
-        codeLabel="Authenticator or backup code"
-        passwordLabel="Current password"
-        {...proof.fieldProps}
-      >
+      <p data-testid="backup-codes-remaining">
+        {remaining === 0
+          ? 'You have no backup codes left.'
+          : `${remaining} backup code${remaining === 1 ? '' : 's'} left. Each works once if you lose your authenticators.`}
+      </p>
+      {low ? <Alert tone="warning">You are running out of backup codes. Create a new set now.</Alert> : null}
+      <form ref={form.formRef} onSubmit={onSubmit} noValidate className="form form--compact">
         <FormAlert form={form} />
-      </ProofFields>
-      <Button type="submit" variant="danger" loading={form.submitting}>
-        Turn off
-      </Button>
-    </form>
+        {hasTotp ? (
+          <>
+            <TextField
+              label="Code from your authenticator app"
+              name="regen-code"
+              inputMode="numeric"
+              autoComplete="one-time-code"
+              maxLength={11}
+              size={11}
+              className="input--code"
+              value={code}
+              onChange={(e) => {
+                setCode(e.target.value);
+                form.clearField('code');
+              }}
+              error={form.fieldErrors.code}
+            />
+            <Button type="submit" variant="secondary" loading={form.submitting}>
+              Generate new backup codes
+            </Button>
+          </>
+        ) : null}
+        {hasPasskey ? (
+          <Button type="button" variant="secondary" loading={form.submitting} onClick={() => void withPasskey()}>
+            {hasTotp ? 'Or confirm with a passkey' : 'Confirm with a passkey and generate new codes'}
+          </Button>
+        ) : null}
+      </form>
+    </div>
   );
 }
 

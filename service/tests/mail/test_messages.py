@@ -30,6 +30,15 @@ BUILDERS: dict[MailKind, Callable[[], EmailMessage]] = {
     MailKind.PASSWORD_RESET: lambda: messages.password_reset(
         to=TO, sender=SENDER, frontend_url=FRONTEND, token="tok", name=HOSTILE_NAME
     ),
+    MailKind.BACKUP_CODES_LOW: lambda: messages.backup_codes_low(
+        to=TO,
+        sender=SENDER,
+        frontend_url=FRONTEND,
+        when=WHEN,
+        remaining=2,
+        ip="203.0.113.x",
+        name=HOSTILE_NAME,
+    ),
     MailKind.PASSWORD_CHANGED: lambda: messages.password_changed(
         to=TO, sender=SENDER, frontend_url=FRONTEND, when=WHEN, ip="203.0.113.x", name=HOSTILE_NAME
     ),
@@ -49,6 +58,8 @@ BUILDERS: dict[MailKind, Callable[[], EmailMessage]] = {
         for kind in (
             MailKind.MFA_ENABLED,
             MailKind.MFA_DISABLED,
+            MailKind.MFA_FACTOR_ADDED,
+            MailKind.MFA_FACTOR_REMOVED,
             MailKind.BACKUP_CODES_REGENERATED,
         )
     },

@@ -38,6 +38,7 @@ from sqlalchemy.engine import Engine
 from sqlalchemy.orm import ORMExecuteState, Session, UOWTransaction
 
 from user_service.models import (
+    MfaPasskey,
     MfaTotp,
     OAuthClient,
     RevokedToken,
@@ -205,7 +206,7 @@ def client_owner(client_id: str) -> str:
 _CACHES: weakref.WeakKeyDictionary[Engine, AuthCache] = weakref.WeakKeyDictionary()
 _WATCHED_TABLES = frozenset(
     model.__table__.name  # type: ignore[attr-defined]
-    for model in (User, UserSession, UserRole, MfaTotp, OAuthClient, RevokedToken)
+    for model in (User, UserSession, UserRole, MfaTotp, MfaPasskey, OAuthClient, RevokedToken)
 )
 
 
@@ -217,7 +218,7 @@ def watch(engine: Engine, cache: AuthCache) -> None:
 def _owners_of(instance: object) -> set[str]:
     if isinstance(instance, User):
         return {user_owner(instance.id)}
-    if isinstance(instance, UserSession | UserRole | MfaTotp):
+    if isinstance(instance, UserSession | UserRole | MfaTotp | MfaPasskey):
         return {user_owner(instance.user_id)}
     if isinstance(instance, OAuthClient):
         return {client_owner(instance.client_id)}

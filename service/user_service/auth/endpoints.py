@@ -51,7 +51,7 @@ async def login(
         no_store(response)
         return MfaRequiredOut(
             session_token=outcome.session_token,
-            methods=service.MFA_METHODS,
+            methods=outcome.methods,
             expires_in=outcome.expires_in,
         )
     return await grant_response(response, services, db, outcome)

@@ -26,8 +26,6 @@ from user_service.state import AppServices
 from user_service.users import repository as users_repository
 from user_service.verification import service as verification
 
-MFA_METHODS = ["totp", "backup_code"]
-
 
 def _invalid_credentials() -> Unauthorized:
     return Unauthorized("Incorrect email or password.", code="invalid_credentials", commit=True)
@@ -81,6 +79,7 @@ async def register(
 class MfaPending:
     session_token: str
     expires_in: int
+    methods: list[str]
 
 
 async def _acquire_login_attempt(
@@ -110,6 +109,28 @@ async def _acquire_login_attempt(
     raise RateLimited(
         max(by_ip.retry_after, by_account.retry_after),
         "Too many failed sign-in attempts. Try again later.",
+        commit=True,
+    )
+
+
+async def refuse_inactive(
+    db: AsyncSession, user: User, context: RequestContext, **details: object
+) -> None:
+    """Every way of signing in (password, passkey, …) refuses a suspended or deactivated
+    account the same way: audited ``login.failed``, 403 ``account_inactive``."""
+    if user.status == "active":
+        return
+    await audit.record(
+        db,
+        "login.failed",
+        context=context,
+        user_id=user.id,
+        risk_score=60,
+        details={"reason": f"account_{user.status}", **details},
+    )
+    raise Forbidden(
+        f"This account is {user.status}. Contact support to restore access.",
+        code="account_inactive",
         commit=True,
     )
 
@@ -147,20 +168,7 @@ async def login(
     # The password was right: only failures count against the IP and the account.
     await services.rate_limiter.refund(by_ip)
     await services.rate_limiter.reset(by_account.rule, by_account.key)
-    if user.status != "active":
-        await audit.record(
-            db,
-            "login.failed",
-            context=context,
-            user_id=user.id,
-            risk_score=60,
-            details={"reason": f"account_{user.status}"},
-        )
-        raise Forbidden(
-            f"This account is {user.status}. Contact support to restore access.",
-            code="account_inactive",
-            commit=True,
-        )
+    await refuse_inactive(db, user, context)
 
     if new_hash is not None:
         user.password_hash = new_hash
@@ -213,4 +221,15 @@ async def _start_mfa_challenge(
         )
     )
     await db.flush()
-    return MfaPending(session_token=raw, expires_in=ttl)
+    return MfaPending(session_token=raw, expires_in=ttl, methods=await mfa_methods(db, user.id))
+
+
+async def mfa_methods(db: AsyncSession, user_id: uuid.UUID) -> list[str]:
+    """What the MFA step accepts for this user: ``totp`` and/or ``passkey`` (the factors they
+    hold), and ``backup_code``."""
+    methods = []
+    if await mfa_repository.totp_devices(db, user_id):
+        methods.append("totp")
+    if await mfa_repository.passkeys(db, user_id):
+        methods.append("passkey")
+    return [*methods, "backup_code"]

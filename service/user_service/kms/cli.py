@@ -32,7 +32,7 @@ from user_service.kms import (
     rewrap,
     sealed_key_id,
 )
-from user_service.models import JwtSigningKey, MfaTotp, TradingAccount
+from user_service.models import JwtSigningKey, MfaBackupKey, MfaTotp, TradingAccount
 
 log = structlog.get_logger(__name__)
 
@@ -57,7 +57,8 @@ SEALED_COLUMNS: tuple[SealedColumn, ...] = (
     SealedColumn(
         "trading_accounts.credentials_sealed", TradingAccount.id, TradingAccount.credentials_sealed
     ),
-    SealedColumn("mfa_totp.secret_sealed", MfaTotp.user_id, MfaTotp.secret_sealed),
+    SealedColumn("mfa_totp_devices.secret_sealed", MfaTotp.id, MfaTotp.secret_sealed),
+    SealedColumn("mfa_backup_keys.key_sealed", MfaBackupKey.user_id, MfaBackupKey.key_sealed),
     SealedColumn(
         "jwt_signing_keys.private_key_sealed", JwtSigningKey.kid, JwtSigningKey.private_key_sealed
     ),

@@ -136,14 +136,18 @@ def mfa_changed(
     sessions_revoked: int,
     ip: str | None = None,
     name: str | None = None,
+    factor: str | None = None,
 ) -> EmailMessage:
-    """Notice of a second-factor change (turned on, turned off, new backup codes), saying
+    """Notice of a second-factor change (turned on or off, a factor added or removed, new
+    backup codes), naming the factor and saying
     which other sessions were signed out (ASVS V7.1: sessions end when a factor changes).
     Turning it off is the change an attacker would most want hidden."""
     if kind not in (
         MailKind.MFA_ENABLED,
         MailKind.MFA_DISABLED,
         MailKind.BACKUP_CODES_REGENERATED,
+        MailKind.MFA_FACTOR_ADDED,
+        MailKind.MFA_FACTOR_REMOVED,
     ):
         raise ValueError(f"{kind} is not a second-factor notice")
     return render(
@@ -154,6 +158,33 @@ def mfa_changed(
         when=_when(when),
         ip=ip or _UNKNOWN,
         signed_out=_signed_out(sessions_revoked),
+        forgot_link=frontend_link(frontend_url, FORGOT_PASSWORD_PATH),
+        security_link=frontend_link(frontend_url, SECURITY_PATH),
+        factor=factor or "a second factor",
+    )
+
+
+def backup_codes_low(
+    *,
+    to: str,
+    sender: str,
+    frontend_url: str,
+    when: datetime,
+    remaining: int,
+    ip: str | None = None,
+    name: str | None = None,
+) -> EmailMessage:
+    """A backup code was spent and at most three are left: time for a new set."""
+    return render(
+        MailKind.BACKUP_CODES_LOW,
+        to=to,
+        sender=sender,
+        name=_greeting_name(name),
+        when=_when(when),
+        ip=ip or _UNKNOWN,
+        remaining="no backup codes"
+        if remaining == 0
+        else f"{remaining} backup code" + ("s" if remaining != 1 else ""),
         forgot_link=frontend_link(frontend_url, FORGOT_PASSWORD_PATH),
         security_link=frontend_link(frontend_url, SECURITY_PATH),
     )

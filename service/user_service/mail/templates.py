@@ -31,6 +31,9 @@ class MailKind(StrEnum):
     MFA_ENABLED = "mfa_enabled"
     MFA_DISABLED = "mfa_disabled"
     BACKUP_CODES_REGENERATED = "backup_codes_regenerated"
+    MFA_FACTOR_ADDED = "mfa_factor_added"
+    MFA_FACTOR_REMOVED = "mfa_factor_removed"
+    BACKUP_CODES_LOW = "backup_codes_low"
     NEW_SIGN_IN = "new_sign_in"
     ACCOUNT_FROZEN = "account_frozen"
     ACCOUNT_UNFROZEN = "account_unfrozen"
@@ -218,6 +221,75 @@ two-factor settings: $security_link
             '<p>If this was not you, <a href="$forgot_link" style="color:#1d4ed8;">reset your '
             'password</a> at once and <a href="$security_link" style="color:#1d4ed8;">check '
             "your two-factor settings</a>.</p>"
+        ),
+    ),
+    MailKind.MFA_FACTOR_ADDED: MailTemplate(
+        subject="A sign-in method was added to your Quantagro account",
+        text=Template("""\
+Hello $name,
+
+A second factor was added to your Quantagro account on $when (IP address $ip):
+$factor. It can now be used to sign in and to confirm trading actions.
+
+$signed_out
+
+If this was not you, reset your password at once ($forgot_link) and remove it:
+$security_link
+"""),
+        html=Template(
+            "<p>Hello $name,</p>"
+            "<p>A second factor was added to your Quantagro account on $when "
+            "(IP address $ip): <strong>$factor</strong>. It can now be used to sign in and to "
+            "confirm trading actions.</p>"
+            "<p>$signed_out</p>"
+            '<p>If this was not you, <a href="$forgot_link" style="color:#1d4ed8;">reset your '
+            'password</a> at once and <a href="$security_link" style="color:#1d4ed8;">remove '
+            "it</a>.</p>"
+        ),
+    ),
+    MailKind.MFA_FACTOR_REMOVED: MailTemplate(
+        subject="A sign-in method was removed from your Quantagro account",
+        text=Template("""\
+Hello $name,
+
+A second factor was removed from your Quantagro account on $when (IP address $ip):
+$factor. Two-factor authentication stays on with your other authenticators.
+
+$signed_out
+
+If this was not you, reset your password at once ($forgot_link) and check your
+two-factor settings: $security_link
+"""),
+        html=Template(
+            "<p>Hello $name,</p>"
+            "<p>A second factor was removed from your Quantagro account on $when "
+            "(IP address $ip): <strong>$factor</strong>. Two-factor authentication stays on "
+            "with your other authenticators.</p>"
+            "<p>$signed_out</p>"
+            '<p>If this was not you, <a href="$forgot_link" style="color:#1d4ed8;">reset your '
+            'password</a> at once and <a href="$security_link" style="color:#1d4ed8;">check '
+            "your two-factor settings</a>.</p>"
+        ),
+    ),
+    MailKind.BACKUP_CODES_LOW: MailTemplate(
+        subject="You are running out of backup codes",
+        text=Template("""\
+Hello $name,
+
+A backup code was used to confirm a sign-in or action on your Quantagro account on
+$when (IP address $ip). You have $remaining left. Create a new set before you run
+out: $security_link
+
+If this was not you, reset your password at once: $forgot_link
+"""),
+        html=Template(
+            "<p>Hello $name,</p>"
+            "<p>A backup code was used on your Quantagro account on $when (IP address $ip). "
+            "You have <strong>$remaining</strong> left. "
+            '<a href="$security_link" style="color:#1d4ed8;">Create a new set</a> before you '
+            "run out.</p>"
+            '<p>If this was not you, <a href="$forgot_link" style="color:#1d4ed8;">reset your '
+            "password</a> at once.</p>"
         ),
     ),
     MailKind.NEW_SIGN_IN: MailTemplate(

@@ -1,4 +1,4 @@
-"""SQL for TOTP enrolments, backup codes and login MFA challenges.
+"""SQL for second factors (TOTP devices, passkeys), backup codes and ceremony challenges.
 
 Every "use it once" rule here is a conditional ``UPDATE`` whose row count says who won, so two
 parallel requests can never both spend one TOTP step, one backup code or one challenge — on
@@ -12,26 +12,136 @@ import datetime as dt
 import uuid
 from typing import Any, cast
 
-from sqlalchemy import CursorResult, Result, delete, or_, select, update
-from sqlalchemy.exc import IntegrityError
+from sqlalchemy import CursorResult, Result, delete, func, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from user_service.models import MfaBackupCode, MfaChallenge, MfaTotp
+from user_service.models import (
+    MfaBackupCode,
+    MfaBackupKey,
+    MfaChallenge,
+    MfaPasskey,
+    MfaTotp,
+    User,
+    WebauthnChallenge,
+)
 
 
 def _affected(result: Result[Any]) -> int:
     return cast(CursorResult[Any], result).rowcount
 
 
-async def get_enrolment(db: AsyncSession, user_id: uuid.UUID) -> MfaTotp | None:
-    return await db.get(MfaTotp, user_id, populate_existing=True)
+async def totp_devices(
+    db: AsyncSession, user_id: uuid.UUID, *, confirmed: bool = True
+) -> list[MfaTotp]:
+    """The user's TOTP devices, oldest first (confirmed ones, or only the pending setup)."""
+    done = MfaTotp.confirmed_at.is_not(None) if confirmed else MfaTotp.confirmed_at.is_(None)
+    result = await db.execute(
+        select(MfaTotp)
+        .where(MfaTotp.user_id == user_id, done)
+        .order_by(MfaTotp.created_at, MfaTotp.id)
+        .execution_options(populate_existing=True)
+    )
+    return list(result.scalars())
+
+
+async def pending_totp(db: AsyncSession, user_id: uuid.UUID) -> MfaTotp | None:
+    pending = await totp_devices(db, user_id, confirmed=False)
+    return pending[-1] if pending else None
+
+
+async def passkeys(db: AsyncSession, user_id: uuid.UUID) -> list[MfaPasskey]:
+    result = await db.execute(
+        select(MfaPasskey)
+        .where(MfaPasskey.user_id == user_id)
+        .order_by(MfaPasskey.created_at, MfaPasskey.id)
+        .execution_options(populate_existing=True)
+    )
+    return list(result.scalars())
+
+
+async def passkey_by_credential_id(db: AsyncSession, credential_id: bytes) -> MfaPasskey | None:
+    result = await db.execute(
+        select(MfaPasskey)
+        .where(MfaPasskey.credential_id == credential_id)
+        .execution_options(populate_existing=True)
+    )
+    return result.scalar_one_or_none()
+
+
+async def factor(
+    db: AsyncSession, user_id: uuid.UUID, factor_id: uuid.UUID
+) -> MfaTotp | MfaPasskey | None:
+    """A confirmed TOTP device or a passkey of this user (never another user's)."""
+    device = await db.get(MfaTotp, factor_id, populate_existing=True)
+    if device is not None and device.user_id == user_id and device.confirmed_at is not None:
+        return device
+    passkey = await db.get(MfaPasskey, factor_id, populate_existing=True)
+    if passkey is not None and passkey.user_id == user_id:
+        return passkey
+    return None
+
+
+async def factor_count(db: AsyncSession, user_id: uuid.UUID) -> int:
+    totp = await db.scalar(
+        select(func.count())
+        .select_from(MfaTotp)
+        .where(MfaTotp.user_id == user_id, MfaTotp.confirmed_at.is_not(None))
+    )
+    keys = await db.scalar(
+        select(func.count()).select_from(MfaPasskey).where(MfaPasskey.user_id == user_id)
+    )
+    return int(totp or 0) + int(keys or 0)
 
 
 async def is_enabled(db: AsyncSession, user_id: uuid.UUID) -> bool:
+    """Two-factor authentication is on while the user holds any confirmed factor."""
+    return await factor_count(db, user_id) > 0
+
+
+async def delete_factor(db: AsyncSession, item: MfaTotp | MfaPasskey) -> bool:
+    model = type(item)
     result = await db.execute(
-        select(MfaTotp.user_id).where(MfaTotp.user_id == user_id, MfaTotp.confirmed_at.is_not(None))
+        delete(model).where(model.id == item.id).execution_options(synchronize_session=False)
     )
-    return result.first() is not None
+    return _affected(result) == 1
+
+
+async def delete_totp_devices(db: AsyncSession, user_id: uuid.UUID) -> int:
+    result = await db.execute(
+        delete(MfaTotp)
+        .where(MfaTotp.user_id == user_id)
+        .execution_options(synchronize_session=False)
+    )
+    return _affected(result)
+
+
+async def delete_backup_material(db: AsyncSession, user_id: uuid.UUID) -> None:
+    """The last factor went: backup codes and their key go too."""
+    await db.execute(delete(MfaBackupCode).where(MfaBackupCode.user_id == user_id))
+    await db.execute(delete(MfaBackupKey).where(MfaBackupKey.user_id == user_id))
+
+
+async def backup_key(db: AsyncSession, user_id: uuid.UUID) -> MfaBackupKey | None:
+    return await db.get(MfaBackupKey, user_id, populate_existing=True)
+
+
+async def save_backup_key(
+    db: AsyncSession, user_id: uuid.UUID, key_sealed: bytes, *, now: dt.datetime
+) -> MfaBackupKey:
+    await db.execute(delete(MfaBackupKey).where(MfaBackupKey.user_id == user_id))
+    row = MfaBackupKey(user_id=user_id, key_sealed=key_sealed, created_at=now)
+    db.add(row)
+    await db.flush()
+    return row
+
+
+async def count_unused_backup_codes(db: AsyncSession, user_id: uuid.UUID) -> int:
+    count = await db.scalar(
+        select(func.count())
+        .select_from(MfaBackupCode)
+        .where(MfaBackupCode.user_id == user_id, MfaBackupCode.used_at.is_(None))
+    )
+    return int(count or 0)
 
 
 async def challenge_by_hash(db: AsyncSession, token_hash: str) -> MfaChallenge | None:
@@ -44,36 +154,27 @@ async def challenge_by_hash(db: AsyncSession, token_hash: str) -> MfaChallenge |
 
 
 async def claim_totp_step(
-    db: AsyncSession, user_id: uuid.UUID, step: int, *, now: dt.datetime
+    db: AsyncSession, device_id: uuid.UUID, step: int, *, now: dt.datetime
 ) -> bool:
-    """Record ``step`` as the last accepted one if it is newer (RFC 6238 §5.2: no replay)."""
+    """Record ``step`` as the device's last accepted one if it is newer (RFC 6238 §5.2: no
+    replay; per device, so a code of one device never blocks another's)."""
     result = await db.execute(
         update(MfaTotp)
         .where(
-            MfaTotp.user_id == user_id,
+            MfaTotp.id == device_id,
             or_(MfaTotp.last_used_step.is_(None), MfaTotp.last_used_step < step),
         )
-        .values(last_used_step=step, updated_at=now)
+        .values(last_used_step=step, last_used_at=now, updated_at=now)
         .execution_options(synchronize_session=False)
     )
     return _affected(result) == 1
 
 
-async def confirm_enrolment(db: AsyncSession, user_id: uuid.UUID, *, now: dt.datetime) -> bool:
+async def confirm_device(db: AsyncSession, device_id: uuid.UUID, *, now: dt.datetime) -> bool:
     result = await db.execute(
         update(MfaTotp)
-        .where(MfaTotp.user_id == user_id, MfaTotp.confirmed_at.is_(None))
+        .where(MfaTotp.id == device_id, MfaTotp.confirmed_at.is_(None))
         .values(confirmed_at=now, updated_at=now)
-        .execution_options(synchronize_session=False)
-    )
-    return _affected(result) == 1
-
-
-async def delete_enrolment(db: AsyncSession, user_id: uuid.UUID) -> bool:
-    await db.execute(delete(MfaBackupCode).where(MfaBackupCode.user_id == user_id))
-    result = await db.execute(
-        delete(MfaTotp)
-        .where(MfaTotp.user_id == user_id)
         .execution_options(synchronize_session=False)
     )
     return _affected(result) == 1
@@ -151,31 +252,83 @@ async def end_pending_challenges(db: AsyncSession, user_id: uuid.UUID, *, now: d
 
 
 async def save_pending_secret(
-    db: AsyncSession, user_id: uuid.UUID, secret_sealed: bytes, *, now: dt.datetime
+    db: AsyncSession, user_id: uuid.UUID, name: str, secret_sealed: bytes, *, now: dt.datetime
 ) -> MfaTotp:
-    """Create the enrolment, or give an existing one a new secret and a clean step history.
+    """Start a TOTP setup; an earlier unfinished one of the user is dropped (one at a time).
 
-    Two parallel first setups race on the primary key: the loser (inside a savepoint, so the
-    request's transaction survives) takes the row the winner created. The caller refuses to
-    touch an enrolment that is already confirmed.
+    The user's row is locked first (PostgreSQL; SQLite serialises writers anyway), so
+    parallel setups queue up and each sees — and drops — the one before it.
     """
-    enrolment = await get_enrolment(db, user_id)
-    if enrolment is None:
-        try:
-            async with db.begin_nested():
-                enrolment = MfaTotp(
-                    user_id=user_id, secret_sealed=secret_sealed, created_at=now, updated_at=now
-                )
-                db.add(enrolment)
-            return enrolment
-        except IntegrityError:
-            enrolment = await get_enrolment(db, user_id)
-            if enrolment is None:
-                raise
-    if enrolment.confirmed_at is None:
-        enrolment.secret_sealed = secret_sealed
-        enrolment.last_used_step = None
-        enrolment.created_at = now
-        enrolment.updated_at = now
-        await db.flush()
-    return enrolment
+    await db.execute(select(User.id).where(User.id == user_id).with_for_update())
+    await db.execute(
+        delete(MfaTotp)
+        .where(MfaTotp.user_id == user_id, MfaTotp.confirmed_at.is_(None))
+        .execution_options(synchronize_session=False)
+    )
+    device = MfaTotp(
+        id=uuid.uuid4(),
+        user_id=user_id,
+        name=name,
+        secret_sealed=secret_sealed,
+        created_at=now,
+        updated_at=now,
+    )
+    db.add(device)
+    await db.flush()
+    return device
+
+
+async def record_passkey_use(
+    db: AsyncSession,
+    passkey_id: uuid.UUID,
+    *,
+    seen_count: int,
+    new_count: int,
+    backed_up: bool,
+    now: dt.datetime,
+) -> bool:
+    """Store the new signature counter only if nobody moved it since we read it, so two
+    parallel assertions with one counter value cannot both pass the clone check."""
+    result = await db.execute(
+        update(MfaPasskey)
+        .where(MfaPasskey.id == passkey_id, MfaPasskey.sign_count == seen_count)
+        .values(sign_count=new_count, backed_up=backed_up, last_used_at=now)
+        .execution_options(synchronize_session=False)
+    )
+    return _affected(result) == 1
+
+
+# --- WebAuthn ceremony challenges -----------------------------------------------------------
+
+
+async def add_webauthn_challenge(db: AsyncSession, row: WebauthnChallenge) -> None:
+    """Store a challenge; expired ones (of anyone) are swept on the way, so the table stays
+    the size of the ceremonies in flight."""
+    await db.execute(
+        delete(WebauthnChallenge)
+        .where(WebauthnChallenge.expires_at < row.created_at - dt.timedelta(minutes=5))
+        .execution_options(synchronize_session=False)
+    )
+    db.add(row)
+    await db.flush()
+
+
+async def webauthn_challenge(db: AsyncSession, challenge_id: uuid.UUID) -> WebauthnChallenge | None:
+    return await db.get(WebauthnChallenge, challenge_id, populate_existing=True)
+
+
+async def consume_webauthn_challenge(
+    db: AsyncSession, challenge_id: uuid.UUID, *, now: dt.datetime
+) -> bool:
+    """Spend a ceremony challenge once, before it expires."""
+    result = await db.execute(
+        update(WebauthnChallenge)
+        .where(
+            WebauthnChallenge.id == challenge_id,
+            WebauthnChallenge.consumed_at.is_(None),
+            WebauthnChallenge.expires_at > now,
+        )
+        .values(consumed_at=now)
+        .execution_options(synchronize_session=False)
+    )
+    return _affected(result) == 1

@@ -1,12 +1,15 @@
-"""The TOTP second factor: enrolment, backup codes, the login step and step-up (SPEC §3, §5).
+"""Second factors: TOTP devices, backup codes, the login step and step-up (SPEC §3, §5).
 
-* The secret (160 bits, RFC 4226 §4 R6) is sealed with the key provider, the user id as
+A user may hold several named factors (TOTP devices here, passkeys in ``passkeys``); the
+account has two-factor authentication on while it holds any. What they share lives here:
+
+* A TOTP secret (160 bits, RFC 4226 §4 R6) is sealed with the key provider, the user id as
   associated data, so a ciphertext copied to another user's row does not open.
-* A code is accepted at most once (RFC 6238 §5.2): the matched time step is stored with a
-  conditional UPDATE that only succeeds when it is newer than the last accepted one; backup
-  codes are spent the same way. Two parallel requests with one code: exactly one wins.
-* Backup codes are keyed HMACs (see ``backup_codes``); the key derives from the user's TOTP
-  secret, so every change of secret comes with a new set of codes.
+* A code is accepted at most once per device (RFC 6238 §5.2): the matched time step is stored
+  with a conditional UPDATE that only succeeds when it is newer than that device's last one;
+  backup codes are spent the same way. Two parallel requests with one code: exactly one wins.
+* Backup codes are keyed HMACs (see ``backup_codes``) under the user's sealed backup key
+  (``MfaBackupKey``), created with the first factor and dropped with the last.
 * Every code check, wherever it happens (login, step-up, disable, regenerate), draws on one
   per-user budget (``RATE_LIMIT_MFA_VERIFY``), and a login ``session_token`` dies after
   ``MFA_CHALLENGE_MAX_ATTEMPTS`` wrong codes (SPEC §5; ASVS V2.8.5).
@@ -17,8 +20,8 @@ never before, so concurrent verifications cannot deadlock on PostgreSQL.
 
 from __future__ import annotations
 
-import base64
 import dataclasses
+import datetime as dt
 import uuid
 from dataclasses import dataclass
 
@@ -29,21 +32,15 @@ from user_service.audit.service import RequestContext
 from user_service.auth import guessing
 from user_service.auth.dependencies import Authenticated
 from user_service.db import utcnow
-from user_service.events.outbox import emit
-from user_service.exceptions import (
-    BadRequest,
-    Conflict,
-    Unauthorized,
-    UserServiceError,
-)
+from user_service.exceptions import BadRequest, Conflict, Unauthorized, UserServiceError
 from user_service.kit import crypto
-from user_service.kms import open_sealed, row_aad, seal
+from user_service.kit.ratelimit import Attempt
 from user_service.mail import messages
 from user_service.mail.dispatch import notify
 from user_service.mail.templates import MailKind
-from user_service.mfa import backup_codes, repository, totp
+from user_service.mfa import backup_codes, factors, repository, sealed, totp
 from user_service.mfa.backup_codes import CodeKind
-from user_service.models import MfaTotp, User
+from user_service.models import MfaChallenge, MfaTotp, User
 from user_service.risk import service as risk
 from user_service.sessions import service as sessions
 from user_service.sessions.service import SessionGrant
@@ -51,8 +48,9 @@ from user_service.state import AppServices
 from user_service.tokens.access_tokens import IssuedToken
 from user_service.users import repository as users_repository
 
-_AAD_KIND = "mfa_totp"
 LOGIN_AMR = ["pwd", "otp"]
+DEFAULT_TOTP_NAME = "Authenticator app"
+LOW_BACKUP_CODES = 3  # at or below this many unused codes the user is told (UI and e-mail)
 
 
 @dataclass(frozen=True)
@@ -65,9 +63,7 @@ class TotpSetup:
 # --- errors ---------------------------------------------------------------------------------
 
 
-def _invalid_code(
-    *, login: bool = False, attempts_remaining: int | None = None
-) -> UserServiceError:
+def invalid_code(*, login: bool = False, attempts_remaining: int | None = None) -> UserServiceError:
     extra = {"attempts_remaining": attempts_remaining} if attempts_remaining is not None else None
     message = "The verification code is not valid."
     if login:
@@ -77,7 +73,7 @@ def _invalid_code(
     return BadRequest(message, code="invalid_mfa_code", commit=True, extra=extra)
 
 
-def _session_invalid() -> Unauthorized:
+def session_invalid() -> Unauthorized:
     return Unauthorized(
         "This sign-in attempt is no longer valid. Sign in again.", code="mfa_session_invalid"
     )
@@ -87,73 +83,82 @@ def _not_enabled() -> BadRequest:
     return BadRequest("Two-factor authentication is not enabled.", code="mfa_not_enabled")
 
 
+def _totp_not_enabled() -> BadRequest:
+    return BadRequest("No authenticator app is set up.", code="mfa_not_enabled")
+
+
 # --- secrets and codes ----------------------------------------------------------------------
 
 
-async def _seal_secret(services: AppServices, user_id: uuid.UUID, secret: str) -> bytes:
-    return await seal(services.key_provider, secret.encode("ascii"), row_aad(_AAD_KIND, user_id))
+async def _spend_totp(
+    db: AsyncSession, services: AppServices, user_id: uuid.UUID, code: str, devices: list[MfaTotp]
+) -> MfaTotp | None:
+    """The device whose code this is, its step now claimed; every device is checked."""
+    now = utcnow()
+    matched: tuple[MfaTotp, int] | None = None
+    for device in devices:
+        secret = await sealed.open_secret(services, user_id, device.secret_sealed)
+        step = totp.verify_totp(secret, code, device.last_used_step, now)
+        if step is not None and matched is None:
+            matched = (device, step)
+    if matched is None:
+        return None
+    device, step = matched
+    return device if await repository.claim_totp_step(db, device.id, step, now=now) else None
 
 
-async def _open_secret(services: AppServices, enrolment: MfaTotp) -> str:
-    plaintext = await open_sealed(
-        services.key_provider, enrolment.secret_sealed, row_aad(_AAD_KIND, enrolment.user_id)
-    )
-    return plaintext.decode("ascii")
+async def _spend_backup_code(
+    db: AsyncSession, services: AppServices, user: User, code: str, context: RequestContext
+) -> bool:
+    key = await sealed.backup_key_of(db, services, user.id)
+    if key is None:
+        return False
+    rows = await repository.unused_backup_codes(db, user.id)
+    index = backup_codes.verify_backup_code(code, [row.code_hash for row in rows], key)
+    if index is None or not await repository.spend_backup_code(db, rows[index].id, now=utcnow()):
+        return False
+    remaining = len(rows) - 1
+    if remaining <= LOW_BACKUP_CODES:
+        notify(
+            db,
+            user,
+            messages.backup_codes_low,
+            remaining=remaining,
+            when=utcnow(),
+            ip=context.ip_masked,
+        )
+    return True
 
 
-def _backup_key(secret: str, user_id: uuid.UUID) -> bytes:
-    return backup_codes.user_key(base64.b32decode(secret), str(user_id))
-
-
-async def _spend_code(
+async def spend_code(
     db: AsyncSession,
     services: AppServices,
-    enrolment: MfaTotp,
+    user: User,
     code: str,
+    context: RequestContext,
     *,
     allow_backup: bool = True,
+    devices: list[MfaTotp] | None = None,
 ) -> CodeKind | None:
-    """Accept ``code`` once: a TOTP (±1 step, newer than the last) or an unused backup code."""
+    """Accept ``code`` once: a TOTP code of any of the user's devices (±1 step, newer than
+    that device's last) or an unused backup code. When ≤ 3 backup codes remain after one is
+    spent, the user is e-mailed."""
     kind = backup_codes.classify_code(code)
     if kind is None or (kind == "backup_code" and not allow_backup):
         return None
-    secret = await _open_secret(services, enrolment)
-    now = utcnow()
     if kind == "totp":
-        step = totp.verify_totp(secret, code, enrolment.last_used_step, now)
-        if step is None:
-            return None
-        claimed = await repository.claim_totp_step(db, enrolment.user_id, step, now=now)
-        return "totp" if claimed else None
-    rows = await repository.unused_backup_codes(db, enrolment.user_id)
-    index = backup_codes.verify_backup_code(
-        code, [row.code_hash for row in rows], _backup_key(secret, enrolment.user_id)
-    )
-    if index is None:
-        return None
-    spent = await repository.spend_backup_code(db, rows[index].id, now=now)
-    return "backup_code" if spent else None
+        if devices is None:
+            devices = await repository.totp_devices(db, user.id)
+        return "totp" if await _spend_totp(db, services, user.id, code, devices) else None
+    return "backup_code" if await _spend_backup_code(db, services, user, code, context) else None
 
 
-async def _new_backup_codes(
-    db: AsyncSession, services: AppServices, enrolment: MfaTotp
-) -> list[str]:
-    secret = await _open_secret(services, enrolment)
-    key = _backup_key(secret, enrolment.user_id)
-    codes = backup_codes.generate_backup_codes()
-    hashes = [backup_codes.hash_backup_code(code, key) for code in codes]
-    await repository.replace_backup_codes(db, enrolment.user_id, hashes, now=utcnow())
-    return codes
-
-
-async def _enabled_enrolment(db: AsyncSession, user_id: uuid.UUID) -> MfaTotp:
-    enrolment = await repository.get_enrolment(db, user_id)
-    if enrolment is None or enrolment.confirmed_at is None:
+async def _require_enabled(db: AsyncSession, user_id: uuid.UUID) -> None:
+    if not await repository.is_enabled(db, user_id):
         raise _not_enabled()
-    return enrolment
 
 
-async def _record_failure(
+async def record_failure(
     db: AsyncSession, user_id: uuid.UUID, context: RequestContext, purpose: str, **details: object
 ) -> None:
     await audit.record(
@@ -166,58 +171,38 @@ async def _record_failure(
     )
 
 
-def _notify(
+async def _check_password(
     db: AsyncSession,
     services: AppServices,
     user: User,
+    password: str,
     context: RequestContext,
-    kind: MailKind,
-    sessions_revoked: int,
-) -> None:
-    notify(
-        db,
-        user,
-        messages.mfa_changed,
-        kind=kind,
-        when=utcnow(),
-        sessions_revoked=sessions_revoked,
-        ip=context.ip_masked,
-    )
+    purpose: str,
+) -> Attempt:
+    """The account password, counted against the per-user password budget; the attempt is
+    returned for the caller to give back once the whole action succeeds."""
+    attempt = await guessing.password_attempt(services, user.id)
+    if not await services.hasher.verify(password, user.password_hash):
+        await record_failure(db, user.id, context, purpose, method="password")
+        raise BadRequest("The password is not correct.", code="invalid_password", commit=True)
+    return attempt
 
 
-async def _end_other_sessions(db: AsyncSession, user: User, keep: uuid.UUID, change: str) -> int:
-    """A changed authentication factor ends every other session (ASVS V7.1.2/V3.3.3): one that
-    an attacker opened before the change must not survive it. The caller's own stays."""
-    return await sessions.revoke_user_sessions(db, user.id, reason=f"mfa_{change}", keep=keep)
+# --- TOTP enrolment -------------------------------------------------------------------------
 
 
-def _emit(db: AsyncSession, event_type: str, user_id: uuid.UUID, **payload: object) -> None:
-    emit(
-        db,
-        event_type,
-        aggregate_type="user",
-        aggregate_id=user_id,
-        payload={"user_id": str(user_id), **payload},
-    )
-
-
-# --- enrolment ------------------------------------------------------------------------------
-
-
-async def setup_totp(db: AsyncSession, services: AppServices, user: User) -> TotpSetup:
-    """Start (or restart) enrolment: a new pending secret replaces any earlier pending one."""
-    enrolment = await repository.get_enrolment(db, user.id)
-    if enrolment is not None and enrolment.confirmed_at is not None:
-        raise Conflict(
-            "Two-factor authentication is already enabled. Disable it first to change the "
-            "authenticator.",
-            code="mfa_already_enabled",
-        )
+async def setup_totp(
+    db: AsyncSession, services: AppServices, auth: Authenticated, name: str | None
+) -> TotpSetup:
+    """Start adding a TOTP device (recent authentication required): a new pending secret
+    replaces any earlier unfinished setup; devices already confirmed stay."""
+    user = auth.user
+    factors.require_recent_auth(services.settings, auth.session)
     secret = totp.generate_secret()
-    sealed = await _seal_secret(services, user.id, secret)
-    enrolment = await repository.save_pending_secret(db, user.id, sealed, now=utcnow())
-    if enrolment.confirmed_at is not None:  # a parallel enable won
-        raise Conflict("Two-factor authentication is already enabled.", code="mfa_already_enabled")
+    secret_sealed = await sealed.seal_secret(services, user.id, secret)
+    await repository.save_pending_secret(
+        db, user.id, name or DEFAULT_TOTP_NAME, secret_sealed, now=utcnow()
+    )
     uri = totp.provisioning_uri(secret, user.email)
     return TotpSetup(secret=secret, otpauth_uri=uri, qr_code_uri=totp.qr_code_data_uri(uri))
 
@@ -225,36 +210,30 @@ async def setup_totp(db: AsyncSession, services: AppServices, user: User) -> Tot
 async def enable_totp(
     db: AsyncSession, services: AppServices, auth: Authenticated, code: str, context: RequestContext
 ) -> tuple[list[str], int]:
-    """Confirm the pending secret with a current code; returns 10 backup codes (shown once)
-    and how many other sessions were signed out."""
+    """Confirm the pending device with a current code. Returns the 10 backup codes when this
+    is the user's first factor (shown once; empty otherwise) and how many other sessions were
+    signed out."""
     user = auth.user
-    enrolment = await repository.get_enrolment(db, user.id)
-    if enrolment is None:
+    pending = await repository.pending_totp(db, user.id)
+    if pending is None:
         raise BadRequest(
             "Start with /v1/mfa/totp/setup to get a secret.", code="mfa_setup_required"
         )
-    if enrolment.confirmed_at is not None:
-        raise Conflict("Two-factor authentication is already enabled.", code="mfa_already_enabled")
     attempt = await guessing.code_attempt(services, user.id)
-    # Only an authenticator code proves the app was set up; backup codes do not exist yet.
-    if await _spend_code(db, services, enrolment, code, allow_backup=False) is None:
-        await _record_failure(db, user.id, context, "enable")
-        raise _invalid_code()
+    # Only a code of the new device proves the app was set up.
+    if (
+        await spend_code(db, services, user, code, context, allow_backup=False, devices=[pending])
+        is None
+    ):
+        await record_failure(db, user.id, context, "enable")
+        raise invalid_code()
     await guessing.succeeded(services, attempt)
-    if not await repository.confirm_enrolment(db, user.id, now=utcnow()):
-        raise Conflict("Two-factor authentication is already enabled.", code="mfa_already_enabled")
-    codes = await _new_backup_codes(db, services, enrolment)
-    revoked = await _end_other_sessions(db, user, auth.session.id, "enabled")
-    _emit(db, "mfa.enabled", user.id, method="totp", other_sessions_revoked=revoked)
-    _notify(db, services, user, context, MailKind.MFA_ENABLED, revoked)
-    await audit.record(
-        db,
-        "mfa.enabled",
-        context=context,
-        user_id=user.id,
-        details={"method": "totp", "other_sessions_revoked": revoked},
+    if not await repository.confirm_device(db, pending.id, now=utcnow()):
+        raise Conflict("This authenticator is already set up.", code="mfa_already_enabled")
+    added = await factors.factor_added(
+        db, services, auth, context, factor_type="totp", factor_id=pending.id, name=pending.name
     )
-    return codes, revoked
+    return added.backup_codes, added.sessions_revoked
 
 
 async def disable_totp(
@@ -265,58 +244,77 @@ async def disable_totp(
     *,
     code: str | None = None,
     password: str | None = None,
-) -> int:
-    """Turn TOTP off after a fresh TOTP/backup code or the password; backup codes go too.
-    Returns how many other sessions were signed out."""
+) -> tuple[int, bool]:
+    """Remove every TOTP device after a fresh code or the password (SPEC ``/totp/disable``).
+
+    Passkeys stay; when no factor is left, backup codes go too and MFA is off. Refused while
+    MFA is required by policy and no other factor remains. Returns (other sessions signed
+    out, whether MFA is still on)."""
     user = auth.user
-    enrolment = await _enabled_enrolment(db, user.id)
+    devices = await repository.totp_devices(db, user.id)
+    if not devices:
+        await _require_enabled(db, user.id)
+        raise _totp_not_enabled()
+    remaining = await repository.factor_count(db, user.id) - len(devices)
+    if remaining == 0:
+        await factors.refuse_if_required(db, services, user)
     if password is not None:
-        attempt = await guessing.password_attempt(services, user.id)
-        if not await services.hasher.verify(password, user.password_hash):
-            await _record_failure(db, user.id, context, "disable", method="password")
-            raise BadRequest("The password is not correct.", code="invalid_password", commit=True)
+        attempt = await _check_password(db, services, user, password, context, "disable")
         method: str = "password"
     else:
         assert code is not None
         attempt = await guessing.code_attempt(services, user.id)
-        spent = await _spend_code(db, services, enrolment, code)
+        spent = await spend_code(db, services, user, code, context, devices=devices)
         if spent is None:
-            await _record_failure(db, user.id, context, "disable")
-            raise _invalid_code()
+            await record_failure(db, user.id, context, "disable")
+            raise invalid_code()
         method = spent
     await guessing.succeeded(services, attempt)
-    await repository.delete_enrolment(db, user.id)
-    revoked = await _end_other_sessions(db, user, auth.session.id, "disabled")
-    _emit(db, "mfa.disabled", user.id, method=method, other_sessions_revoked=revoked)
-    _notify(db, services, user, context, MailKind.MFA_DISABLED, revoked)
-    await audit.record(
+    await repository.delete_totp_devices(db, user.id)
+    revoked = await factors.factors_removed(
         db,
-        "mfa.disabled",
-        context=context,
-        user_id=user.id,
-        risk_score=40,
-        details={"verified_with": method, "other_sessions_revoked": revoked},
+        services,
+        auth,
+        context,
+        removed=[("totp", d.id, d.name) for d in devices],
+        verified_with=method,
     )
-    return revoked
+    return revoked, remaining > 0
 
 
 async def regenerate_backup_codes(
-    db: AsyncSession, services: AppServices, auth: Authenticated, code: str, context: RequestContext
+    db: AsyncSession,
+    services: AppServices,
+    auth: Authenticated,
+    code: str | None,
+    context: RequestContext,
 ) -> tuple[list[str], int]:
     """A new set of 10 codes; every earlier code (used or not) stops working, and so does
-    every other session (one may have been opened with an old code)."""
+    every other session (one may have been opened with an old code).
+
+    Proven with a TOTP or backup code, or — for users whose factors are passkeys — by a
+    second factor proven within the recent-authentication window (passkey step-up)."""
     user = auth.user
-    enrolment = await _enabled_enrolment(db, user.id)
-    attempt = await guessing.code_attempt(services, user.id)
-    spent = await _spend_code(db, services, enrolment, code)
-    if spent is None:
-        await _record_failure(db, user.id, context, "regenerate_backup_codes")
-        raise _invalid_code()
-    await guessing.succeeded(services, attempt)
-    codes = await _new_backup_codes(db, services, enrolment)
-    revoked = await _end_other_sessions(db, user, auth.session.id, "backup_codes_regenerated")
-    _emit(db, "mfa.backup_codes_regenerated", user.id, other_sessions_revoked=revoked)
-    _notify(db, services, user, context, MailKind.BACKUP_CODES_REGENERATED, revoked)
+    await _require_enabled(db, user.id)
+    if code is None:
+        factors.require_recent_auth(services.settings, auth.session, second_factor=True)
+        spent: str = "recent_mfa"
+    else:
+        attempt = await guessing.code_attempt(services, user.id)
+        spent_code = await spend_code(db, services, user, code, context)
+        if spent_code is None:
+            await record_failure(db, user.id, context, "regenerate_backup_codes")
+            raise invalid_code()
+        await guessing.succeeded(services, attempt)
+        spent = spent_code
+    codes = await sealed.new_backup_codes(db, services, user.id)
+    revoked = await factors.end_other_sessions(
+        db, user, auth.session.id, "backup_codes_regenerated"
+    )
+    factors.emit_user_event(
+        db, "mfa.backup_codes_regenerated", user.id, other_sessions_revoked=revoked
+    )
+    factors.mail_change(db, user, context, MailKind.BACKUP_CODES_REGENERATED, revoked)
     await audit.record(
         db,
         "mfa.backup_codes_regenerated",
@@ -340,17 +338,92 @@ async def prove_second_factor(
     Counted against the per-user code budget before the check, refunded when it succeeds;
     a wrong code is audited as ``mfa.failed`` and answers 400 ``invalid_mfa_code``.
     """
-    enrolment = await _enabled_enrolment(db, user.id)
+    await _require_enabled(db, user.id)
     attempt = await guessing.code_attempt(services, user.id)
-    spent = await _spend_code(db, services, enrolment, code)
+    spent = await spend_code(db, services, user, code, context)
     if spent is None:
-        await _record_failure(db, user.id, context, purpose)
-        raise _invalid_code()
+        await record_failure(db, user.id, context, purpose)
+        raise invalid_code()
     await guessing.succeeded(services, attempt)
     return spent
 
 
 # --- the second step of login ---------------------------------------------------------------
+
+
+async def open_login_challenge(
+    db: AsyncSession, services: AppServices, session_token: str
+) -> tuple[MfaChallenge, User]:
+    """The pending login a ``session_token`` names, and its user, or 401."""
+    max_attempts = services.settings.mfa_challenge_max_attempts
+    if not crypto.looks_like(session_token, crypto.MFA_SESSION_PREFIX):
+        raise session_invalid()
+    challenge = await repository.challenge_by_hash(db, crypto.hash_token(session_token))
+    if (
+        challenge is None
+        or challenge.consumed_at is not None
+        or challenge.failed_attempts >= max_attempts
+    ):
+        raise session_invalid()
+    if challenge.expires_at <= utcnow():
+        raise Unauthorized(
+            "This sign-in attempt has expired. Sign in again.", code="mfa_session_expired"
+        )
+    user = await users_repository.get_by_id(db, challenge.user_id)
+    if user is None or user.status != "active" or not await repository.is_enabled(db, user.id):
+        raise session_invalid()  # account suspended or MFA switched off since the password step
+    return challenge, user
+
+
+async def count_login_failure(
+    db: AsyncSession, services: AppServices, challenge: MfaChallenge
+) -> int:
+    """One more wrong answer on a pending login; returns how many tries are left."""
+    max_attempts = services.settings.mfa_challenge_max_attempts
+    failures = await repository.count_challenge_failure(db, challenge.id) or max_attempts
+    return max(0, max_attempts - failures)
+
+
+async def finish_login(
+    db: AsyncSession,
+    services: AppServices,
+    user: User,
+    challenge: MfaChallenge,
+    context: RequestContext,
+    *,
+    method: str,
+    amr: list[str],
+) -> SessionGrant:
+    """The second factor was right: spend the pending login and open the session."""
+    if not await repository.consume_challenge(
+        db, challenge.id, now=utcnow(), max_attempts=services.settings.mfa_challenge_max_attempts
+    ):
+        # A parallel request spent or killed it first; rolling back leaves the factor unspent.
+        raise session_invalid()
+    context = dataclasses.replace(
+        context, device_fingerprint=context.device_fingerprint or challenge.device_fingerprint
+    )
+    assessment = await risk.assess(db, services, user, context)
+    grant = await sessions.start_session(
+        db,
+        services,
+        user,
+        context,
+        persist=challenge.persist_session,
+        amr=amr,
+        mfa_verified=True,
+        risk=assessment,
+    )
+    await risk.on_sign_in(db, services, user, grant.session, assessment, context)
+    await audit.record(
+        db,
+        "login.success",
+        context=context,
+        user_id=user.id,
+        risk_score=assessment.score,
+        details={"session_id": str(grant.session.id), "amr": amr, "mfa_method": method},
+    )
+    return grant
 
 
 async def verify_login(
@@ -362,67 +435,48 @@ async def verify_login(
     ``MFA_CHALLENGE_TTL_SECONDS``, is spent by the first correct code and dies after
     ``MFA_CHALLENGE_MAX_ATTEMPTS`` wrong ones.
     """
-    settings = services.settings
-    max_attempts = settings.mfa_challenge_max_attempts
-    if not crypto.looks_like(session_token, crypto.MFA_SESSION_PREFIX):
-        raise _session_invalid()
-    challenge = await repository.challenge_by_hash(db, crypto.hash_token(session_token))
-    if (
-        challenge is None
-        or challenge.consumed_at is not None
-        or challenge.failed_attempts >= max_attempts
-    ):
-        raise _session_invalid()
-    if challenge.expires_at <= utcnow():
-        raise Unauthorized(
-            "This sign-in attempt has expired. Sign in again.", code="mfa_session_expired"
-        )
+    challenge, user = await open_login_challenge(db, services, session_token)
     attempt = await guessing.code_attempt(services, challenge.user_id)
-    user = await users_repository.get_by_id(db, challenge.user_id)
-    enrolment = await repository.get_enrolment(db, challenge.user_id)
-    if user is None or user.status != "active" or enrolment is None or not enrolment.confirmed_at:
-        raise _session_invalid()  # account suspended or MFA switched off since the password step
-
-    method = await _spend_code(db, services, enrolment, code)
+    method = await spend_code(db, services, user, code, context)
     if method is None:
-        failures = await repository.count_challenge_failure(db, challenge.id) or max_attempts
-        remaining = max(0, max_attempts - failures)
-        await _record_failure(db, user.id, context, "login", attempts_remaining=remaining)
-        raise _invalid_code(login=True, attempts_remaining=remaining)
+        remaining = await count_login_failure(db, services, challenge)
+        await record_failure(db, user.id, context, "login", attempts_remaining=remaining)
+        raise invalid_code(login=True, attempts_remaining=remaining)
     await guessing.succeeded(services, attempt)
-    if not await repository.consume_challenge(
-        db, challenge.id, now=utcnow(), max_attempts=max_attempts
-    ):
-        # A parallel request spent or killed it first; rolling back leaves the code unspent.
-        raise _session_invalid()
-
-    context = dataclasses.replace(
-        context, device_fingerprint=context.device_fingerprint or challenge.device_fingerprint
+    return await finish_login(
+        db, services, user, challenge, context, method=method, amr=list(LOGIN_AMR)
     )
-    assessment = await risk.assess(db, services, user, context)
-    grant = await sessions.start_session(
-        db,
-        services,
-        user,
-        context,
-        persist=challenge.persist_session,
-        amr=list(LOGIN_AMR),
-        mfa_verified=True,
-        risk=assessment,
-    )
-    await risk.on_sign_in(db, services, user, grant.session, assessment, context)
-    await audit.record(
-        db,
-        "login.success",
-        context=context,
-        user_id=user.id,
-        risk_score=assessment.score,
-        details={"session_id": str(grant.session.id), "amr": LOGIN_AMR, "mfa_method": method},
-    )
-    return grant
 
 
 # --- step-up --------------------------------------------------------------------------------
+
+
+async def mark_step_up(
+    db: AsyncSession,
+    services: AppServices,
+    auth: Authenticated,
+    context: RequestContext,
+    *,
+    method: str,
+    amr: str,
+) -> IssuedToken:
+    """The session proved a second factor now: a fresh ``mfa_at`` (and recent-auth time)."""
+    user, session = auth.user, auth.session
+    now = utcnow()
+    session.mfa_verified_at = now
+    session.last_active_at = now
+    if amr not in (session.amr or []):
+        session.amr = [*(session.amr or []), amr]
+    await db.flush()
+    access = await sessions.mint_access_token(db, services, user, session)
+    await audit.record(
+        db,
+        "mfa.step_up",
+        context=context,
+        user_id=user.id,
+        details={"session_id": str(session.id), "method": method},
+    )
+    return access
 
 
 async def step_up(
@@ -434,25 +488,54 @@ async def step_up(
     the access token this returns.
     """
     user, session = auth.user, auth.session
-    enrolment = await _enabled_enrolment(db, user.id)
+    await _require_enabled(db, user.id)
     attempt = await guessing.code_attempt(services, user.id)
-    method = await _spend_code(db, services, enrolment, code)
+    method = await spend_code(db, services, user, code, context)
     if method is None:
-        await _record_failure(db, user.id, context, "step_up", session_id=str(session.id))
-        raise _invalid_code()
+        await record_failure(db, user.id, context, "step_up", session_id=str(session.id))
+        raise invalid_code()
+    await guessing.succeeded(services, attempt)
+    return await mark_step_up(db, services, auth, context, method=method, amr="otp")
+
+
+# --- recent authentication ------------------------------------------------------------------
+
+
+async def reauthenticate(
+    db: AsyncSession,
+    services: AppServices,
+    auth: Authenticated,
+    context: RequestContext,
+    *,
+    password: str | None = None,
+    code: str | None = None,
+) -> dt.datetime:
+    """Prove it is still the account holder (password, or a TOTP/backup code): the session's
+    ``auth_time`` becomes now, which opens the recent-authentication window for enrolling or
+    removing factors. Returns when that window closes."""
+    user, session = auth.user, auth.session
+    if password is not None:
+        attempt = await _check_password(db, services, user, password, context, "reauthenticate")
+        method: str = "password"
+    else:
+        assert code is not None
+        await _require_enabled(db, user.id)
+        attempt = await guessing.code_attempt(services, user.id)
+        spent = await spend_code(db, services, user, code, context)
+        if spent is None:
+            await record_failure(db, user.id, context, "reauthenticate")
+            raise invalid_code()
+        method = spent
     await guessing.succeeded(services, attempt)
     now = utcnow()
-    session.mfa_verified_at = now
+    session.auth_time = now
     session.last_active_at = now
-    if "otp" not in (session.amr or []):
-        session.amr = [*(session.amr or []), "otp"]
     await db.flush()
-    access = await sessions.mint_access_token(db, services, user, session)
     await audit.record(
         db,
-        "mfa.step_up",
+        "auth.reauthenticated",
         context=context,
         user_id=user.id,
         details={"session_id": str(session.id), "method": method},
     )
-    return access
+    return now + dt.timedelta(seconds=services.settings.recent_auth_seconds)

@@ -3,7 +3,8 @@
 from user_service.models.audit_retention import AuditChainAnchor, AuditDailyCount
 from user_service.models.auth_event import AuthEvent
 from user_service.models.mfa_challenge import MfaChallenge
-from user_service.models.mfa_totp import MfaBackupCode, MfaTotp
+from user_service.models.mfa_passkey import MfaPasskey, WebauthnChallenge
+from user_service.models.mfa_totp import MfaBackupCode, MfaBackupKey, MfaTotp
 from user_service.models.oauth_client import OAuthClient, RevokedToken
 from user_service.models.one_time_token import (
     AccountActionToken,
@@ -30,7 +31,9 @@ __all__ = [
     "EmailVerificationToken",
     "JwtSigningKey",
     "MfaBackupCode",
+    "MfaBackupKey",
     "MfaChallenge",
+    "MfaPasskey",
     "MfaTotp",
     "OAuthClient",
     "OutboxEvent",
@@ -46,4 +49,5 @@ __all__ = [
     "UserPreferences",
     "UserRole",
     "UserSession",
+    "WebauthnChallenge",
 ]

@@ -45,7 +45,8 @@ async def export_user(db: AsyncSession, user: User) -> dict[str, Any]:
             )
         )
     ).scalars()
-    enrolment = await mfa_repository.get_enrolment(db, user_id)
+    devices = await mfa_repository.totp_devices(db, user_id)
+    keys = await mfa_repository.passkeys(db, user_id)
     return {
         "exported_at": utcnow().isoformat(),
         "profile": {
@@ -63,8 +64,15 @@ async def export_user(db: AsyncSession, user: User) -> dict[str, Any]:
         "roles": await repository.role_names(db, user_id),
         "preferences": await get_preferences(db, user),
         "mfa": {
-            "totp_enabled": bool(enrolment and enrolment.confirmed_at),
-            "enabled_at": _iso(enrolment.confirmed_at) if enrolment else None,
+            "totp_enabled": bool(devices),
+            "enabled_at": _iso(
+                min((d.confirmed_at for d in devices if d.confirmed_at), default=None)
+            ),
+            "factors": [
+                {"type": "totp", "name": d.name, "created_at": _iso(d.confirmed_at)}
+                for d in devices
+            ]
+            + [{"type": "passkey", "name": k.name, "created_at": _iso(k.created_at)} for k in keys],
         },
         "sessions": [
             {
