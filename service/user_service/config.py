@@ -10,6 +10,7 @@ import ipaddress
 from functools import lru_cache
 from pathlib import Path
 from typing import Annotated, Literal
+from urllib.parse import urlsplit
 
 from pydantic import Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
@@ -287,15 +288,24 @@ class Settings(BaseSettings):
 
     @property
     def webauthn_rp(self) -> str:
-        """The WebAuthn relying-party id: WEBAUTHN_RP_ID, else FRONTEND_URL's host name."""
+        """The WebAuthn relying-party id: WEBAUTHN_RP_ID, else FRONTEND_URL's host name.
+
+        Browsers refuse an IP address as an RP id, so the loopback address of the embedded
+        default (``http://127.0.0.1:8001``) stands for ``localhost``: passkeys then work on
+        ``http://localhost:8001``, the same server.
+        """
         if self.webauthn_rp_id:
             return self.webauthn_rp_id
-        return self.frontend_origin.split("://", 1)[1].rsplit(":", 1)[0].strip("[]")
+        host = urlsplit(self.frontend_origin).hostname or ""
+        return "localhost" if host in _LOOPBACK_ADDRESSES else host
 
     @property
     def webauthn_expected_origins(self) -> list[str]:
-        """Origins a WebAuthn ceremony may come from (WEBAUTHN_ORIGINS, else the console's)."""
-        return self.webauthn_origins or sorted({self.frontend_origin, self.public_origin})
+        """Origins a WebAuthn ceremony may come from (WEBAUTHN_ORIGINS, else the console's,
+        and its ``localhost`` twin when the console is on a loopback address)."""
+        if self.webauthn_origins:
+            return self.webauthn_origins
+        return sorted(_with_localhost_twins({self.frontend_origin, self.public_origin}))
 
     @property
     def host_allow_list(self) -> list[str]:
@@ -304,8 +314,23 @@ class Settings(BaseSettings):
 
     @property
     def allowed_origins(self) -> set[str]:
-        """Origins allowed to send credentialed requests (CORS and the refresh/logout check)."""
-        return {*self.cors_origins, self.frontend_origin}
+        """Origins allowed to send credentialed requests (CORS and the refresh/logout check);
+        a console on a loopback address may also be opened as ``localhost`` (passkeys need it)."""
+        return {*self.cors_origins, *_with_localhost_twins({self.frontend_origin})}
+
+
+_LOOPBACK_ADDRESSES = frozenset({"127.0.0.1", "::1"})
+
+
+def _with_localhost_twins(origins: set[str]) -> set[str]:
+    """``origins`` plus ``http://localhost:PORT`` for each one on a loopback IP address."""
+    twins = set(origins)
+    for origin in origins:
+        parts = urlsplit(origin)
+        if parts.hostname in _LOOPBACK_ADDRESSES:
+            port = f":{parts.port}" if parts.port else ""
+            twins.add(f"{parts.scheme}://localhost{port}")
+    return twins
 
 
 @lru_cache

@@ -42,3 +42,25 @@ def test_bad_values_say_how_to_fix_them(field, value, hint):
 def test_insecure_cookies_are_refused_in_production():
     with pytest.raises(ValidationError, match="COOKIE_SECURE"):
         settings(environment="production", cookie_secure=False)
+
+
+def test_passkeys_work_on_the_embedded_default_through_localhost():
+    """Browsers refuse an IP address as a WebAuthn RP id: ``make run``'s 127.0.0.1 console
+    gets ``localhost`` as its RP id, and the localhost twin of its origin is accepted."""
+    embedded = settings(port=8001)
+    assert embedded.webauthn_rp == "localhost"
+    assert embedded.webauthn_expected_origins == ["http://127.0.0.1:8001", "http://localhost:8001"]
+    assert {"http://127.0.0.1:8001", "http://localhost:8001"} <= embedded.allowed_origins
+    assert "http://localhost:8002" not in embedded.allowed_origins
+
+
+def test_a_named_host_is_its_own_rp_id_and_gets_no_twin():
+    deployed = settings(
+        frontend_url="https://app.quantagro.in", public_url="https://id.quantagro.in"
+    )
+    assert deployed.webauthn_rp == "app.quantagro.in"
+    assert deployed.webauthn_expected_origins == [
+        "https://app.quantagro.in",
+        "https://id.quantagro.in",
+    ]
+    assert deployed.allowed_origins == {"https://app.quantagro.in"}
