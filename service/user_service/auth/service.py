@@ -55,6 +55,16 @@ async def register(
         locale=data.locale or "en-IN",
         status="active",
     )
+    await create_account(db, user, context)
+    await verification.send_verification_email(db, services, user)
+    return user
+
+
+async def create_account(
+    db: AsyncSession, user: User, context: RequestContext, *, via: str | None = None
+) -> None:
+    """Insert a new user with the ``user`` role, audited and announced (``user.registered``);
+    ``via`` names the identity provider when the account was created through one."""
     db.add(user)
     try:
         await db.flush()
@@ -64,7 +74,13 @@ async def register(
         ) from exc
     roles = await users_repository.roles_by_name(db, ["user"])
     await users_repository.grant_role(db, user.id, roles["user"], granted_by="system")
-    await audit.record(db, "user.registered", context=context, user_id=user.id)
+    await audit.record(
+        db,
+        "user.registered",
+        context=context,
+        user_id=user.id,
+        details={"via": via} if via else None,
+    )
     emit(
         db,
         "user.registered",
@@ -73,8 +89,6 @@ async def register(
         payload={"user_id": str(user.id), "email": user.email},
     )
     await db.flush()
-    await verification.send_verification_email(db, services, user)
-    return user
 
 
 @dataclass(frozen=True)
@@ -147,31 +161,57 @@ async def login(
     # The password was right: only failures count against the IP and the account.
     await services.rate_limiter.refund(by_ip)
     await services.rate_limiter.reset(by_account.rule, by_account.key)
-    if user.status != "active":
-        await audit.record(
-            db,
-            "login.failed",
-            context=context,
-            user_id=user.id,
-            risk_score=60,
-            details={"reason": f"account_{user.status}"},
-        )
-        raise Forbidden(
-            f"This account is {user.status}. Contact support to restore access.",
-            code="account_inactive",
-            commit=True,
-        )
+    await refuse_inactive(db, user, context)
 
     if new_hash is not None:
         user.password_hash = new_hash
+    return await finish_sign_in(
+        db, services, user, context, persist=data.persist_session, amr=["pwd"]
+    )
 
-    if await mfa_repository.is_enabled(db, user.id):
-        return await _start_mfa_challenge(db, services, user, data, context)
+
+async def refuse_inactive(db: AsyncSession, user: User, context: RequestContext) -> None:
+    """A suspended or deactivated account signs in nowhere; asked only once its first factor
+    was proven, so the status is not revealed to someone without it."""
+    if user.status == "active":
+        return
+    await audit.record(
+        db,
+        "login.failed",
+        context=context,
+        user_id=user.id,
+        risk_score=60,
+        details={"reason": f"account_{user.status}"},
+    )
+    raise Forbidden(
+        f"This account is {user.status}. Contact support to restore access.",
+        code="account_inactive",
+        commit=True,
+    )
+
+
+async def finish_sign_in(
+    db: AsyncSession,
+    services: AppServices,
+    user: User,
+    context: RequestContext,
+    *,
+    persist: bool,
+    amr: list[str],
+    mfa_proven: bool = False,
+) -> sessions.SessionGrant | MfaPending:
+    """After a first factor (a password, an identity provider): the second factor when the
+    account has one and it was not proven with the first, else the risk rules and a new
+    session."""
+    if not mfa_proven and await mfa_repository.is_enabled(db, user.id):
+        return await _start_mfa_challenge(db, services, user, context, persist=persist)
 
     assessment = await risk.assess(db, services, user, context)
     settings = services.settings
-    if settings.risky_sign_in_policy == "require_mfa" and assessment.risky(
-        settings.risky_sign_in_score
+    if (
+        not mfa_proven
+        and settings.risky_sign_in_policy == "require_mfa"
+        and assessment.risky(settings.risky_sign_in_score)
     ):
         await risk.refuse_without_mfa(db, services, user, assessment, context)
     grant = await sessions.start_session(
@@ -179,9 +219,9 @@ async def login(
         services,
         user,
         context,
-        persist=data.persist_session,
-        amr=["pwd"],
-        mfa_verified=False,
+        persist=persist,
+        amr=amr,
+        mfa_verified=mfa_proven,
         risk=assessment,
     )
     await risk.on_sign_in(db, services, user, grant.session, assessment, context)
@@ -191,13 +231,13 @@ async def login(
         context=context,
         user_id=user.id,
         risk_score=assessment.score,
-        details={"session_id": str(grant.session.id), "amr": ["pwd"]},
+        details={"session_id": str(grant.session.id), "amr": amr},
     )
     return grant
 
 
 async def _start_mfa_challenge(
-    db: AsyncSession, services: AppServices, user: User, data: LoginIn, context: RequestContext
+    db: AsyncSession, services: AppServices, user: User, context: RequestContext, *, persist: bool
 ) -> MfaPending:
     raw = crypto.new_token(crypto.MFA_SESSION_PREFIX)
     ttl = services.settings.mfa_challenge_ttl_seconds
@@ -206,8 +246,8 @@ async def _start_mfa_challenge(
             token_hash=crypto.hash_token(raw),
             user_id=user.id,
             expires_at=utcnow() + dt.timedelta(seconds=ttl),
-            persist_session=data.persist_session,
-            device_fingerprint=data.device_fingerprint,
+            persist_session=persist,
+            device_fingerprint=context.device_fingerprint,
             ip=context.ip,
             user_agent=(context.user_agent or "")[:512] or None,
         )

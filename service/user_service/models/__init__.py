@@ -2,6 +2,7 @@
 
 from user_service.models.audit_retention import AuditChainAnchor, AuditDailyCount
 from user_service.models.auth_event import AuthEvent
+from user_service.models.external_identity import ExternalIdentity, OidcFlow
 from user_service.models.mfa_challenge import MfaChallenge
 from user_service.models.mfa_totp import MfaBackupCode, MfaTotp
 from user_service.models.oauth_client import OAuthClient, RevokedToken
@@ -28,11 +29,13 @@ __all__ = [
     "AuditDailyCount",
     "AuthEvent",
     "EmailVerificationToken",
+    "ExternalIdentity",
     "JwtSigningKey",
     "MfaBackupCode",
     "MfaChallenge",
     "MfaTotp",
     "OAuthClient",
+    "OidcFlow",
     "OutboxEvent",
     "PasswordResetToken",
     "Policy",
