@@ -5,6 +5,7 @@ import { Alert } from '../components/Alert';
 import { Button } from '../components/Button';
 import { FormAlert } from '../components/FormAlert';
 import { FreezeCard } from '../components/FreezeCard';
+import { LinkedIdentitiesCard } from '../components/LinkedIdentitiesCard';
 import { CopyButton } from '../components/CopyButton';
 import { TextField } from '../components/Field';
 import { PageHeader } from '../components/PageHeader';
@@ -90,6 +91,7 @@ export function SecurityPage() {
           Change password
         </Link>
       </section>
+      <LinkedIdentitiesCard />
       <FreezeCard />
     </>
   );
