@@ -54,7 +54,7 @@ export function GoogleSignInButton({ persistSession = true }: { persistSession?:
           loading={busy === provider.provider}
           onClick={() => void go(provider.provider)}
         >
-          Sign in with {provider.display_name}
+          Continue with {provider.display_name}
         </Button>
       ))}
     </div>

@@ -11,12 +11,12 @@ const google = http.get('/v1/auth/providers', () =>
 
 afterEach(() => vi.restoreAllMocks());
 
-describe('Sign in with Google', () => {
+describe('Continue with Google', () => {
   it('is offered on the sign-in page only when the service has a provider', async () => {
     server.use(...anonymousHandlers, http.get('/v1/auth/providers', () => HttpResponse.json({ providers: [] })));
     const first = renderApp('/login');
     expect(await first.findByRole('button', { name: 'Sign in' })).toBeInTheDocument();
-    expect(first.queryByRole('button', { name: 'Sign in with Google' })).not.toBeInTheDocument();
+    expect(first.queryByRole('button', { name: 'Continue with Google' })).not.toBeInTheDocument();
     first.unmount();
 
     let body: unknown;
@@ -29,7 +29,7 @@ describe('Sign in with Google', () => {
       }),
     );
     const { user } = renderApp('/login');
-    await user.click(await screen.findByRole('button', { name: 'Sign in with Google' }));
+    await user.click(await screen.findByRole('button', { name: 'Continue with Google' }));
     await waitFor(() => expect(assign).toHaveBeenCalledWith('https://idp.example/authorize?x=1'));
     expect(body).toEqual({ persist_session: true });
   });

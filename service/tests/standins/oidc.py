@@ -19,7 +19,7 @@ In tests::
 
 As a process (from ``service/``)::
 
-    python -m tests.standins.oidc --port 8766 --client CLIENT_ID:CLIENT_SECRET
+    python -m tests.standins.oidc --port 8766 --client CLIENT_ID:CLIENT_SECRET [--interactive]
 
 Test-only control endpoints live under ``/_standin/`` (``POST /_standin/user`` sets who signs
 in next) so a browser test driving another process can steer it.
@@ -30,6 +30,7 @@ from __future__ import annotations
 import argparse
 import base64
 import hashlib
+import html
 import secrets
 import socket
 import threading
@@ -45,7 +46,7 @@ import uvicorn
 from cryptography.hazmat.primitives.asymmetric import rsa
 from starlette.applications import Starlette
 from starlette.requests import Request
-from starlette.responses import JSONResponse, RedirectResponse, Response
+from starlette.responses import HTMLResponse, JSONResponse, RedirectResponse, Response
 from starlette.routing import Route
 
 KEY_ID = "standin-key-1"
@@ -80,6 +81,9 @@ class OidcStandinState:
     codes: dict[str, PendingCode] = field(default_factory=dict)
     token_requests: list[dict[str, str]] = field(default_factory=list)
     issuer: str = ""
+    # True: the authorization endpoint shows a form (e-mail and name) instead of approving at
+    # once as ``user``; the ``sub`` is derived from the e-mail, so one address is one account.
+    interactive: bool = False
     key: rsa.RSAPrivateKey = field(
         default_factory=lambda: rsa.generate_private_key(public_exponent=65537, key_size=2048)
     )
@@ -116,6 +120,23 @@ def _s256(verifier: str) -> str:
     return (
         base64.urlsafe_b64encode(hashlib.sha256(verifier.encode()).digest()).rstrip(b"=").decode()
     )
+
+
+def _login_form(params: Any, error: str = "") -> str:
+    """The interactive sign-in page: the query string rides along in the form's action."""
+    action = html.escape("/authorize?" + urlencode(list(params.multi_items())))
+    notice = f'<p style="color:#b91c1c">{html.escape(error)}</p>' if error else ""
+    return f"""<!doctype html><html lang="en"><head><meta charset="utf-8">
+<title>Sign in - OIDC stand-in</title></head>
+<body style="font-family:sans-serif;max-width:28rem;margin:4rem auto">
+<h1>Sign in (local stand-in for Google)</h1>
+<p>No real provider is involved: type any e-mail address. The same address signs in to the
+same account next time.</p>{notice}
+<form method="post" action="{action}">
+<p><label>E-mail<br><input name="email" type="email" required autofocus></label></p>
+<p><label>Name<br><input name="name" value="Demo Google User"></label></p>
+<p><button type="submit">Continue</button></p>
+</form></body></html>"""
 
 
 def _error(status: int, error: str, description: str) -> JSONResponse:
@@ -159,6 +180,20 @@ def create_app(state: OidcStandinState) -> Starlette:
         challenge = params.get("code_challenge")
         if challenge is not None and params.get("code_challenge_method") != "S256":
             return _error(400, "invalid_request", "only S256")
+        if state.interactive and request.method == "GET":
+            return HTMLResponse(_login_form(params))
+        user = state.user
+        if request.method == "POST":
+            form = dict(parse_qsl((await request.body()).decode()))
+            email = form.get("email", "").strip().lower()
+            if not email:
+                return HTMLResponse(_login_form(params, error="Enter an e-mail address."))
+            user = StandinUser(
+                sub=hashlib.sha256(email.encode()).hexdigest()[:21],
+                email=email,
+                email_verified=True,
+                name=form.get("name", "").strip() or None,
+            )
         code = secrets.token_urlsafe(24)
         with state.lock:
             state.codes[code] = PendingCode(
@@ -166,7 +201,7 @@ def create_app(state: OidcStandinState) -> Starlette:
                 redirect_uri=redirect_uri,
                 code_challenge=challenge,
                 nonce=params.get("nonce"),
-                user=state.user,
+                user=user,
                 tamper=dict(state.tamper),
                 issued_at=time.time(),
             )
@@ -268,7 +303,7 @@ def create_app(state: OidcStandinState) -> Starlette:
         routes=[
             Route("/.well-known/openid-configuration", discovery),
             Route("/jwks", jwks),
-            Route("/authorize", authorize),
+            Route("/authorize", authorize, methods=["GET", "POST"]),
             Route("/token", token, methods=["POST"]),
             Route("/_standin/user", control_user, methods=["POST"]),
         ]
@@ -319,8 +354,13 @@ def main(argv: list[str] | None = None) -> None:
         metavar="CLIENT_ID:CLIENT_SECRET",
         help="register a client (repeatable); default: standin-client:standin-secret",
     )
+    parser.add_argument(
+        "--interactive",
+        action="store_true",
+        help="show a sign-in form (e-mail, name) instead of approving at once",
+    )
     args = parser.parse_args(argv)
-    state = OidcStandinState(issuer=f"http://{args.host}:{args.port}")
+    state = OidcStandinState(issuer=f"http://{args.host}:{args.port}", interactive=args.interactive)
     for spec in args.client or ["standin-client:standin-secret"]:
         client_id, _, secret = spec.partition(":")
         if not client_id or not secret:
