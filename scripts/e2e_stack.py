@@ -187,9 +187,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             env=base_env,
         )
         wait_for_port(platform, smtp_port, "SMTP catcher")
-        log(
-            "starting the Kite and OIDC stand-ins, the user service, the backend, ticker and alert services"
-        )
+        log("starting the stand-ins (Kite, OIDC), the user service and the three examples")
         platform.start()
         ready = time.monotonic() - started
         log(f"platform ready in {ready:.1f} s (logs in {platform.processes.logs})")
