@@ -5,6 +5,9 @@
 * ``oidc_flows``: the authorization-code flows in progress, stored as hashes (state, the
   browser-binding cookie, the pending-link token), single-use and short-lived.
 
+* ``mfa_challenges.first_factor``: how the step before the second factor was proven (NULL:
+  the password; ``fed``: an identity provider), so the session's ``amr`` says what happened.
+
 Accounts created through a provider have no password: their ``password_hash`` starts with
 ``!`` (no bcrypt hash does), which no password ever matches. No column changes for that.
 
@@ -87,9 +90,13 @@ def upgrade() -> None:
     )
     with op.batch_alter_table("oidc_flows") as batch_op:
         batch_op.create_index("ix_oidc_flows_user_id", ["user_id"], unique=False)
+    with op.batch_alter_table("mfa_challenges") as batch_op:
+        batch_op.add_column(sa.Column("first_factor", sa.String(length=16), nullable=True))
 
 
 def downgrade() -> None:
+    with op.batch_alter_table("mfa_challenges") as batch_op:
+        batch_op.drop_column("first_factor")
     with op.batch_alter_table("oidc_flows") as batch_op:
         batch_op.drop_index("ix_oidc_flows_user_id")
     op.drop_table("oidc_flows")

@@ -164,7 +164,7 @@ async def test_existing_email_needs_the_password_before_linking(client, app, pro
 
 
 async def test_existing_account_with_mfa_needs_password_and_code_to_link_then_mfa_applies(
-    client, provider: Provider
+    client, app, provider: Provider
 ):
     with controlled_clock() as clock:
         owner = await signed_in_user(client)
@@ -213,6 +213,7 @@ async def test_existing_account_with_mfa_needs_password_and_code_to_link_then_mf
         )
         assert verified.status_code == 200, verified.text
         assert verified.json()["user"]["user_id"] == owner.user_id
+        assert await _session_amr(app, verified.json()["access_token"]) == ["fed", "otp"]
 
 
 @pytest.mark.parametrize(

@@ -204,7 +204,9 @@ async def finish_sign_in(
     account has one and it was not proven with the first, else the risk rules and a new
     session."""
     if not mfa_proven and await mfa_repository.is_enabled(db, user.id):
-        return await _start_mfa_challenge(db, services, user, context, persist=persist)
+        return await _start_mfa_challenge(
+            db, services, user, context, persist=persist, first_factor=amr[0]
+        )
 
     assessment = await risk.assess(db, services, user, context)
     settings = services.settings
@@ -237,7 +239,13 @@ async def finish_sign_in(
 
 
 async def _start_mfa_challenge(
-    db: AsyncSession, services: AppServices, user: User, context: RequestContext, *, persist: bool
+    db: AsyncSession,
+    services: AppServices,
+    user: User,
+    context: RequestContext,
+    *,
+    persist: bool,
+    first_factor: str,
 ) -> MfaPending:
     raw = crypto.new_token(crypto.MFA_SESSION_PREFIX)
     ttl = services.settings.mfa_challenge_ttl_seconds
@@ -250,6 +258,7 @@ async def _start_mfa_challenge(
             device_fingerprint=context.device_fingerprint,
             ip=context.ip,
             user_agent=(context.user_agent or "")[:512] or None,
+            first_factor=None if first_factor == "pwd" else first_factor,
         )
     )
     await db.flush()

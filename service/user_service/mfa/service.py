@@ -52,7 +52,6 @@ from user_service.tokens.access_tokens import IssuedToken
 from user_service.users import repository as users_repository
 
 _AAD_KIND = "mfa_totp"
-LOGIN_AMR = ["pwd", "otp"]
 
 
 @dataclass(frozen=True)
@@ -400,13 +399,14 @@ async def verify_login(
         context, device_fingerprint=context.device_fingerprint or challenge.device_fingerprint
     )
     assessment = await risk.assess(db, services, user, context)
+    amr = [challenge.first_factor or "pwd", "otp"]
     grant = await sessions.start_session(
         db,
         services,
         user,
         context,
         persist=challenge.persist_session,
-        amr=list(LOGIN_AMR),
+        amr=amr,
         mfa_verified=True,
         risk=assessment,
     )
@@ -417,7 +417,7 @@ async def verify_login(
         context=context,
         user_id=user.id,
         risk_score=assessment.score,
-        details={"session_id": str(grant.session.id), "amr": LOGIN_AMR, "mfa_method": method},
+        details={"session_id": str(grant.session.id), "amr": amr, "mfa_method": method},
     )
     return grant
 
