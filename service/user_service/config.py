@@ -90,6 +90,8 @@ class Settings(BaseSettings):
     rate_limit_login_account: str = "5 per 15 minutes"
     rate_limit_login_ip: str = "100 per 15 minutes"
     rate_limit_register_ip: str = "5 per hour"
+    # Sign-ins started with an identity provider per IP (each writes a short-lived flow row).
+    rate_limit_oidc_start_ip: str = "60 per minute"
     rate_limit_refresh_session: str = "10 per minute"
     rate_limit_mfa_verify: str = "10 per 5 minutes"
     rate_limit_password_reset: str = "5 per hour"

@@ -188,3 +188,13 @@ async def test_nobody_unlinks_someone_elses_identity(client, provider: Provider)
     assert refused.status_code == 404 and refused.json()["code"] == "identity_not_found"
     bad_id = await client.delete("/v1/users/me/identities/not-a-uuid", headers=stranger.headers)
     assert bad_id.status_code == 422
+
+
+async def test_the_gdpr_export_lists_linked_identities(client, provider: Provider):
+    who = provider.next_user()
+    body = (await google_sign_in(client)).json()
+    export = await client.get("/v1/users/me/export", headers=_bearer(body))
+    assert export.status_code == 200
+    [identity] = export.json()["linked_identities"]
+    assert identity["provider"] == "google"
+    assert identity["subject"] == who.sub and identity["email"] == who.email

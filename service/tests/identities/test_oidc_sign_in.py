@@ -392,3 +392,49 @@ async def test_login_with_password_still_works_after_linking(client, provider: P
     await client.post("/v1/auth/oidc/link", json={"link_token": token, "password": owner.password})
     body = await login(client, owner)
     assert "access_token" in body
+
+
+async def test_the_service_authenticates_itself_at_the_token_endpoint(backend, provider: Provider):
+    settings = make_settings(
+        backend,
+        oidc_google_issuer=provider.issuer,
+        oidc_google_client_id=provider.client_id,
+        oidc_google_client_secret="not-the-secret",
+    )
+    async with running_app(settings) as app, client_for(app) as client:
+        provider.next_user()
+        answer = await google_sign_in(client)
+    assert answer.status_code == 400
+    assert answer.json()["code"] == "oidc_code_rejected"
+
+
+async def test_an_unreachable_provider_is_a_clear_502(backend):
+    import socket
+
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]  # closed again: nothing listens there
+    settings = make_settings(
+        backend,
+        oidc_google_issuer=f"http://127.0.0.1:{port}",
+        oidc_google_client_id="c",
+        oidc_google_client_secret="s",
+    )
+    async with running_app(settings) as app, client_for(app) as client:
+        answer = await client.post("/v1/auth/oidc/google/start", json={})
+    assert answer.status_code == 502
+    assert answer.json()["code"] == "oidc_provider_unavailable"
+
+
+async def test_starting_flows_is_rate_limited_per_ip(backend, provider: Provider):
+    settings = make_settings(
+        backend,
+        oidc_google_issuer=provider.issuer,
+        oidc_google_client_id=provider.client_id,
+        oidc_google_client_secret=provider.state.clients[provider.client_id],
+        rate_limit_oidc_start_ip="2 per minute",
+    )
+    async with running_app(settings) as app, client_for(app) as client:
+        answers = [await client.post("/v1/auth/oidc/google/start", json={}) for _ in range(3)]
+    assert [a.status_code for a in answers] == [200, 200, 429]
+    assert answers[2].json()["code"] == "rate_limited" and "retry-after" in answers[2].headers

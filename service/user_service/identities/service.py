@@ -124,7 +124,7 @@ async def start(
     """Begin an authorization-code flow: sign-in, or linking to the signed-in ``link_for``."""
     provider = _provider(services, provider_name)
     limit = await services.rate_limiter.hit(
-        services.settings.rate_limit_register_ip, f"oidc-start:{context.ip}"
+        services.settings.rate_limit_oidc_start_ip, f"oidc-start:{context.ip}"
     )
     if not limit.allowed:
         raise RateLimited(limit.retry_after)
