@@ -7,6 +7,8 @@ Starts, each in its own process group, all on 127.0.0.1:
   and the examples; the built SPA is served too when ``frontend/dist`` exists),
 * the Kite Connect stand-in on :8765 (its default app ``standin_key`` / ``standin_secret``,
   broker user ``ZX1234``; its login page redirects back to the SPA),
+* the OpenID Connect stand-in on :8766, configured as the service's "Google": its sign-in page
+  asks for any e-mail address (no real provider is contacted),
 * the backend on :8081, the ticker on :8080 and the alert service on :8082, each with a fresh
   client secret from ``user-service clients rotate-secret``,
 
@@ -35,7 +37,14 @@ import httpx  # noqa: E402
 from tests.platform.stack import Platform, PlatformConfig  # noqa: E402
 from tests.platform.support import Trader, link_active_kite_account, sign_up  # noqa: E402
 
-PORTS = {"service": 8001, "kite": 8765, "backend": 8081, "ticker": 8080, "alerts": 8082}
+PORTS = {
+    "service": 8001,
+    "kite": 8765,
+    "oidc": 8766,
+    "backend": 8081,
+    "ticker": 8080,
+    "alerts": 8082,
+}
 DEMO_EMAIL = "demo@quantagro.example"
 DEMO_PASSWORD = "Demo-Trader-Pass-2026"
 LEGACY_KEY = "demo-legacy-key"
@@ -68,11 +77,15 @@ Quantagro platform demo is running:
   Ticker               {url("ticker")}   WS /ws/quotes
   Alerts               {url("alerts")}   /alerts
   Kite stand-in        {url("kite")}   (app standin_key / standin_secret, broker user ZX1234)
+  "Google" stand-in    {url("oidc")}   (a local OpenID Connect provider; docs/oidc.md)
   Logs and data        {platform.config.workdir}
 
 What to try:
   * Sign in on {url("service")} as {DEMO_EMAIL} / {DEMO_PASSWORD}, or register
     (the confirmation e-mail is a .eml file in {platform.mail_dir}).
+  * "Sign in with Google" on the sign-in page goes to the local OIDC stand-in: type any
+    e-mail there. A new address creates an account; {DEMO_EMAIL} asks for the demo
+    trader's password before linking. Security lists and unlinks linked accounts.
   * A token for the demo trader (15 minutes):
       {login}
   * Positions, with a legacy API key and with the token:
@@ -111,6 +124,7 @@ def main(argv: list[str] | None = None) -> int:
             ports=dict(PORTS),
             frontend_dist=dist if (dist / "index.html").exists() else None,
             legacy_api_keys=f"{LEGACY_KEY}:{LEGACY_USER}",
+            interactive_oidc=True,
         )
     )
 

@@ -14,7 +14,8 @@ the cross-service tests (``service/tests/platform/stack.py``) plus an SMTP catch
 
 1. the SMTP catcher (``python -m tests.standins.smtp``) writing every message as ``.eml`` to a
    mail folder the tests read links from;
-2. the Kite Connect stand-in (``python -m tests.standins.kite``);
+2. the Kite Connect stand-in (``python -m tests.standins.kite``) and the OpenID Connect
+   stand-in (``python -m tests.standins.oidc``), the service's "Google";
 3. the user service: ``user-service migrate``, fresh secrets for the clients ``backend``,
    ``ticker_service`` and ``alert_service`` (``user-service clients rotate-secret``), then
    ``user-service serve`` on a fresh SQLite database, serving the SPA, with
@@ -26,7 +27,7 @@ the Platform page's service URLs (``VITE_BACKEND_URL``, ``VITE_TICKER_URL``,
 ``VITE_ALERTS_URL``) are fixed at build time and the services run on free ports.
 
 When everything answers it runs ``npm run e2e`` in ``frontend/`` with ``E2E_BASE_URL``,
-``E2E_MAIL_DIR``, ``E2E_KITE_URL``, ``E2E_BACKEND_URL``, ``E2E_TICKER_URL``,
+``E2E_MAIL_DIR``, ``E2E_KITE_URL``, ``E2E_OIDC_URL``, ``E2E_BACKEND_URL``, ``E2E_TICKER_URL``,
 ``E2E_ALERTS_URL`` and ``E2E_PASSKEY_URL`` (the console at ``localhost``, for WebAuthn) set,
 stops everything (also on failure or Ctrl-C) and exits with the suite's
 exit code.
@@ -57,6 +58,7 @@ E2E_VARIABLES = (
     "E2E_BASE_URL",
     "E2E_MAIL_DIR",
     "E2E_KITE_URL",
+    "E2E_OIDC_URL",
     "E2E_BACKEND_URL",
     "E2E_TICKER_URL",
     "E2E_ALERTS_URL",
@@ -197,7 +199,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             env=base_env,
         )
         wait_for_port(platform, smtp_port, "SMTP catcher")
-        log("starting the Kite stand-in, the user service, the backend, ticker and alert services")
+        log("starting the stand-ins (Kite, OIDC), the user service and the three examples")
         platform.start()
         ready = time.monotonic() - started
         log(f"platform ready in {ready:.1f} s (logs in {platform.processes.logs})")
@@ -207,6 +209,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             "E2E_BASE_URL": url("service"),
             "E2E_MAIL_DIR": str(mail_dir),
             "E2E_KITE_URL": url("kite"),
+            "E2E_OIDC_URL": url("oidc"),
             "E2E_BACKEND_URL": url("backend"),
             "E2E_TICKER_URL": url("ticker").replace("http://", "ws://", 1),
             "E2E_ALERTS_URL": url("alerts"),

@@ -11,6 +11,7 @@ import { HomePage } from './pages/HomePage';
 import { KiteCallbackPage } from './pages/KiteCallbackPage';
 import { LoginPage } from './pages/LoginPage';
 import { NotFoundPage } from './pages/NotFoundPage';
+import { OidcCallbackPage } from './pages/OidcCallbackPage';
 import { PlatformPage } from './pages/PlatformPage';
 import { ProfilePage } from './pages/ProfilePage';
 import { RegisterPage } from './pages/RegisterPage';
@@ -36,6 +37,7 @@ export function AppRoutes() {
           <Route path="/reset-password" element={<ResetPasswordPage />} />
           <Route path="/verify-email" element={<VerifyEmailPage />} />
           <Route path="/freeze" element={<FreezeLinkPage />} />
+          <Route path="/login/:provider/callback" element={<OidcCallbackPage />} />
         </Route>
         <Route element={<ProtectedRoute />}>
           <Route element={<AppLayout />}>

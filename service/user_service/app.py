@@ -27,6 +27,7 @@ from user_service.edge import EdgeMiddleware
 from user_service.events.endpoints import router as events_router
 from user_service.events.relay import OutboxRelay
 from user_service.events.retention import OutboxRetention
+from user_service.identities.endpoints import router as identities_router
 from user_service.kit.ip import parse_networks
 from user_service.logging import configure_logging
 from user_service.metrics import metrics_endpoint
@@ -151,6 +152,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         passwords_router,
         verification_router,
         events_router,
+        identities_router,
     ):
         app.include_router(router)
     app.add_route("/metrics", metrics_endpoint, include_in_schema=False)

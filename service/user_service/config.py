@@ -104,6 +104,8 @@ class Settings(BaseSettings):
     rate_limit_login_account: str = "5 per 15 minutes"
     rate_limit_login_ip: str = "100 per 15 minutes"
     rate_limit_register_ip: str = "5 per hour"
+    # Sign-ins started with an identity provider per IP (each writes a short-lived flow row).
+    rate_limit_oidc_start_ip: str = "60 per minute"
     rate_limit_refresh_session: str = "10 per minute"
     rate_limit_mfa_verify: str = "10 per 5 minutes"
     rate_limit_password_reset: str = "5 per hour"
@@ -145,6 +147,16 @@ class Settings(BaseSettings):
     kite_api_base_url: str = "https://api.kite.trade"
     kite_login_url: str = "https://kite.zerodha.com/connect/login"
     kite_timeout_seconds: float = Field(10.0, gt=0, le=60)
+
+    # --- sign-in with an OpenID Connect provider (docs/oidc.md) ----------------------------
+    # "Sign in with Google" is on when the issuer, client id and secret are all set; any
+    # OIDC provider works (the discovery document is read from the issuer).
+    oidc_google_issuer: str | None = None  # https://accounts.google.com
+    oidc_google_client_id: str | None = None
+    oidc_google_client_secret: SecretStr | None = None
+    oidc_flow_ttl_seconds: int = Field(600, ge=60, le=3600)  # start → callback → link step
+    oidc_http_timeout_seconds: float = Field(10.0, gt=0, le=60)
+    oidc_discovery_cache_seconds: int = Field(3600, ge=0, le=86400)
 
     # --- trading accounts ----------------------------------------------------------------
     # Sharing looks users up by email: bound how many lookups one user can make (enumeration).
@@ -260,6 +272,23 @@ class Settings(BaseSettings):
             self.public_url = f"http://{host}:{self.port}"
         if "frontend_url" not in self.model_fields_set:
             self.frontend_url = self.public_url
+        return self
+
+    @field_validator("oidc_google_issuer")
+    @classmethod
+    def _issuer_url(cls, value: str | None) -> str | None:
+        if value is None or not value.strip():
+            return None
+        value = value.strip().rstrip("/")
+        if not value.startswith(("http://", "https://")) or "?" in value or "#" in value:
+            raise ValueError("must be the issuer URL, like https://accounts.google.com")
+        return value
+
+    @model_validator(mode="after")
+    def _oidc_over_https_in_production(self) -> Settings:
+        issuer = self.oidc_google_issuer
+        if self.environment == "production" and issuer and not issuer.startswith("https://"):
+            raise ValueError("OIDC_GOOGLE_ISSUER must be an https:// URL in production")
         return self
 
     @model_validator(mode="after")

@@ -417,6 +417,70 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/v1/auth/oidc/link": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Complete Link
+         * @description Finish a ``link_required`` answer: the account's password (and second factor) link the
+         *     provider account to it and sign in.
+         */
+        post: operations["complete_link_v1_auth_oidc_link_post"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/v1/auth/oidc/{provider}/callback": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Finish
+         * @description The console's callback page posts the provider's ``code`` and ``state`` here. Signs in
+         *     (or answers ``mfa_required``), creates the account, answers ``link_required`` for an
+         *     existing account's e-mail, or ``linked`` when a signed-in user was linking.
+         */
+        post: operations["finish_v1_auth_oidc__provider__callback_post"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/v1/auth/oidc/{provider}/start": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Start Sign In
+         * @description Begin "Sign in with …": answers the provider's authorization URL to send the browser
+         *     to, and sets the HttpOnly cookie that binds the flow to this browser.
+         */
+        post: operations["start_sign_in_v1_auth_oidc__provider__start_post"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/v1/auth/passkey/mfa/options": {
         parameters: {
             query?: never;
@@ -585,6 +649,26 @@ export interface paths {
          * @description Public. Always 202 with the same body: it never tells whether the address has an account.
          */
         post: operations["reset_request_v1_auth_password_reset_request_post"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/v1/auth/providers": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * Providers
+         * @description The identity providers this service signs in with (public: the login page asks).
+         */
+        get: operations["providers_v1_auth_providers_get"];
+        put?: never;
+        post?: never;
         delete?: never;
         options?: never;
         head?: never;
@@ -1289,6 +1373,61 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/v1/users/me/identities": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** My Identities */
+        get: operations["my_identities_v1_users_me_identities_get"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/v1/users/me/identities/{identity_id}": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        post?: never;
+        /** Unlink */
+        delete: operations["unlink_v1_users_me_identities__identity_id__delete"];
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/v1/users/me/identities/{provider}/start": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Start Link
+         * @description "Link Google" on Security: re-prove the password (or a second-factor code), then go to
+         *     the provider; its callback answers ``linked``.
+         */
+        post: operations["start_link_v1_users_me_identities__provider__start_post"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/v1/users/me/preferences": {
         parameters: {
             query?: never;
@@ -1604,6 +1743,18 @@ export interface components {
             /** Code */
             code: string;
         };
+        /**
+         * CompleteLinkIn
+         * @description The password of the account (and its second factor when it has one).
+         */
+        CompleteLinkIn: {
+            /** Code */
+            code?: string | null;
+            /** Link Token */
+            link_token: string;
+            /** Password */
+            password: string;
+        };
         /** CredentialsIn */
         CredentialsIn: {
             /** Access Token */
@@ -1801,6 +1952,31 @@ export interface components {
             /** Detail */
             detail?: components["schemas"]["ValidationError"][];
         };
+        /** IdentitiesOut */
+        IdentitiesOut: {
+            /** Has Password */
+            has_password: boolean;
+            /** Items */
+            items: components["schemas"]["IdentityOut"][];
+            /** Next Cursor */
+            next_cursor?: string | null;
+        };
+        /** IdentityOut */
+        IdentityOut: {
+            /**
+             * Created At
+             * Format: date-time
+             */
+            created_at: string;
+            /** Email */
+            email: string | null;
+            /** Identity Id */
+            identity_id: string;
+            /** Last Used At */
+            last_used_at: string | null;
+            /** Provider */
+            provider: string;
+        };
         /**
          * IntrospectionOut
          * @description RFC 7662 §2.2; only ``active`` when the token is not active.
@@ -1866,6 +2042,48 @@ export interface components {
             broker: "kite";
             /** User Id Broker */
             user_id_broker: string;
+        };
+        /**
+         * LinkRequiredOut
+         * @description The verified e-mail belongs to an account: prove it is yours to link (docs/oidc.md).
+         */
+        LinkRequiredOut: {
+            /** Email */
+            email: string;
+            /** Expires In */
+            expires_in: number;
+            /** Link Token */
+            link_token: string;
+            /** Mfa Required */
+            mfa_required: boolean;
+            /** Provider */
+            provider: string;
+            /**
+             * Status
+             * @default link_required
+             * @constant
+             */
+            status: "link_required";
+        };
+        /**
+         * LinkStartIn
+         * @description Re-authentication before linking: the password, or a TOTP or backup code.
+         */
+        LinkStartIn: {
+            /** Code */
+            code?: string | null;
+            /** Password */
+            password?: string | null;
+        };
+        /** LinkedOut */
+        LinkedOut: {
+            identity: components["schemas"]["IdentityOut"];
+            /**
+             * Status
+             * @default linked
+             * @constant
+             */
+            status: "linked";
         };
         /** LoginIn */
         LoginIn: {
@@ -2007,6 +2225,30 @@ export interface components {
              * @enum {string}
              */
             type: "mfa_within";
+        };
+        /** OidcCallbackIn */
+        OidcCallbackIn: {
+            /** Code */
+            code: string;
+            /** State */
+            state: string;
+        };
+        /** OidcStartIn */
+        OidcStartIn: {
+            /** Device Fingerprint */
+            device_fingerprint?: string | null;
+            /**
+             * Persist Session
+             * @default false
+             */
+            persist_session: boolean;
+        };
+        /** OidcStartOut */
+        OidcStartOut: {
+            /** Authorization Url */
+            authorization_url: string;
+            /** Expires In */
+            expires_in: number;
         };
         /** PasskeyRegisterIn */
         PasskeyRegisterIn: {
@@ -2157,6 +2399,18 @@ export interface components {
             preferences: {
                 [key: string]: unknown;
             };
+        };
+        /** ProviderOut */
+        ProviderOut: {
+            /** Display Name */
+            display_name: string;
+            /** Provider */
+            provider: string;
+        };
+        /** ProvidersOut */
+        ProvidersOut: {
+            /** Providers */
+            providers: components["schemas"]["ProviderOut"][];
         };
         /**
          * ReauthenticateIn
@@ -3325,6 +3579,109 @@ export interface operations {
             };
         };
     };
+    complete_link_v1_auth_oidc_link_post: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["CompleteLinkIn"];
+            };
+        };
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["user_service__auth__schemas__TokenOut"];
+                };
+            };
+            /** @description Validation Error */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["HTTPValidationError"];
+                };
+            };
+        };
+    };
+    finish_v1_auth_oidc__provider__callback_post: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                provider: string;
+            };
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["OidcCallbackIn"];
+            };
+        };
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["user_service__auth__schemas__TokenOut"] | components["schemas"]["MfaRequiredOut"] | components["schemas"]["LinkRequiredOut"] | components["schemas"]["LinkedOut"];
+                };
+            };
+            /** @description Validation Error */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["HTTPValidationError"];
+                };
+            };
+        };
+    };
+    start_sign_in_v1_auth_oidc__provider__start_post: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                provider: string;
+            };
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["OidcStartIn"];
+            };
+        };
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["OidcStartOut"];
+                };
+            };
+            /** @description Validation Error */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["HTTPValidationError"];
+                };
+            };
+        };
+    };
     passkey_mfa_options_v1_auth_passkey_mfa_options_post: {
         parameters: {
             query?: never;
@@ -3592,6 +3949,26 @@ export interface operations {
                 };
                 content: {
                     "application/json": components["schemas"]["HTTPValidationError"];
+                };
+            };
+        };
+    };
+    providers_v1_auth_providers_get: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ProvidersOut"];
                 };
             };
         };
@@ -4950,6 +5327,90 @@ export interface operations {
                 };
                 content: {
                     "application/json": components["schemas"]["FreezeOut"];
+                };
+            };
+            /** @description Validation Error */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["HTTPValidationError"];
+                };
+            };
+        };
+    };
+    my_identities_v1_users_me_identities_get: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["IdentitiesOut"];
+                };
+            };
+        };
+    };
+    unlink_v1_users_me_identities__identity_id__delete: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                identity_id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Successful Response */
+            204: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            /** @description Validation Error */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["HTTPValidationError"];
+                };
+            };
+        };
+    };
+    start_link_v1_users_me_identities__provider__start_post: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                provider: string;
+            };
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["LinkStartIn"];
+            };
+        };
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["OidcStartOut"];
                 };
             };
             /** @description Validation Error */

@@ -3,6 +3,7 @@ import { Link, useLocation } from 'react-router';
 import { Alert } from '../components/Alert';
 import { Button } from '../components/Button';
 import { FormAlert } from '../components/FormAlert';
+import { GoogleSignInButton } from '../components/GoogleSignInButton';
 import { Checkbox, PasswordField, TextField } from '../components/Field';
 import { PageHeader } from '../components/PageHeader';
 import { PasskeyMfaOption } from '../components/PasskeyMfaOption';
@@ -131,6 +132,7 @@ function PasswordStepForm({
         </Button>
       </form>
       <PasskeySignIn persist={persist} />
+      <GoogleSignInButton persistSession={persist} />
       <p className="auth__alt">
         New to Quantagro? <Link to="/register">Create an account</Link>
       </p>

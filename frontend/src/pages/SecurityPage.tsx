@@ -8,6 +8,7 @@ import { CopyButton } from '../components/CopyButton';
 import { PasswordField, TextField } from '../components/Field';
 import { FormAlert } from '../components/FormAlert';
 import { FreezeCard } from '../components/FreezeCard';
+import { LinkedIdentitiesCard } from '../components/LinkedIdentitiesCard';
 import { PageHeader } from '../components/PageHeader';
 import { StatusBadge } from '../components/StatusBadge';
 import { formatDate, formatRelative } from '../components/format';
@@ -235,6 +236,7 @@ export function SecurityPage() {
           Change password
         </Link>
       </section>
+      <LinkedIdentitiesCard />
       <FreezeCard />
     </>
   );

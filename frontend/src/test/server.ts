@@ -38,4 +38,10 @@ export function signedInHandlers(user: User = makeUser(), token = 'at-1') {
   ];
 }
 
-export const server = setupServer(...anonymousHandlers);
+/** No identity provider configured and nothing linked (tests of Google sign-in add theirs). */
+export const identityHandlers = [
+  http.get('/v1/auth/providers', () => HttpResponse.json({ providers: [] })),
+  http.get('/v1/users/me/identities', () => HttpResponse.json({ items: [], next_cursor: null, has_password: true })),
+];
+
+export const server = setupServer(...anonymousHandlers, ...identityHandlers);

@@ -88,6 +88,22 @@ BUILDERS: dict[MailKind, Callable[[], EmailMessage]] = {
     MailKind.UNFREEZE_CONFIRMATION: lambda: messages.unfreeze_confirmation(
         to=TO, sender=SENDER, frontend_url=FRONTEND, token="quf_tok", when=WHEN, name=HOSTILE_NAME
     ),
+    **{
+        kind: (
+            lambda kind=kind: messages.identity_changed(
+                kind,
+                to=TO,
+                sender=SENDER,
+                frontend_url=FRONTEND,
+                when=WHEN,
+                provider="Google",
+                account="<b>x@example.com</b>",
+                ip="203.0.113.x",
+                name=HOSTILE_NAME,
+            )
+        )
+        for kind in (MailKind.IDENTITY_LINKED, MailKind.IDENTITY_UNLINKED)
+    },
     MailKind.RISKY_SIGN_IN_REFUSED: lambda: messages.risky_sign_in_refused(
         to=TO,
         sender=SENDER,

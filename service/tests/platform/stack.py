@@ -1,4 +1,5 @@
-"""The whole platform as real processes: user service, Kite stand-in, backend, ticker, alerts.
+"""The whole platform as real processes: user service, Kite and OIDC ("Google") stand-ins,
+backend, ticker, alerts.
 
 Used by the cross-service tests (``tests/platform/``) and by ``scripts/demo.py``. Every
 process runs in its own process group with its output in ``<workdir>/logs/<name>.log``;
@@ -38,6 +39,11 @@ EXAMPLES: dict[str, tuple[str, int]] = {
 }
 
 
+# The OIDC stand-in's one client, as registered with a provider (local stand-in only).
+OIDC_CLIENT_ID = "quantagro-console"
+OIDC_CLIENT_SECRET = "standin-client-secret"
+
+
 def free_port() -> int:
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
         sock.bind((HOST, 0))
@@ -58,11 +64,14 @@ class PlatformConfig:
     key_file: Path
     redis_url: str | None = None
     redis_prefix: str = "qus"
-    ports: dict[str, int] = field(default_factory=dict)  # service, kite, backend, ticker, alerts
+    # service, kite, oidc, backend, ticker, alerts
+    ports: dict[str, int] = field(default_factory=dict)
     fast_crypto: bool = True  # bcrypt cost 4 and RSA-2048: tests and demos, never production
     frontend_dist: Path | None = None
     legacy_api_keys: str = ""  # the backend's LEGACY_API_KEYS, "key:user_id,..."
     extra_service_env: dict[str, str] = field(default_factory=dict)
+    # The OIDC stand-in shows a form (e-mail, name) instead of approving at once (make demo).
+    interactive_oidc: bool = False
 
     def url(self, name: str) -> str:
         return f"http://{HOST}:{self.ports[name]}"
@@ -126,7 +135,7 @@ class Platform:
 
     def __init__(self, config: PlatformConfig) -> None:
         self.config = config
-        for name in ("service", "kite", *EXAMPLES):
+        for name in ("service", "kite", "oidc", *EXAMPLES):
             config.ports.setdefault(name, free_port())
         self.processes = ProcessGroup(config.workdir / "logs")
         self.client_secrets: dict[str, str] = {}
@@ -156,6 +165,10 @@ class Platform:
             "MAIL_DIR": str(self.mail_dir),
             "KITE_API_BASE_URL": kite,
             "KITE_LOGIN_URL": f"{kite}/connect/login",
+            # "Sign in with Google" against the local OIDC stand-in
+            "OIDC_GOOGLE_ISSUER": cfg.url("oidc"),
+            "OIDC_GOOGLE_CLIENT_ID": OIDC_CLIENT_ID,
+            "OIDC_GOOGLE_CLIENT_SECRET": OIDC_CLIENT_SECRET,
             "SIGNING_KEY_REFRESH_SECONDS": "1",
             # many sign-ins from one address in a test run or a demo
             "RATE_LIMIT_LOGIN_IP": "10000 per minute",
@@ -224,6 +237,17 @@ class Platform:
             cwd=SERVICE_DIR,
             env=_base_env(),
         )
+        self.processes.start(
+            "oidc",
+            [
+                *(python, "-m", "tests.standins.oidc", "--host", HOST),
+                *("--port", str(cfg.ports["oidc"])),
+                *("--client", f"{OIDC_CLIENT_ID}:{OIDC_CLIENT_SECRET}"),
+                *(("--interactive",) if cfg.interactive_oidc else ()),
+            ],
+            cwd=SERVICE_DIR,
+            env=_base_env(),
+        )
         self.cli("migrate")
         # One after the other: on a fresh data dir the first command creates the master key
         # file and the first signing key, which concurrent commands would race to create.
@@ -235,6 +259,7 @@ class Platform:
         )
         self.wait_http(f"{cfg.url('service')}/health/ready", "service", timeout=90)
         self.wait_http(f"{cfg.url('kite')}/connect/login", "kite", expect=400)
+        self.wait_http(f"{cfg.url('oidc')}/.well-known/openid-configuration", "oidc")
         for name in EXAMPLES:
             self.processes.start(
                 name,

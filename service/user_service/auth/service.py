@@ -53,6 +53,16 @@ async def register(
         locale=data.locale or "en-IN",
         status="active",
     )
+    await create_account(db, user, context)
+    await verification.send_verification_email(db, services, user)
+    return user
+
+
+async def create_account(
+    db: AsyncSession, user: User, context: RequestContext, *, via: str | None = None
+) -> None:
+    """Insert a new user with the ``user`` role, audited and announced (``user.registered``);
+    ``via`` names the identity provider when the account was created through one."""
     db.add(user)
     try:
         await db.flush()
@@ -62,7 +72,13 @@ async def register(
         ) from exc
     roles = await users_repository.roles_by_name(db, ["user"])
     await users_repository.grant_role(db, user.id, roles["user"], granted_by="system")
-    await audit.record(db, "user.registered", context=context, user_id=user.id)
+    await audit.record(
+        db,
+        "user.registered",
+        context=context,
+        user_id=user.id,
+        details={"via": via} if via else None,
+    )
     emit(
         db,
         "user.registered",
@@ -71,8 +87,6 @@ async def register(
         payload={"user_id": str(user.id), "email": user.email},
     )
     await db.flush()
-    await verification.send_verification_email(db, services, user)
-    return user
 
 
 @dataclass(frozen=True)
@@ -116,8 +130,9 @@ async def _acquire_login_attempt(
 async def refuse_inactive(
     db: AsyncSession, user: User, context: RequestContext, **details: object
 ) -> None:
-    """Every way of signing in (password, passkey, …) refuses a suspended or deactivated
-    account the same way: audited ``login.failed``, 403 ``account_inactive``."""
+    """Every way of signing in (password, passkey, identity provider) refuses a suspended or
+    deactivated account the same way: audited ``login.failed``, 403 ``account_inactive``;
+    asked only once the first factor was proven, so the status is not revealed without it."""
     if user.status == "active":
         return
     await audit.record(
@@ -172,14 +187,35 @@ async def login(
 
     if new_hash is not None:
         user.password_hash = new_hash
+    return await finish_sign_in(
+        db, services, user, context, persist=data.persist_session, amr=["pwd"]
+    )
 
-    if await mfa_repository.is_enabled(db, user.id):
-        return await _start_mfa_challenge(db, services, user, data, context)
+
+async def finish_sign_in(
+    db: AsyncSession,
+    services: AppServices,
+    user: User,
+    context: RequestContext,
+    *,
+    persist: bool,
+    amr: list[str],
+    mfa_proven: bool = False,
+) -> sessions.SessionGrant | MfaPending:
+    """After a first factor (a password, an identity provider): the second factor when the
+    account has one and it was not proven with the first, else the risk rules and a new
+    session."""
+    if not mfa_proven and await mfa_repository.is_enabled(db, user.id):
+        return await _start_mfa_challenge(
+            db, services, user, context, persist=persist, first_factor=amr[0]
+        )
 
     assessment = await risk.assess(db, services, user, context)
     settings = services.settings
-    if settings.risky_sign_in_policy == "require_mfa" and assessment.risky(
-        settings.risky_sign_in_score
+    if (
+        not mfa_proven
+        and settings.risky_sign_in_policy == "require_mfa"
+        and assessment.risky(settings.risky_sign_in_score)
     ):
         await risk.refuse_without_mfa(db, services, user, assessment, context)
     grant = await sessions.start_session(
@@ -187,9 +223,9 @@ async def login(
         services,
         user,
         context,
-        persist=data.persist_session,
-        amr=["pwd"],
-        mfa_verified=False,
+        persist=persist,
+        amr=amr,
+        mfa_verified=mfa_proven,
         risk=assessment,
     )
     await risk.on_sign_in(db, services, user, grant.session, assessment, context)
@@ -199,13 +235,19 @@ async def login(
         context=context,
         user_id=user.id,
         risk_score=assessment.score,
-        details={"session_id": str(grant.session.id), "amr": ["pwd"]},
+        details={"session_id": str(grant.session.id), "amr": amr},
     )
     return grant
 
 
 async def _start_mfa_challenge(
-    db: AsyncSession, services: AppServices, user: User, data: LoginIn, context: RequestContext
+    db: AsyncSession,
+    services: AppServices,
+    user: User,
+    context: RequestContext,
+    *,
+    persist: bool,
+    first_factor: str,
 ) -> MfaPending:
     raw = crypto.new_token(crypto.MFA_SESSION_PREFIX)
     ttl = services.settings.mfa_challenge_ttl_seconds
@@ -214,10 +256,11 @@ async def _start_mfa_challenge(
             token_hash=crypto.hash_token(raw),
             user_id=user.id,
             expires_at=utcnow() + dt.timedelta(seconds=ttl),
-            persist_session=data.persist_session,
-            device_fingerprint=data.device_fingerprint,
+            persist_session=persist,
+            device_fingerprint=context.device_fingerprint,
             ip=context.ip,
             user_agent=(context.user_agent or "")[:512] or None,
+            first_factor=None if first_factor == "pwd" else first_factor,
         )
     )
     await db.flush()

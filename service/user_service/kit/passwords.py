@@ -20,6 +20,7 @@ import hashlib
 import hmac
 import os
 import re
+import secrets
 import threading
 import unicodedata
 from collections.abc import Callable
@@ -42,6 +43,19 @@ def normalise_password(password: str) -> str:
 def _prehash(password: str) -> bytes:
     digest = hmac.new(_PREHASH_KEY, normalise_password(password).encode("utf-8"), hashlib.sha256)
     return base64.b64encode(digest.digest())
+
+
+# An account created through an identity provider has no password (docs/oidc.md): its stored
+# "hash" starts with "!", which no bcrypt hash does, and no password ever matches it.
+UNUSABLE_PASSWORD_PREFIX = "!"
+
+
+def unusable_password() -> str:
+    return UNUSABLE_PASSWORD_PREFIX + secrets.token_urlsafe(32)
+
+
+def has_usable_password(password_hash: str) -> bool:
+    return not password_hash.startswith(UNUSABLE_PASSWORD_PREFIX)
 
 
 def hash_cost(password_hash: str) -> int | None:
@@ -85,6 +99,11 @@ class PasswordHasher:
         return await self._run(self.hash_sync, password)
 
     async def verify(self, password: str, password_hash: str) -> bool:
+        if not has_usable_password(password_hash):
+            # Spend the same time as a real check: the answer must not tell that the account
+            # has no password (it was created through an identity provider).
+            await self.burn_time(password)
+            return False
         return await self._run(self.verify_sync, password, password_hash)
 
     async def verify_and_update(self, password: str, password_hash: str) -> tuple[bool, str | None]:

@@ -316,6 +316,36 @@ def unfreeze_confirmation(
     )
 
 
+def identity_changed(
+    kind: MailKind,
+    *,
+    to: str,
+    sender: str,
+    frontend_url: str,
+    when: datetime,
+    provider: str,
+    account: str | None,
+    ip: str | None = None,
+    name: str | None = None,
+) -> EmailMessage:
+    """Notice that a sign-in provider account was linked or unlinked: a linked identity is a
+    way into the account, so its owner must hear of every new one (docs/oidc.md)."""
+    if kind not in (MailKind.IDENTITY_LINKED, MailKind.IDENTITY_UNLINKED):
+        raise ValueError(f"{kind} is not a linked-identity notice")
+    return render(
+        kind,
+        to=to,
+        sender=sender,
+        name=_greeting_name(name),
+        when=_when(when),
+        ip=ip or _UNKNOWN,
+        provider=provider,
+        account=account or _UNKNOWN,
+        security_link=frontend_link(frontend_url, SECURITY_PATH),
+        forgot_link=frontend_link(frontend_url, FORGOT_PASSWORD_PATH),
+    )
+
+
 def _greeting_name(name: str | None) -> str:
     cleaned = " ".join((name or "").split())
     return cleaned or "there"

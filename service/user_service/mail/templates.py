@@ -39,6 +39,8 @@ class MailKind(StrEnum):
     ACCOUNT_UNFROZEN = "account_unfrozen"
     UNFREEZE_CONFIRMATION = "unfreeze_confirmation"
     RISKY_SIGN_IN_REFUSED = "risky_sign_in_refused"
+    IDENTITY_LINKED = "identity_linked"
+    IDENTITY_UNLINKED = "identity_unlinked"
 
 
 @dataclass(frozen=True)
@@ -414,6 +416,48 @@ $forgot_link
             "authentication</a>.</p>"
             "<p>If this was not you, your password is known to someone else: <a "
             'href="$forgot_link" style="color:#1d4ed8;">reset it at once</a>.</p>'
+        ),
+    ),
+    MailKind.IDENTITY_LINKED: MailTemplate(
+        subject="A sign-in account was linked to your Quantagro account",
+        text=Template("""\
+Hello $name,
+
+The $provider account $account was linked to your Quantagro account on $when
+(IP address $ip): it can now be used to sign in. You can see and unlink it under
+Security: $security_link
+
+If this was not you, unlink it there and reset your password at once: $forgot_link
+"""),
+        html=Template(
+            "<p>Hello $name,</p>"
+            "<p>The $provider account <strong>$account</strong> was linked to your Quantagro "
+            "account on $when (IP address $ip): it can now be used to sign in. You can see "
+            'and unlink it under <a href="$security_link" style="color:#1d4ed8;">Security</a>.'
+            "</p>"
+            '<p>If this was not you, unlink it there and <a href="$forgot_link" '
+            'style="color:#1d4ed8;">reset your password</a> at once.</p>'
+        ),
+    ),
+    MailKind.IDENTITY_UNLINKED: MailTemplate(
+        subject="A sign-in account was unlinked from your Quantagro account",
+        text=Template("""\
+Hello $name,
+
+The $provider account $account was unlinked from your Quantagro account on $when
+(IP address $ip): it can no longer be used to sign in.
+
+If this was not you, someone is signed in to your account: review your sessions under
+Security ($security_link) and reset your password: $forgot_link
+"""),
+        html=Template(
+            "<p>Hello $name,</p>"
+            "<p>The $provider account <strong>$account</strong> was unlinked from your "
+            "Quantagro account on $when (IP address $ip): it can no longer be used to sign in."
+            "</p>"
+            "<p>If this was not you, someone is signed in to your account: review your "
+            '<a href="$security_link" style="color:#1d4ed8;">sessions and security</a> and '
+            '<a href="$forgot_link" style="color:#1d4ed8;">reset your password</a>.</p>'
         ),
     ),
 }

@@ -309,7 +309,7 @@ async def finish_login_mfa(
         )
         raise _invalid(login=True, extra={"attempts_remaining": remaining}) from None
     return await mfa.finish_login(
-        db, services, user, challenge, context, method="passkey", amr=["pwd", *PASSKEY_AMR]
+        db, services, user, challenge, context, method="passkey", second_factor_amr=PASSKEY_AMR
     )
 
 

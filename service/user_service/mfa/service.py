@@ -48,7 +48,6 @@ from user_service.state import AppServices
 from user_service.tokens.access_tokens import IssuedToken
 from user_service.users import repository as users_repository
 
-LOGIN_AMR = ["pwd", "otp"]
 DEFAULT_TOTP_NAME = "Authenticator app"
 LOW_BACKUP_CODES = 3  # at or below this many unused codes the user is told (UI and e-mail)
 
@@ -392,9 +391,13 @@ async def finish_login(
     context: RequestContext,
     *,
     method: str,
-    amr: list[str],
+    second_factor_amr: list[str],
 ) -> SessionGrant:
-    """The second factor was right: spend the pending login and open the session."""
+    """The second factor was right: spend the pending login and open the session.
+
+    The session's ``amr`` is the first factor the challenge remembers (``pwd``, or ``fed``
+    after an OpenID Connect sign-in) followed by ``second_factor_amr``.
+    """
     if not await repository.consume_challenge(
         db, challenge.id, now=utcnow(), max_attempts=services.settings.mfa_challenge_max_attempts
     ):
@@ -404,6 +407,7 @@ async def finish_login(
         context, device_fingerprint=context.device_fingerprint or challenge.device_fingerprint
     )
     assessment = await risk.assess(db, services, user, context)
+    amr = [challenge.first_factor or "pwd", *second_factor_amr]
     grant = await sessions.start_session(
         db,
         services,
@@ -444,7 +448,7 @@ async def verify_login(
         raise invalid_code(login=True, attempts_remaining=remaining)
     await guessing.succeeded(services, attempt)
     return await finish_login(
-        db, services, user, challenge, context, method=method, amr=list(LOGIN_AMR)
+        db, services, user, challenge, context, method=method, second_factor_amr=["otp"]
     )
 
 

@@ -2,6 +2,7 @@
 
 from user_service.models.audit_retention import AuditChainAnchor, AuditDailyCount
 from user_service.models.auth_event import AuthEvent
+from user_service.models.external_identity import ExternalIdentity, OidcFlow
 from user_service.models.mfa_challenge import MfaChallenge
 from user_service.models.mfa_passkey import MfaPasskey, WebauthnChallenge
 from user_service.models.mfa_totp import MfaBackupCode, MfaBackupKey, MfaTotp
@@ -29,6 +30,7 @@ __all__ = [
     "AuditDailyCount",
     "AuthEvent",
     "EmailVerificationToken",
+    "ExternalIdentity",
     "JwtSigningKey",
     "MfaBackupCode",
     "MfaBackupKey",
@@ -36,6 +38,7 @@ __all__ = [
     "MfaPasskey",
     "MfaTotp",
     "OAuthClient",
+    "OidcFlow",
     "OutboxEvent",
     "PasswordResetToken",
     "Policy",

@@ -25,3 +25,6 @@ class MfaChallenge(Base):
     device_fingerprint: Mapped[str | None] = mapped_column(String(128))
     ip: Mapped[str | None] = mapped_column(String(45))
     user_agent: Mapped[str | None] = mapped_column(String(512))
+    # How the first step was proven (an ``amr`` value): NULL is "pwd"; "fed" after a sign-in
+    # through an identity provider (docs/oidc.md), so the session records what really happened.
+    first_factor: Mapped[str | None] = mapped_column(String(16))

@@ -14,6 +14,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from user_service.audit.repository import iterate_user_events
 from user_service.db import utcnow
+from user_service.identities import repository as identities_repository
 from user_service.mfa import repository as mfa_repository
 from user_service.models import TradingAccount, TradingAccountMembership, User, UserSession
 from user_service.users import repository
@@ -86,6 +87,16 @@ async def export_user(db: AsyncSession, user: User) -> dict[str, Any]:
                 "revoked_reason": s.revoked_reason,
             }
             for s in sessions
+        ],
+        "linked_identities": [
+            {
+                "provider": i.provider,
+                "subject": i.subject,
+                "email": i.email,
+                "created_at": _iso(i.created_at),
+                "last_used_at": _iso(i.last_used_at),
+            }
+            for i in await identities_repository.identities_of(db, user_id)
         ],
         "trading_accounts": [
             {
