@@ -6,7 +6,6 @@ from fastapi import APIRouter, Response
 
 from user_service.auth.dependencies import CurrentUser
 from user_service.auth.endpoints import grant_response
-from user_service.auth.schemas import TokenOut
 from user_service.deps import DbSession, RequestCtx, Services
 from user_service.mfa import service
 from user_service.mfa.schemas import (
@@ -14,6 +13,7 @@ from user_service.mfa.schemas import (
     CodeIn,
     DisableIn,
     MfaDisabledOut,
+    MfaVerifiedOut,
     MfaVerifyIn,
     StepUpOut,
     TotpSetupOut,
@@ -75,16 +75,20 @@ async def regenerate_backup_codes(
     return BackupCodesOut(backup_codes=codes, other_sessions_revoked=revoked)
 
 
-@auth_router.post("/mfa/verify", response_model=TokenOut)
+@auth_router.post("/mfa/verify", response_model=MfaVerifiedOut)
 async def mfa_verify(
     body: MfaVerifyIn, response: Response, services: Services, db: DbSession, context: RequestCtx
-) -> TokenOut:
+) -> MfaVerifiedOut:
     """Second step of login: the ``session_token`` from ``/login`` and a TOTP or backup code.
 
-    Public on purpose: the ``session_token`` is the credential. Answers like a login.
+    Public on purpose: the ``session_token`` is the credential. Answers like a login, plus
+    ``backup_codes_remaining`` after a backup-code sign-in (null after a TOTP code).
     """
-    grant = await service.verify_login(db, services, body.session_token, body.code, context)
-    return await grant_response(response, services, db, grant)
+    verified = await service.verify_login(db, services, body.session_token, body.code, context)
+    token = await grant_response(response, services, db, verified.grant)
+    return MfaVerifiedOut(
+        **token.model_dump(), backup_codes_remaining=verified.backup_codes_remaining
+    )
 
 
 @auth_router.post("/step-up", response_model=StepUpOut)

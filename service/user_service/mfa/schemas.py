@@ -2,6 +2,7 @@ from __future__ import annotations
 
 from pydantic import BaseModel, model_validator
 
+from user_service.auth.schemas import TokenOut
 from user_service.kit.validation import STRICT_BODY, Code, OpaqueToken, Password
 
 
@@ -56,3 +57,9 @@ class StepUpOut(BaseModel):
     access_token: str
     token_type: str = "bearer"
     expires_in: int
+
+
+class MfaVerifiedOut(TokenOut):
+    """The login answer, plus how many backup codes are left after a backup-code sign-in."""
+
+    backup_codes_remaining: int | None = None

@@ -353,9 +353,16 @@ async def prove_second_factor(
 # --- the second step of login ---------------------------------------------------------------
 
 
+@dataclass(frozen=True)
+class LoginVerified:
+    grant: SessionGrant
+    #: Unused backup codes left after a backup-code sign-in (so the console can warn); else None.
+    backup_codes_remaining: int | None
+
+
 async def verify_login(
     db: AsyncSession, services: AppServices, session_token: str, code: str, context: RequestContext
-) -> SessionGrant:
+) -> LoginVerified:
     """Finish a login that answered ``mfa_required`` (SPEC §3 ``/v1/auth/mfa/verify``).
 
     The ``session_token`` is opaque (never a JWT, so never a bearer token), lives
@@ -419,7 +426,10 @@ async def verify_login(
         risk_score=assessment.score,
         details={"session_id": str(grant.session.id), "amr": LOGIN_AMR, "mfa_method": method},
     )
-    return grant
+    codes_left: int | None = None
+    if method == "backup_code":
+        codes_left = len(await repository.unused_backup_codes(db, user.id))
+    return LoginVerified(grant, codes_left)
 
 
 # --- step-up --------------------------------------------------------------------------------
