@@ -1,4 +1,4 @@
-import { useEffect, useRef, useState, type FormEvent } from 'react';
+import { useEffect, useRef, useState, type FormEvent, type ReactNode } from 'react';
 import { Link, useLocation } from 'react-router';
 import { Alert } from '../components/Alert';
 import { Button } from '../components/Button';
@@ -9,6 +9,8 @@ import type { LoginRedirectState } from '../components/ProtectedRoute';
 import { useAsyncForm } from '../components/useAsyncForm';
 import { useAuth } from '../contexts/AuthContext';
 import type { MfaMethod } from '../api/types';
+import { setFlash } from '../services/flash';
+import { formatWait } from '../services/errors';
 
 const REASON_MESSAGES: Record<string, string> = {
   signed_out: 'You have signed out.',
@@ -23,11 +25,34 @@ interface MfaStep {
   methods: MfaMethod[];
 }
 
+/**
+ * Extra ways to sign in (a passkey, Google) are self-contained components dropped into these
+ * two slots: below the password form, and below the code form of the MFA step. Each gets the
+ * e-mail typed so far and must finish the sign-in through AuthContext itself.
+ */
+export const PASSWORD_STEP_EXTRAS: SignInExtra[] = [];
+export const MFA_STEP_EXTRAS: SignInExtra[] = [];
+
+type SignInExtra = (props: { email: string }) => ReactNode;
+
+function SignInExtras({ extras, email }: { extras: SignInExtra[]; email: string }) {
+  if (extras.length === 0) return null;
+  return (
+    <div className="auth__extras">
+      {extras.map((Extra, index) => (
+        <Extra key={index} email={email} />
+      ))}
+    </div>
+  );
+}
+
 export function LoginPage() {
   const { login, verifyMfa, endReason } = useAuth();
   const location = useLocation();
-  const state = location.state as (LoginRedirectState & { notice?: string }) | null;
+  const state = location.state as (LoginRedirectState & { notice?: string; email?: string }) | null;
   const [mfa, setMfa] = useState<MfaStep | null>(null);
+  // Kept across the two steps (and a dead MFA step), and pre-filled after registration.
+  const [email, setEmail] = useState(state?.email ?? '');
   const [notice, setNotice] = useState<string | null>(
     state?.notice ?? (state?.reason ? REASON_MESSAGES[state.reason] : endReason ? REASON_MESSAGES[endReason] : null) ?? null,
   );
@@ -36,6 +61,7 @@ export function LoginPage() {
     return (
       <MfaStepForm
         step={mfa}
+        email={email}
         verify={verifyMfa}
         onExpired={(message) => {
           setMfa(null);
@@ -47,6 +73,8 @@ export function LoginPage() {
   return (
     <PasswordStepForm
       notice={notice}
+      email={email}
+      setEmail={setEmail}
       login={login}
       onMfaRequired={(step) => {
         setNotice(null);
@@ -58,16 +86,20 @@ export function LoginPage() {
 
 function PasswordStepForm({
   notice,
+  email,
+  setEmail,
   login,
   onMfaRequired,
 }: {
   notice: string | null;
+  email: string;
+  setEmail(email: string): void;
   login: ReturnType<typeof useAuth>['login'];
   onMfaRequired(step: MfaStep): void;
 }) {
-  const [email, setEmail] = useState('');
   const [password, setPassword] = useState('');
-  const [persist, setPersist] = useState(true);
+  // Off by default: a shared or borrowed computer must not stay signed in for weeks.
+  const [persist, setPersist] = useState(false);
   const form = useAsyncForm();
 
   const onSubmit = async (event: FormEvent) => {
@@ -128,6 +160,7 @@ function PasswordStepForm({
           {form.submitting ? 'Signing in…' : 'Sign in'}
         </Button>
       </form>
+      <SignInExtras extras={PASSWORD_STEP_EXTRAS} email={email} />
       <p className="auth__alt">
         New to Quantagro? <Link to="/register">Create an account</Link>
       </p>
@@ -135,12 +168,26 @@ function PasswordStepForm({
   );
 }
 
+/** Seconds left until `until` (a Date.now() value), ticking once a second; 0 when passed. */
+function useCountdown(until: number | null): number {
+  const [now, setNow] = useState(() => Date.now());
+  useEffect(() => {
+    if (until === null) return;
+    setNow(Date.now());
+    const timer = window.setInterval(() => setNow(Date.now()), 1000);
+    return () => window.clearInterval(timer);
+  }, [until]);
+  return until === null ? 0 : Math.max(0, Math.ceil((until - now) / 1000));
+}
+
 function MfaStepForm({
   step,
+  email,
   verify,
   onExpired,
 }: {
   step: MfaStep;
+  email: string;
   verify: ReturnType<typeof useAuth>['verifyMfa'];
   onExpired(message: string): void;
 }) {
@@ -149,6 +196,11 @@ function MfaStepForm({
   const [code, setCode] = useState('');
   const form = useAsyncForm();
   const inputRef = useRef<HTMLInputElement>(null);
+  const [attemptsLeft, setAttemptsLeft] = useState<number | null>(null);
+  const [dead, setDead] = useState<string | null>(null);
+  const [limitedUntil, setLimitedUntil] = useState<number | null>(null);
+  const wait = useCountdown(limitedUntil);
+  const limited = wait > 0;
 
   useEffect(() => {
     inputRef.current?.focus();
@@ -165,13 +217,40 @@ function MfaStepForm({
         return {};
       },
     });
-    if (!result.ok) {
-      setCode('');
-      if (result.problem?.code === 'mfa_session_expired' || result.problem?.code === 'rate_limited') {
-        onExpired(result.problem.message);
+    if (result.ok) {
+      if (result.value !== null) {
+        setFlash(
+          result.value === 0
+            ? 'You used your last backup code. Create new ones in Security now, or you could be locked out.'
+            : `You signed in with a backup code. ${result.value} backup code${result.value === 1 ? '' : 's'} left — create new ones in Security when you run low.`,
+        );
       }
+      return;
+    }
+    setCode('');
+    const problem = result.problem;
+    if (!problem) return;
+    if (problem.code === 'mfa_session_expired' || problem.code === 'mfa_session_invalid') {
+      setDead(problem.code === 'mfa_session_expired' ? 'This sign-in step timed out.' : 'This sign-in attempt has ended.');
+    } else if (problem.code === 'rate_limited') {
+      setLimitedUntil(Date.now() + (problem.retryAfter ?? 30) * 1000);
+    } else if (problem.attemptsRemaining !== null) {
+      if (problem.attemptsRemaining <= 0) setDead('That was the last wrong code for this sign-in attempt.');
+      else setAttemptsLeft(problem.attemptsRemaining);
     }
   };
+
+  if (dead) {
+    return (
+      <>
+        <PageHeader title="Two-factor authentication" />
+        <Alert tone="error">{dead} For your safety, start again with your password.</Alert>
+        <Button block onClick={() => onExpired(email ? `Sign in again as ${email}.` : 'Sign in again.')}>
+          Sign in again
+        </Button>
+      </>
+    );
+  }
 
   const switchMethod = () => {
     setMethod((current) => (current === 'totp' ? 'backup_code' : 'totp'));
@@ -189,7 +268,18 @@ function MfaStepForm({
             : 'Enter one of the backup codes you saved when you turned on two-factor authentication. Each code works once.'
         }
       />
-      <FormAlert form={form} />
+      {limited ? (
+        <Alert tone="warning">
+          Too many attempts. Try again in {formatWait(wait)}.
+        </Alert>
+      ) : (
+        <FormAlert form={form} />
+      )}
+      {attemptsLeft !== null && attemptsLeft <= 2 && !limited ? (
+        <p className="form__attempts" role="status">
+          {attemptsLeft === 1 ? '1 attempt left' : `${attemptsLeft} attempts left`} before you have to sign in again.
+        </p>
+      ) : null}
       <form ref={form.formRef} onSubmit={onSubmit} noValidate className="form">
         {method === 'totp' ? (
           <TextField
@@ -227,10 +317,11 @@ function MfaStepForm({
             error={form.fieldErrors.code}
           />
         )}
-        <Button type="submit" block loading={form.submitting}>
-          {form.submitting ? 'Verifying…' : 'Verify'}
+        <Button type="submit" block loading={form.submitting} disabled={limited}>
+          {form.submitting ? 'Verifying…' : limited ? `Wait ${wait} s` : 'Verify'}
         </Button>
       </form>
+      <SignInExtras extras={MFA_STEP_EXTRAS} email={email} />
       {canUseBackup ? (
         <p className="auth__alt">
           <button type="button" className="link-button" onClick={switchMethod}>
