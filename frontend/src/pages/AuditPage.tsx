@@ -236,10 +236,16 @@ export function AuditPage() {
     setParams(paramsFrom({ groups: [], from: '', to: '', refreshes: filters.refreshes }));
   };
 
-  const toggleRefreshes = (on: boolean) => setParams(paramsFrom({ ...filters, refreshes: on }));
+  // Local too, so the checkbox answers the click at once (the URL update renders a tick later).
+  const [showRefreshes, setShowRefreshes] = useState(filters.refreshes);
+  useEffect(() => setShowRefreshes(filters.refreshes), [filters.refreshes]);
+  const toggleRefreshes = (on: boolean) => {
+    setShowRefreshes(on);
+    setParams(paramsFrom({ ...filters, refreshes: on }));
+  };
 
   const filtered = filters.groups.length > 0 || filters.from || filters.to;
-  const visible = (items ?? []).filter((event) => filters.refreshes || event.event_type !== REFRESH);
+  const visible = (items ?? []).filter((event) => showRefreshes || event.event_type !== REFRESH);
   const hidden = (items?.length ?? 0) - visible.length;
 
   return (
@@ -299,10 +305,10 @@ export function AuditPage() {
       <div className="filters__refresh">
         <Checkbox
           label="Show session refreshes"
-          checked={filters.refreshes}
+          checked={showRefreshes}
           onChange={(e) => toggleRefreshes(e.target.checked)}
         />
-        {!filters.refreshes && hidden > 0 ? (
+        {!showRefreshes && hidden > 0 ? (
           <span className="muted">
             {hidden} automatic session refresh{hidden === 1 ? '' : 'es'} hidden
           </span>
