@@ -13,7 +13,16 @@ export function formatDateTime(value: string | null | undefined, timeZone?: stri
   if (!date) return '—';
   if (timeZone) {
     try {
-      return new Intl.DateTimeFormat(undefined, { dateStyle: 'medium', timeStyle: 'short', timeZone, timeZoneName: 'short' }).format(date);
+      // dateStyle/timeStyle cannot be combined with timeZoneName: spell the fields out.
+      return new Intl.DateTimeFormat(undefined, {
+        year: 'numeric',
+        month: 'short',
+        day: 'numeric',
+        hour: 'numeric',
+        minute: '2-digit',
+        timeZone,
+        timeZoneName: 'short',
+      }).format(date);
     } catch {
       /* an unknown zone name: fall back to the browser's */
     }
