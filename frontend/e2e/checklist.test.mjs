@@ -258,11 +258,12 @@ describe('Quantagro account checklist', { concurrency: false }, () => {
       timeout: 20_000,
     });
     await page.getByText('is connected for today.').waitFor();
-    await card.getByText('active', { exact: true }).waitFor();
+    await card.getByText('Connected', { exact: true }).waitFor();
+    await card.getByText(/^Connected until /).waitFor();
     await screenshot(page, 'trading-connected');
 
     await card.getByRole('button', { name: 'Verify' }).click();
-    await page.getByText(`Kite confirmed account ${state.kiteApp.user_id}`).waitFor();
+    await page.getByText(`Kite confirmed ${state.kiteApp.user_id}`).waitFor();
   });
 
   step('share the account with a member, then remove them', async () => {
@@ -282,7 +283,11 @@ describe('Quantagro account checklist', { concurrency: false }, () => {
     await card.getByRole('form', { name: /^Share / }).getByRole('button', { name: 'Share' }).click();
     await page.getByText(`with ${member.email}`).waitFor();
     await card.getByRole('button', { name: `Remove ${member.email}` }).click();
+    // Removing someone asks first, then says what happened (no stale "Shared … with …").
+    await page.getByRole('alertdialog').getByRole('button', { name: 'Remove access' }).click();
     await card.getByRole('button', { name: `Remove ${member.email}` }).waitFor({ state: 'detached' });
+    await page.getByText(`${member.email} no longer has access to ${state.kiteApp.user_id}.`).waitFor();
+    assert.equal(await page.getByText(`with ${member.email}`).count(), 0);
   });
 
   step('rotate credentials and unlink an account with confirmation', async () => {
@@ -319,7 +324,7 @@ describe('Quantagro account checklist', { concurrency: false }, () => {
     await expectHeading(page, 'Activity');
     await page.locator('tr[data-event-type="login.success"]').first().waitFor();
     await screenshot(page, 'audit');
-    await page.getByLabel('Event type').selectOption('login.success');
+    await page.getByRole('checkbox', { name: 'Sign-in', exact: true }).check();
     const today = new Date().toLocaleDateString('en-CA', { timeZone: 'Asia/Kolkata' });
     await page.getByLabel('From').fill(today);
     await page.getByLabel('To').fill(today);
@@ -327,7 +332,9 @@ describe('Quantagro account checklist', { concurrency: false }, () => {
     await page.waitForFunction(
       () =>
         document.querySelectorAll('tbody tr').length > 0 &&
-        [...document.querySelectorAll('tbody tr')].every((row) => row.getAttribute('data-event-type') === 'login.success'),
+        [...document.querySelectorAll('tbody tr')].every((row) =>
+          /^(login\.|logout$|refresh\.|session\.)/.test(row.getAttribute('data-event-type') ?? ''),
+        ),
     );
     await screenshot(page, 'audit-filtered');
   });
@@ -376,13 +383,10 @@ describe('Quantagro account checklist', { concurrency: false }, () => {
     await page.getByRole('button', { name: 'Set new password' }).click();
     await expectHeading(page, 'Password changed');
     owner.password = newPassword;
-    // The link is single-use.
+    // The link is single-use: opened again, it says so and never shows the form.
     await page.goto(link);
-    await page.getByLabel('New password', { exact: true }).fill(`${newPassword}x`);
-    await page.getByLabel('Confirm new password').fill(`${newPassword}x`);
-    await page.locator('[data-rule="strength"].rule--met').waitFor();
-    await page.getByRole('button', { name: 'Set new password' }).click();
-    await page.getByRole('alert').waitFor();
+    await page.getByText('This link was already used').waitFor();
+    assert.equal(await page.getByLabel('New password', { exact: true }).count(), 0);
     await ensureSignedIn(page);
   });
 

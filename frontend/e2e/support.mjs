@@ -276,6 +276,26 @@ export async function startTotpSetup(p, password, name = 'Phone') {
 
 // ---------------------------------------------------------------- fixtures (API)
 
+/** A Kite Connect app on the stand-in, linked through the API (no broker session yet). */
+export async function linkStandInAccount(email, token) {
+  assert.ok(KITE_URL, 'E2E_KITE_URL is not set');
+  const app = await (
+    await fetch(`${KITE_URL}/_standin/apps`, {
+      method: 'POST',
+      headers: { 'Content-Type': 'application/json' },
+      body: JSON.stringify({ email }),
+    })
+  ).json();
+  const linked = await api(
+    'POST',
+    '/v1/trading-accounts',
+    { broker: 'kite', user_id_broker: app.user_id, api_key: app.api_key, api_secret: app.api_secret },
+    { token },
+  );
+  assert.equal(linked.status, 201, JSON.stringify(linked.data));
+  return { app, accountId: linked.data.account_id };
+}
+
 /** Registers and verifies the trader, and links a Kite account connected for today (the API). */
 export async function traderWithActiveKiteAccount(trader) {
   const registered = await api('POST', '/v1/auth/register', trader);
@@ -287,22 +307,7 @@ export async function traderWithActiveKiteAccount(trader) {
   assert.equal(login.status, 200, JSON.stringify(login.data));
   const token = login.data.access_token;
 
-  assert.ok(KITE_URL, 'E2E_KITE_URL is not set');
-  const app = await (
-    await fetch(`${KITE_URL}/_standin/apps`, {
-      method: 'POST',
-      headers: { 'Content-Type': 'application/json' },
-      body: JSON.stringify({ email: trader.email }),
-    })
-  ).json();
-  const linked = await api(
-    'POST',
-    '/v1/trading-accounts',
-    { broker: 'kite', user_id_broker: app.user_id, api_key: app.api_key, api_secret: app.api_secret },
-    { token },
-  );
-  assert.equal(linked.status, 201, JSON.stringify(linked.data));
-  const accountId = linked.data.account_id;
+  const { app, accountId } = await linkStandInAccount(trader.email, token);
   const loginUrl = await api('GET', `/v1/trading-accounts/${accountId}/kite/login-url`, undefined, { token });
   // The stand-in signs in at once and redirects back with the request token.
   const redirect = await fetch(loginUrl.data.login_url, { redirect: 'manual' });

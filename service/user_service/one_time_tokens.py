@@ -4,6 +4,10 @@ verification, freeze links and unfreeze confirmations).
 Both tables have the same shape: a SHA-256 ``token_hash``, ``expires_at``, ``used_at`` and
 ``invalidated_at``. A token is spent with a conditional UPDATE, so of two parallel uses
 exactly one wins; only the newest token of a user is honoured, even if two requests raced.
+
+``why_unusable`` names why a token cannot be used (``token_used``, ``token_replaced``,
+``token_expired``, ``token_invalid``), so a page opened from an old e-mail can say which —
+a person holding the link learns nothing about anyone else's account.
 """
 
 from __future__ import annotations
@@ -16,6 +20,11 @@ from sqlalchemy import CursorResult, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from user_service.models import AccountActionToken, EmailVerificationToken, PasswordResetToken
+
+TOKEN_USED = "token_used"
+TOKEN_REPLACED = "token_replaced"
+TOKEN_EXPIRED = "token_expired"
+TOKEN_INVALID = "token_invalid"
 
 TokenRow = TypeVar("TokenRow", PasswordResetToken, EmailVerificationToken, AccountActionToken)
 
@@ -70,3 +79,22 @@ class OneTimeTokens(Generic[TokenRow]):
             .limit(1)
         )
         return result.scalar_one_or_none()
+
+    async def why_unusable(
+        self, db: AsyncSession, row: TokenRow, *, now: dt.datetime
+    ) -> str | None:
+        """``None`` when ``row`` may be spent now, else the reason it may not.
+
+        Used beats replaced beats expired: that is the order a person can act on ("you already
+        did this", "open the newer e-mail", "ask for a new link"). A token ended without a newer
+        one (the password changed meanwhile) is ``token_invalid``.
+        """
+        if row.used_at is not None:
+            return TOKEN_USED
+        if await self.newest_id(db, row.user_id) != row.id:
+            return TOKEN_REPLACED
+        if row.invalidated_at is not None:
+            return TOKEN_INVALID
+        if row.expires_at <= now:
+            return TOKEN_EXPIRED
+        return None

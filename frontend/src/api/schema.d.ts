@@ -408,7 +408,8 @@ export interface paths {
          * Mfa Verify
          * @description Second step of login: the ``session_token`` from ``/login`` and a TOTP or backup code.
          *
-         *     Public on purpose: the ``session_token`` is the credential. Answers like a login.
+         *     Public on purpose: the ``session_token`` is the credential. Answers like a login, plus
+         *     ``backup_codes_remaining`` after a backup-code sign-in (null after a TOTP code).
          */
         post: operations["mfa_verify_v1_auth_mfa_verify_post"];
         delete?: never;
@@ -649,6 +650,29 @@ export interface paths {
          * @description Public. Always 202 with the same body: it never tells whether the address has an account.
          */
         post: operations["reset_request_v1_auth_password_reset_request_post"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/v1/auth/password/reset/check": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Check Reset Link
+         * @description Public. 200 when the emailed link can still set a password; else 400
+         *     ``reset_token_invalid`` with ``reason`` (``token_used``, ``token_replaced``,
+         *     ``token_expired``, ``token_invalid``). Spends nothing: the console asks before it shows
+         *     the form. The token travels in the body, never in a URL the server logs.
+         */
+        post: operations["check_reset_link_v1_auth_password_reset_check_post"];
         delete?: never;
         options?: never;
         head?: never;
@@ -1302,7 +1326,11 @@ export interface paths {
             path?: never;
             cookie?: never;
         };
-        /** My Audit */
+        /**
+         * My Audit
+         * @description The user's own trail, newest first. ``event_type`` may repeat (any of them matches) and
+         *     each may end in ``.*`` (``?event_type=login.*&event_type=password.changed``).
+         */
         get: operations["my_audit_v1_users_me_audit_get"];
         put?: never;
         post?: never;
@@ -1525,6 +1553,7 @@ export interface components {
              * @default false
              */
             frozen: boolean;
+            owner?: components["schemas"]["OwnerOut"] | null;
             /** Permissions */
             permissions: string[];
             /**
@@ -2206,6 +2235,25 @@ export interface components {
              */
             status: "mfa_required";
         };
+        /**
+         * MfaVerifiedOut
+         * @description The login answer, plus how many backup codes are left after a backup-code sign-in.
+         */
+        MfaVerifiedOut: {
+            /** Access Token */
+            access_token: string;
+            /** Backup Codes Remaining */
+            backup_codes_remaining?: number | null;
+            /** Expires In */
+            expires_in: number;
+            /**
+             * Token Type
+             * @default bearer
+             * @constant
+             */
+            token_type: "bearer";
+            user: components["schemas"]["UserOut"];
+        };
         /** MfaVerifyIn */
         MfaVerifyIn: {
             /** Code */
@@ -2249,6 +2297,16 @@ export interface components {
             authorization_url: string;
             /** Expires In */
             expires_in: number;
+        };
+        /**
+         * OwnerOut
+         * @description Who shared the account (shown to members only).
+         */
+        OwnerOut: {
+            /** Email */
+            email: string;
+            /** Name */
+            name: string;
         };
         /** PasskeyRegisterIn */
         PasskeyRegisterIn: {
@@ -2505,6 +2563,19 @@ export interface components {
             broker: string;
             /** User Id Broker */
             user_id_broker: string;
+        };
+        /** ResetCheckIn */
+        ResetCheckIn: {
+            /** Token */
+            token: string;
+        };
+        /** ResetCheckOut */
+        ResetCheckOut: {
+            /**
+             * Valid
+             * @default true
+             */
+            valid: boolean;
         };
         /** ResetIn */
         ResetIn: {
@@ -2774,6 +2845,7 @@ export interface components {
              * @default false
              */
             frozen: boolean;
+            owner?: components["schemas"]["OwnerOut"] | null;
             /** Permissions */
             permissions: string[];
             /** Reason */
@@ -3565,7 +3637,7 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": components["schemas"]["user_service__auth__schemas__TokenOut"];
+                    "application/json": components["schemas"]["MfaVerifiedOut"];
                 };
             };
             /** @description Validation Error */
@@ -3940,6 +4012,39 @@ export interface operations {
                 };
                 content: {
                     "application/json": components["schemas"]["ResetRequestedOut"];
+                };
+            };
+            /** @description Validation Error */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["HTTPValidationError"];
+                };
+            };
+        };
+    };
+    check_reset_link_v1_auth_password_reset_check_post: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["ResetCheckIn"];
+            };
+        };
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ResetCheckOut"];
                 };
             };
             /** @description Validation Error */
@@ -5222,7 +5327,7 @@ export interface operations {
             query?: {
                 limit?: number;
                 cursor?: string | null;
-                event_type?: string | null;
+                event_type?: string[] | null;
                 since?: string | null;
                 until?: string | null;
             };

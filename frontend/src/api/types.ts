@@ -46,6 +46,7 @@ export type LoginRequest = Body<'/v1/auth/login', 'post'>;
 export type LoginResponse = Ok<'/v1/auth/login', 'post'>;
 export type MfaRequiredResponse = Extract<LoginResponse, { status: 'mfa_required' }>;
 export type TokenResponse = Exclude<LoginResponse, MfaRequiredResponse>;
+export type MfaVerifyResponse = Ok<'/v1/auth/mfa/verify', 'post'>;
 export type RefreshResponse = Ok<'/v1/auth/refresh', 'post'>;
 export type RegisterRequest = Body<'/v1/auth/register', 'post'>;
 export type RegisterResponse = Ok<'/v1/auth/register', 'post'>;
@@ -94,7 +95,8 @@ export interface Page<T> {
 export interface AuditQuery {
   limit?: number;
   cursor?: string | null;
-  event_type?: string | undefined;
+  /** Any of these (each may end in `.*`). */
+  event_types?: string[] | undefined;
   since?: string | undefined;
   until?: string | undefined;
 }

@@ -1,6 +1,8 @@
 import { useEffect, useState } from 'react';
 import { NavLink, Outlet, useLocation } from 'react-router';
 import { useAuth } from '../contexts/AuthContext';
+import { takeFlash } from '../services/flash';
+import { Alert } from './Alert';
 import { Brand } from './Brand';
 import { Button } from './Button';
 import { EmailVerificationBanner } from './EmailVerificationBanner';
@@ -19,6 +21,7 @@ const NAV = [
 export function AppLayout() {
   const { user, logout } = useAuth();
   const [menuOpen, setMenuOpen] = useState(false);
+  const [flash] = useState(takeFlash);
   const [signingOut, setSigningOut] = useState(false);
   const location = useLocation();
 
@@ -77,6 +80,11 @@ export function AppLayout() {
       <FrozenBanner />
       <EmailVerificationBanner />
       <main id="main" className="content">
+        {flash ? (
+          <Alert tone="warning" title="Backup codes">
+            {flash}
+          </Alert>
+        ) : null}
         <Outlet />
       </main>
     </div>

@@ -8,9 +8,35 @@ function parse(value: string | null | undefined): Date | null {
   return Number.isNaN(date.getTime()) ? null : date;
 }
 
-export function formatDateTime(value: string | null | undefined): string {
+export function formatDateTime(value: string | null | undefined, timeZone?: string | null): string {
   const date = parse(value);
-  return date ? dateTime.format(date) : '—';
+  if (!date) return '—';
+  if (timeZone) {
+    try {
+      // dateStyle/timeStyle cannot be combined with timeZoneName: spell the fields out.
+      return new Intl.DateTimeFormat(undefined, {
+        year: 'numeric',
+        month: 'short',
+        day: 'numeric',
+        hour: 'numeric',
+        minute: '2-digit',
+        timeZone,
+        timeZoneName: 'short',
+      }).format(date);
+    } catch {
+      /* an unknown zone name: fall back to the browser's */
+    }
+  }
+  return dateTime.format(date);
+}
+
+/**
+ * The one name of a device, on Sessions and Activity alike: from its User-Agent when there is
+ * one ("Chrome on Linux"), else the label the service stored.
+ */
+export function deviceName(userAgent: string | null | undefined, label?: string | null): string {
+  if (userAgent) return describeUserAgent(userAgent);
+  return label || 'Unknown device';
 }
 
 export function formatDate(value: string | null | undefined): string {

@@ -35,7 +35,8 @@ export interface AuthContextValue {
   user: User | null;
   endReason: EndReason;
   login(email: string, password: string, persistSession: boolean): Promise<LoginOutcome>;
-  verifyMfa(sessionToken: string, code: string): Promise<void>;
+  /** Resolves with how many backup codes are left after a backup-code sign-in, else null. */
+  verifyMfa(sessionToken: string, code: string): Promise<number | null>;
   /** Start the session a passkey sign-in (or passkey MFA step) returned. */
   adoptSignIn(tokens: TokenResponse): Promise<void>;
   logout(options?: { allDevices?: boolean }): Promise<void>;
@@ -192,6 +193,7 @@ export function AuthProvider({ children }: { children: ReactNode }) {
     async (sessionToken: string, code: string) => {
       const tokens = await authApi.verifyMfa(sessionToken, code);
       await startSession(tokens);
+      return tokens.backup_codes_remaining ?? null;
     },
     [startSession],
   );

@@ -35,11 +35,11 @@ describe('AuditPage', () => {
     const { user } = renderApp('/audit');
     const table = await screen.findByRole('table');
     expect(within(table).getAllByRole('row')).toHaveLength(3); // header + 2
-    expect(within(table).getByText('Two-factor turned on')).toBeInTheDocument();
+    expect(within(table).getByText(/^Two-factor turned on/)).toBeInTheDocument();
 
     await user.click(screen.getByRole('button', { name: 'Load more' }));
     await waitFor(() => expect(within(table).getAllByRole('row')).toHaveLength(4));
-    expect(within(table).getByText('Failed sign-in')).toBeInTheDocument();
+    expect(within(table).getByText(/^Failed sign-in/)).toHaveClass('event--failed');
     expect(screen.queryByRole('button', { name: 'Load more' })).not.toBeInTheDocument();
     expect(queries[0]!.get('cursor')).toBeNull();
     expect(queries[0]!.get('limit')).toBe('20');
@@ -58,21 +58,70 @@ describe('AuditPage', () => {
           : HttpResponse.json({ items: [event(1), event(2)], next_cursor: 'c-2' });
       }),
     );
-    const { user } = renderApp('/audit');
+    const { user, location } = renderApp('/audit');
     await screen.findByRole('table');
-    await user.selectOptions(screen.getByLabelText('Event type'), 'password.changed');
+    await user.click(screen.getByRole('checkbox', { name: 'Security' }));
+    await user.click(screen.getByRole('checkbox', { name: 'Account' }));
     await user.type(screen.getByLabelText('From'), '2025-03-01');
     await user.type(screen.getByLabelText('To'), '2025-03-31');
     await user.click(screen.getByRole('button', { name: 'Apply filters' }));
 
     await waitFor(() => expect(screen.getAllByRole('row')).toHaveLength(2));
-    expect(within(screen.getByRole('table')).getByText('Password changed')).toBeInTheDocument();
+    expect(within(screen.getByRole('table')).getByText(/^Password changed/)).toBeInTheDocument();
     const last = queries[queries.length - 1]!;
-    expect(last.get('event_type')).toBe('password.changed');
+    expect(last.getAll('event_type')).toEqual(['mfa.*', 'password.*', 'user.*', 'email.*', 'permission.*']);
     expect(last.get('since')).toBe(startOfDayIso('2025-03-01'));
     expect(last.get('until')).toBe(endOfDayIso('2025-03-31'));
     expect(last.get('cursor')).toBeNull();
+    expect(location()).toBe('/audit?type=security&type=account&from=2025-03-01&to=2025-03-31');
     expect(screen.queryByRole('button', { name: 'Load more' })).not.toBeInTheDocument();
+  });
+
+  it('reads filters from the URL', async () => {
+    const queries: URLSearchParams[] = [];
+    server.use(
+      ...signedInHandlers(),
+      http.get('/v1/users/me/audit', ({ request }) => {
+        queries.push(new URL(request.url).searchParams);
+        return HttpResponse.json({ items: [event(1)], next_cursor: null });
+      }),
+    );
+    renderApp('/audit?type=trading&from=2025-03-01');
+    await screen.findByRole('table');
+    expect(screen.getByRole('checkbox', { name: 'Trading accounts' })).toBeChecked();
+    expect(queries[0]!.getAll('event_type')).toEqual(['trading_account.*', 'credentials.*']);
+    expect(queries[0]!.get('since')).toBe(startOfDayIso('2025-03-01'));
+  });
+
+  it('hides session refreshes until asked, and reads each row as a sentence with the broker id', async () => {
+    server.use(
+      ...signedInHandlers(),
+      http.get('/v1/users/me/audit', () =>
+        HttpResponse.json({
+          items: [
+            event(1, 'token.refreshed'),
+            event(2, 'token.refreshed'),
+            {
+              ...event(3, 'trading_account.verified'),
+              details: { account_id: '7b1e-uuid', user_id_broker: 'ZX1234', reason: 'access_token_expired' },
+            },
+            { ...event(4, 'trading_account.verified'), details: { account_id: '7b1e-uuid', user_id_broker: 'ZX1234', reason: null } },
+          ],
+          next_cursor: null,
+        }),
+      ),
+    );
+    const { user } = renderApp('/audit');
+    const table = await screen.findByRole('table');
+    expect(within(table).queryByText(/Session refreshed/)).not.toBeInTheDocument();
+    expect(screen.getByText('2 automatic session refreshes hidden')).toBeInTheDocument();
+    expect(within(table).getByText(/^Kite check failed for Kite ZX1234/)).toHaveClass('event--failed');
+    expect(within(table).getByText(/^Kite ZX1234 checked with Kite/)).toBeInTheDocument();
+    // Codes and ids only inside the collapsed Details.
+    const code = within(table).getAllByText('7b1e-uuid')[0]!;
+    expect(code.closest('details')).not.toHaveAttribute('open');
+    await user.click(screen.getByRole('checkbox', { name: 'Show session refreshes' }));
+    expect(await within(table).findAllByText(/^Session refreshed/)).toHaveLength(2);
   });
 
   it('refuses a start date after the end date', async () => {
@@ -88,14 +137,22 @@ describe('AuditPage', () => {
     expect(screen.getByText('The start date must be on or before the end date.')).toBeInTheDocument();
   });
 
-  it('shows the API error when loading fails', async () => {
+  it('offers Retry after a server error, without the server wording', async () => {
+    let calls = 0;
     server.use(
       ...signedInHandlers(),
-      http.get('/v1/users/me/audit', () =>
-        HttpResponse.json({ detail: 'The cursor is invalid.', code: 'validation_error' }, { status: 422 }),
-      ),
+      http.get('/v1/users/me/audit', () => {
+        calls += 1;
+        return calls === 1
+          ? HttpResponse.json({ detail: 'psycopg OperationalError', code: 'service_unavailable' }, { status: 503 })
+          : HttpResponse.json({ items: [event(1)], next_cursor: null });
+      }),
     );
-    renderApp('/audit');
-    expect(await screen.findByRole('alert')).toHaveTextContent('The cursor is invalid.');
+    const { user } = renderApp('/audit');
+    const alert = await screen.findByRole('alert');
+    expect(alert).toHaveTextContent('The service is busy right now.');
+    expect(alert).not.toHaveTextContent('psycopg');
+    await user.click(within(alert).getByRole('button', { name: 'Retry' }));
+    expect(await screen.findByRole('table')).toBeInTheDocument();
   });
 });

@@ -1,11 +1,13 @@
-import { useCallback, useEffect, useRef, useState, type FormEvent } from 'react';
+import { useCallback, useEffect, useMemo, useRef, useState, type FormEvent } from 'react';
+import { useSearchParams } from 'react-router';
+import { useAuth } from '../contexts/AuthContext';
 import type { AuditEvent } from '../api/types';
 import { Alert } from '../components/Alert';
 import { Button } from '../components/Button';
-import { SelectField, TextField } from '../components/Field';
+import { Checkbox, TextField } from '../components/Field';
 import { PageHeader } from '../components/PageHeader';
 import { PageLoader } from '../components/Spinner';
-import { describeUserAgent, formatDateTime } from '../components/format';
+import { deviceName, formatDateTime } from '../components/format';
 import { toApiProblem } from '../services/errors';
 import { usersApi } from '../services/usersApi';
 
@@ -22,6 +24,13 @@ export const EVENT_LABELS: Record<string, string> = {
   'login.success': 'Signed in',
   'login.failed': 'Failed sign-in',
   'login.rate_limited': 'Sign-in blocked (too many attempts)',
+  'login.new_device': 'Sign-in from a new device',
+  'login.risk': 'Unusual sign-in checked',
+  'user.frozen': 'Account frozen',
+  'user.unfrozen': 'Account unfrozen',
+  'user.unfreeze_requested': 'Unfreeze link sent',
+  'user.deactivate_failed': 'Failed attempt to deactivate the account',
+  'session.revoked_all': 'Signed out on all devices',
   'mfa.enabled': 'Two-factor turned on',
   'mfa.disabled': 'Two-factor turned off',
   'mfa.failed': 'Wrong two-factor code',
@@ -48,39 +57,71 @@ export const EVENT_LABELS: Record<string, string> = {
   'permission.changed': 'Permissions changed',
 };
 
-const FILTER_GROUPS: { label: string; types: string[] }[] = [
-  { label: 'Sign-in', types: ['login.success', 'login.failed', 'login.rate_limited', 'logout', 'token.refreshed', 'refresh.reuse_detected'] },
-  {
-    label: 'Security',
-    types: [
-      'mfa.enabled',
-      'mfa.disabled',
-      'mfa.failed',
-      'mfa.backup_codes_regenerated',
-      'password.changed',
-      'password.reset_requested',
-      'password.reset',
-    ],
-  },
-  { label: 'Account', types: ['user.registered', 'email.verified', 'user.updated', 'permission.changed'] },
-  {
-    label: 'Trading accounts',
-    types: [
-      'trading_account.linked',
-      'trading_account.verified',
-      'trading_account.credentials_rotated',
-      'trading_account.member_added',
-      'trading_account.member_removed',
-      'trading_account.unlinked',
-      'credentials.released',
-    ],
-  },
+export const FILTER_GROUPS: { id: string; label: string; types: string[] }[] = [
+  { id: 'signin', label: 'Sign-in', types: ['login.*', 'logout', 'token.refreshed', 'refresh.*', 'session.*'] },
+  { id: 'security', label: 'Security', types: ['mfa.*', 'password.*'] },
+  { id: 'account', label: 'Account', types: ['user.*', 'email.*', 'permission.*'] },
+  { id: 'trading', label: 'Trading accounts', types: ['trading_account.*', 'credentials.*'] },
 ];
 
-interface Filters {
-  eventType: string;
-  from: string;
-  to: string;
+const REFRESH = 'token.refreshed';
+
+type Details = Record<string, unknown>;
+
+function detailsOf(event: AuditEvent): Details {
+  return event.details && typeof event.details === 'object' ? (event.details as Details) : {};
+}
+
+/** "Kite ZX1234" — the broker id, never the account's UUID. */
+function accountName(details: Details): string {
+  const id = typeof details.user_id_broker === 'string' ? details.user_id_broker : null;
+  return id ? `Kite ${id}` : 'a trading account';
+}
+
+/** The row's title: failures are titled as failures. */
+export function eventTitle(event: AuditEvent): string {
+  const details = detailsOf(event);
+  const account = accountName(details);
+  switch (event.event_type) {
+    case 'trading_account.verified':
+      return details.reason ? `Kite check failed for ${account}` : `${account} checked with Kite`;
+    case 'trading_account.linked':
+      return `${account} linked`;
+    case 'trading_account.unlinked':
+      return `${account} unlinked`;
+    case 'trading_account.expired':
+      return `Kite session of ${account} ended`;
+    case 'trading_account.credentials_rotated':
+      return `New credentials saved for ${account}`;
+    case 'trading_account.credentials_unreadable':
+      return `Stored credentials of ${account} could not be read`;
+    case 'trading_account.member_added':
+      return `${account} shared`;
+    case 'trading_account.member_updated':
+      return `Access to ${account} changed`;
+    case 'trading_account.member_removed':
+      return `Access to ${account} removed`;
+    case 'credentials.released':
+      return `${account} used by a Quantagro service`;
+    case 'logout':
+      return details.all_devices ? 'Signed out on all devices' : 'Signed out';
+    default:
+      return EVENT_LABELS[event.event_type] ?? 'Account event';
+  }
+}
+
+/** One sentence: what happened, from where and on which device. */
+export function eventSentence(event: AuditEvent): string {
+  const parts = [eventTitle(event)];
+  const device = event.user_agent ? deviceName(event.user_agent) : null;
+  if (device) parts.push(`on ${device}`);
+  if (event.ip) parts.push(`from ${event.ip}`);
+  return `${parts.join(' ')}.`;
+}
+
+function isFailure(event: AuditEvent): boolean {
+  const details = detailsOf(event);
+  return /\.(failed|rate_limited|reuse_detected|change_failed|credentials_unreadable)$/.test(event.event_type) || Boolean(details.reason && event.event_type === 'trading_account.verified');
 }
 
 /** A date input's `YYYY-MM-DD` as the start of that local day, in ISO 8601. */
@@ -95,32 +136,54 @@ export function endOfDayIso(date: string): string {
   return new Date(y!, (m ?? 1) - 1, (d ?? 1) + 1, 0, 0, 0, 0).toISOString();
 }
 
-function eventDetails(event: AuditEvent): string {
-  const details = event.details;
-  if (!details || typeof details !== 'object') return '';
-  return Object.entries(details)
-    .filter(([, value]) => value !== null && value !== undefined && typeof value !== 'object')
-    .map(([key, value]) => `${key.replace(/_/g, ' ')}: ${String(value)}`)
-    .join(' · ');
+interface Filters {
+  groups: string[];
+  from: string;
+  to: string;
+  refreshes: boolean;
+}
+
+function filtersFrom(params: URLSearchParams): Filters {
+  return {
+    groups: params.getAll('type').filter((id) => FILTER_GROUPS.some((group) => group.id === id)),
+    from: params.get('from') ?? '',
+    to: params.get('to') ?? '',
+    refreshes: params.get('refreshes') === '1',
+  };
+}
+
+function paramsFrom(filters: Filters): URLSearchParams {
+  const params = new URLSearchParams();
+  for (const id of filters.groups) params.append('type', id);
+  if (filters.from) params.set('from', filters.from);
+  if (filters.to) params.set('to', filters.to);
+  if (filters.refreshes) params.set('refreshes', '1');
+  return params;
 }
 
 export function AuditPage() {
-  const [draft, setDraft] = useState<Filters>({ eventType: '', from: '', to: '' });
-  const [filters, setFilters] = useState<Filters>(draft);
+  const { user } = useAuth();
+  const timeZone = (user as { timezone?: string | null } | null)?.timezone ?? null;
+  const [params, setParams] = useSearchParams();
+  const filters = useMemo(() => filtersFrom(params), [params]);
+  const [draft, setDraft] = useState<Filters>(filters);
   const [items, setItems] = useState<AuditEvent[] | null>(null);
   const [cursor, setCursor] = useState<string | null>(null);
   const [loading, setLoading] = useState(false);
   const [loadingMore, setLoadingMore] = useState(false);
   const [error, setError] = useState<string | null>(null);
   const [rangeError, setRangeError] = useState<string | null>(null);
+  const [attempt, setAttempt] = useState(0);
   const requestId = useRef(0);
+
+  useEffect(() => setDraft(filters), [filters]);
 
   const query = useCallback(
     (f: Filters, after: string | null) =>
       usersApi.audit({
         limit: PAGE_SIZE,
         cursor: after,
-        event_type: f.eventType || undefined,
+        event_types: FILTER_GROUPS.filter((group) => f.groups.includes(group.id)).flatMap((group) => group.types),
         since: f.from ? startOfDayIso(f.from) : undefined,
         until: f.to ? endOfDayIso(f.to) : undefined,
       }),
@@ -139,7 +202,7 @@ export function AuditPage() {
       })
       .catch((err) => id === requestId.current && setError(toApiProblem(err).message))
       .finally(() => id === requestId.current && setLoading(false));
-  }, [filters, query]);
+  }, [filters, query, attempt]);
 
   const loadMore = async () => {
     if (!cursor) return;
@@ -165,39 +228,52 @@ export function AuditPage() {
       return;
     }
     setRangeError(null);
-    setFilters({ ...draft });
+    setParams(paramsFrom(draft));
   };
 
   const clear = () => {
-    const empty = { eventType: '', from: '', to: '' };
-    setDraft(empty);
     setRangeError(null);
-    setFilters(empty);
+    setParams(paramsFrom({ groups: [], from: '', to: '', refreshes: filters.refreshes }));
   };
 
-  const filtered = filters.eventType || filters.from || filters.to;
+  // Local too, so the checkbox answers the click at once (the URL update renders a tick later).
+  const [showRefreshes, setShowRefreshes] = useState(filters.refreshes);
+  useEffect(() => setShowRefreshes(filters.refreshes), [filters.refreshes]);
+  const toggleRefreshes = (on: boolean) => {
+    setShowRefreshes(on);
+    setParams(paramsFrom({ ...filters, refreshes: on }));
+  };
+
+  const filtered = filters.groups.length > 0 || filters.from || filters.to;
+  const visible = (items ?? []).filter((event) => showRefreshes || event.event_type !== REFRESH);
+  const hidden = (items?.length ?? 0) - visible.length;
 
   return (
     <>
       <PageHeader title="Activity" description="Security events on your account, newest first." />
       <form className="card filters" onSubmit={apply} noValidate aria-label="Filter activity">
-        <SelectField
-          label="Event type"
-          name="event_type"
-          value={draft.eventType}
-          onChange={(e) => setDraft({ ...draft, eventType: e.target.value })}
-        >
-          <option value="">All events</option>
-          {FILTER_GROUPS.map((group) => (
-            <optgroup key={group.label} label={group.label}>
-              {group.types.map((type) => (
-                <option key={type} value={type}>
-                  {EVENT_LABELS[type] ?? type}
-                </option>
-              ))}
-            </optgroup>
-          ))}
-        </SelectField>
+        <fieldset className="fieldset filters__types">
+          <legend className="field__label">Show</legend>
+          <div className="chips">
+            {FILTER_GROUPS.map((group) => (
+              <label key={group.id} className="chip">
+                <input
+                  type="checkbox"
+                  name="type"
+                  value={group.id}
+                  checked={draft.groups.includes(group.id)}
+                  onChange={(e) =>
+                    setDraft({
+                      ...draft,
+                      groups: e.target.checked ? [...draft.groups, group.id] : draft.groups.filter((id) => id !== group.id),
+                    })
+                  }
+                />
+                <span>{group.label}</span>
+              </label>
+            ))}
+          </div>
+        </fieldset>
         <TextField
           label="From"
           name="since"
@@ -226,47 +302,82 @@ export function AuditPage() {
           ) : null}
         </div>
       </form>
-      {error ? <Alert tone="error">{error}</Alert> : null}
+      <div className="filters__refresh">
+        <Checkbox
+          label="Show session refreshes"
+          checked={showRefreshes}
+          onChange={(e) => toggleRefreshes(e.target.checked)}
+        />
+        {!showRefreshes && hidden > 0 ? (
+          <span className="muted">
+            {hidden} automatic session refresh{hidden === 1 ? '' : 'es'} hidden
+          </span>
+        ) : null}
+      </div>
+      {error ? (
+        <Alert tone="error">
+          {error}{' '}
+          <Button variant="link" onClick={() => (items === null || !cursor ? setAttempt((n) => n + 1) : void loadMore())}>
+            Retry
+          </Button>
+        </Alert>
+      ) : null}
       {items === null && loading ? <PageLoader label="Loading activity…" /> : null}
       {items !== null ? (
-        items.length === 0 ? (
+        visible.length === 0 ? (
           <p className="empty" role="status">
             {filtered ? 'No events match these filters.' : 'No activity yet.'}
           </p>
         ) : (
           <div className="table-wrap" aria-busy={loading}>
-            <table className="table">
+            <table className="table table--stack">
               <caption className="visually-hidden">Account activity</caption>
               <thead>
                 <tr>
                   <th scope="col">When</th>
-                  <th scope="col">Event</th>
-                  <th scope="col">IP address</th>
-                  <th scope="col">Device</th>
+                  <th scope="col">What happened</th>
                 </tr>
               </thead>
               <tbody>
-                {items.map((event, index) => {
-                  const details = eventDetails(event);
-                  return (
-                    <tr key={`${event.event_id}-${index}`} data-event-type={event.event_type}>
-                      <td className="nowrap">
-                        <time dateTime={event.occurred_at}>{formatDateTime(event.occurred_at)}</time>
-                      </td>
-                      <td>
-                        <span className={`event event--${event.event_type.split('.')[1] ?? event.event_type}`}>
-                          {EVENT_LABELS[event.event_type] ?? event.event_type}
-                        </span>
-                        <span className="event__code">{event.event_type}</span>
-                        {details ? <span className="event__details">{details}</span> : null}
-                      </td>
-                      <td className="nowrap">{event.ip ?? '—'}</td>
-                      <td className="truncate" title={event.user_agent ?? undefined}>
-                        {describeUserAgent(event.user_agent)}
-                      </td>
-                    </tr>
-                  );
-                })}
+                {visible.map((event, index) => (
+                  <tr key={`${event.event_id}-${index}`} data-event-type={event.event_type} className={isFailure(event) ? 'row--failed' : undefined}>
+                    <td className="nowrap" data-label="When">
+                      <time dateTime={event.occurred_at}>{formatDateTime(event.occurred_at, timeZone)}</time>
+                    </td>
+                    <td data-label="What happened">
+                      <span className={isFailure(event) ? 'event event--failed' : 'event'}>{eventSentence(event)}</span>
+                      <details className="event__more">
+                        <summary>Details</summary>
+                        <dl className="event__details">
+                          <div className="event__detail">
+                            <dt>event code</dt>
+                            <dd>
+                              <code>{event.event_type}</code>
+                            </dd>
+                          </div>
+                          {Object.entries(detailsOf(event))
+                            .filter(([, value]) => value !== null && value !== undefined)
+                            .map(([key, value]) => (
+                              <div key={key} className="event__detail">
+                                <dt>{key.replace(/_/g, ' ')}</dt>
+                                <dd>
+                                  <code>{typeof value === 'object' ? JSON.stringify(value) : String(value)}</code>
+                                </dd>
+                              </div>
+                            ))}
+                          {event.user_agent ? (
+                            <div className="event__detail">
+                              <dt>browser</dt>
+                              <dd>
+                                <code>{event.user_agent}</code>
+                              </dd>
+                            </div>
+                          ) : null}
+                        </dl>
+                      </details>
+                    </td>
+                  </tr>
+                ))}
               </tbody>
             </table>
           </div>

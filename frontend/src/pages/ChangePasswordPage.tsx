@@ -30,6 +30,10 @@ export function ChangePasswordPage() {
         invalid_password: 'current_password',
         weak_password: 'new_password',
       },
+      messages: {
+        invalid_credentials: 'The current password is not correct.',
+        invalid_password: 'The current password is not correct.',
+      },
       validate: () => {
         const errors: Record<string, string> = {};
         if (!current) errors.current_password = 'Enter your current password.';

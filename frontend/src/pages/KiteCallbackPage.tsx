@@ -5,7 +5,8 @@ import { PageHeader } from '../components/PageHeader';
 import { PageLoader } from '../components/Spinner';
 import { toApiProblem } from '../services/errors';
 import { tradingAccountsApi } from '../services/tradingAccountsApi';
-import { KITE_PENDING_ACCOUNT_KEY } from './TradingAccountsPage';
+import { KITE_PENDING_ACCOUNT_KEY, withRedirectParams } from './TradingAccountsPage';
+import { Button } from '../components/Button';
 
 /**
  * Kite sends the user back here with `request_token` (single-use, valid for minutes) and our own
@@ -15,6 +16,8 @@ export function KiteCallbackPage() {
   const [params] = useSearchParams();
   const navigate = useNavigate();
   const [error, setError] = useState<string | null>(null);
+  const [retryAccount, setRetryAccount] = useState<string | null>(null);
+  const [retrying, setRetrying] = useState(false);
   const started = useRef(false);
 
   useEffect(() => {
@@ -26,8 +29,9 @@ export function KiteCallbackPage() {
     const accountId =
       params.get('account_id') ?? params.get('account') ?? sessionStorage.getItem(KITE_PENDING_ACCOUNT_KEY);
     sessionStorage.removeItem(KITE_PENDING_ACCOUNT_KEY);
+    setRetryAccount(accountId);
     if (status && status !== 'success') {
-      setError('Kite did not complete the login. Try “Connect with Kite” again.');
+      setError('The Kite sign-in was cancelled or did not finish, so nothing changed.');
       return;
     }
     if (!requestToken || !accountId) {
@@ -40,18 +44,41 @@ export function KiteCallbackPage() {
         const name = account?.user_id_broker ? `Kite account ${account.user_id_broker}` : 'Your Kite account';
         navigate('/trading-accounts', { replace: true, state: { notice: `${name} is connected for today.` } });
       })
-      .catch((err) => setError(toApiProblem(err).message));
+      .catch((err) => {
+        const problem = toApiProblem(err);
+        setError(problem.code === 'broker_auth_failed' || problem.code === 'broker_rejected' ? 'Kite did not accept this sign-in (it works only once and for a few minutes).' : problem.message);
+      });
   }, [navigate, params]);
+
+  const retry = async () => {
+    if (!retryAccount) return;
+    setRetrying(true);
+    try {
+      const url = await tradingAccountsApi.kiteLoginUrl(retryAccount);
+      sessionStorage.setItem(KITE_PENDING_ACCOUNT_KEY, retryAccount);
+      window.location.assign(withRedirectParams(url, retryAccount));
+    } catch (err) {
+      setError(toApiProblem(err).message);
+      setRetrying(false);
+    }
+  };
 
   return (
     <>
-      <PageHeader title="Connecting your Kite account" />
+      <PageHeader title={error ? 'Kite is not connected' : 'Connecting your Kite account'} />
       {error ? (
         <>
           <Alert tone="error">{error}</Alert>
-          <Link to="/trading-accounts" className="btn btn--secondary">
-            Back to trading accounts
-          </Link>
+          <div className="form__actions">
+            {retryAccount ? (
+              <Button onClick={() => void retry()} loading={retrying}>
+                Retry with Kite
+              </Button>
+            ) : null}
+            <Link to="/trading-accounts" className="btn btn--secondary">
+              Back to trading accounts
+            </Link>
+          </div>
         </>
       ) : (
         <PageLoader label="Exchanging the Kite login for today’s session…" />

@@ -6,6 +6,20 @@ import { renderApp } from '../test/render';
 
 const tokens = (token = 'at-login') => ({ access_token: token, token_type: 'bearer', expires_in: 900, user: makeUser() });
 
+/** Password step (MFA on), then one code; the verify handler decides what comes back. */
+async function oneWrongCode() {
+  server.use(
+    http.post('/v1/auth/login', () => HttpResponse.json({ status: 'mfa_required', session_token: 'mfa-st', methods: ['totp'] })),
+  );
+  const { user } = renderApp('/login');
+  await user.type(await screen.findByLabelText('Email'), 'asha@example.com');
+  await user.type(screen.getByLabelText('Password'), 'Correct-horse-42');
+  await user.click(screen.getByRole('button', { name: 'Sign in' }));
+  await user.type(await screen.findByLabelText('Authentication code'), '123456');
+  await user.click(screen.getByRole('button', { name: 'Verify' }));
+  return user;
+}
+
 describe('LoginPage', () => {
   it('signs in and lands on the home page', async () => {
     let body: unknown;
@@ -24,17 +38,18 @@ describe('LoginPage', () => {
     await user.click(screen.getByRole('button', { name: 'Sign in' }));
     expect(await screen.findByRole('heading', { level: 1, name: /Welcome, Asha/ })).toBeInTheDocument();
     expect(location()).toBe('/');
-    expect(body).toEqual({ email: 'Asha@Example.com', password: 'Correct-horse-42', persist_session: true });
+    expect(body).toEqual({ email: 'Asha@Example.com', password: 'Correct-horse-42', persist_session: false });
   });
 
-  it('shows the API detail in an alert on wrong credentials and clears the password', async () => {
-    server.use(http.post('/v1/auth/login', () => apiError(401, 'invalid_credentials', 'Invalid email or password.')));
+  it('shows plain words (never the API detail) on wrong credentials and clears the password', async () => {
+    server.use(http.post('/v1/auth/login', () => apiError(401, 'invalid_credentials', 'Raw detail from the server.')));
     const { user } = renderApp('/login');
     await user.type(await screen.findByLabelText('Email'), 'asha@example.com');
     await user.type(screen.getByLabelText('Password'), 'wrong-password');
     await user.click(screen.getByRole('button', { name: 'Sign in' }));
     const alert = await screen.findByRole('alert');
-    expect(alert).toHaveTextContent('Invalid email or password.');
+    expect(alert).toHaveTextContent('The email or password is incorrect.');
+    expect(alert).not.toHaveTextContent('Raw detail');
     expect(screen.getByLabelText('Password')).toHaveValue('');
   });
 
@@ -83,7 +98,7 @@ describe('LoginPage', () => {
     await waitFor(() => expect(codeInput).toHaveFocus());
     await user.type(codeInput, '000000');
     await user.click(screen.getByRole('button', { name: 'Verify' }));
-    expect(await screen.findByText('The code is not valid.', { selector: '.field__error' })).toBeInTheDocument();
+    expect(await screen.findByText('That code is not valid. Check your authenticator and try again.', { selector: '.field__error' })).toBeInTheDocument();
 
     await user.type(screen.getByLabelText('Authentication code'), '123 456');
     await user.click(screen.getByRole('button', { name: 'Verify' }));
@@ -127,15 +142,71 @@ describe('LoginPage', () => {
       ),
       http.post('/v1/auth/mfa/verify', () => apiError(401, 'mfa_session_expired', 'The sign-in attempt expired.')),
     );
+    const user = await oneWrongCode();
+    expect(await screen.findByText(/This sign-in step timed out/)).toBeInTheDocument();
+    expect(screen.queryByLabelText('Authentication code')).not.toBeInTheDocument();
+    await user.click(screen.getByRole('button', { name: 'Sign in again' }));
+    expect(await screen.findByRole('heading', { name: 'Sign in' })).toBeInTheDocument();
+    expect(screen.getByLabelText('Email')).toHaveValue('asha@example.com');
+    expect(screen.queryByRole('button', { name: 'Use a backup code instead' })).not.toBeInTheDocument();
+  });
+
+  it('shows attempts left from the third wrong code and one button after the fifth', async () => {
+    let wrong = 0;
+    server.use(
+      http.post('/v1/auth/login', () =>
+        HttpResponse.json({ status: 'mfa_required', session_token: 'mfa-st', methods: ['totp'] }),
+      ),
+      http.post('/v1/auth/mfa/verify', () => {
+        wrong += 1;
+        return HttpResponse.json(
+          { detail: 'x', code: 'invalid_mfa_code', attempts_remaining: 5 - wrong },
+          { status: 401 },
+        );
+      }),
+    );
     const { user } = renderApp('/login');
     await user.type(await screen.findByLabelText('Email'), 'asha@example.com');
     await user.type(screen.getByLabelText('Password'), 'Correct-horse-42');
     await user.click(screen.getByRole('button', { name: 'Sign in' }));
-    await user.type(await screen.findByLabelText('Authentication code'), '123456');
+    for (let i = 1; i <= 4; i += 1) {
+      await user.type(await screen.findByLabelText('Authentication code'), '000000');
+      await user.click(screen.getByRole('button', { name: 'Verify' }));
+      if (i < 3) {
+        await screen.findByText('That code is not valid. Check your authenticator and try again.', { selector: '.field__error' });
+        expect(screen.queryByText(/attempts? left/)).not.toBeInTheDocument();
+      }
+    }
+    expect(await screen.findByText(/1 attempt left/)).toBeInTheDocument();
+    await user.type(screen.getByLabelText('Authentication code'), '000000');
     await user.click(screen.getByRole('button', { name: 'Verify' }));
-    expect(await screen.findByRole('heading', { name: 'Sign in' })).toBeInTheDocument();
-    expect(screen.getByRole('status')).toHaveTextContent('The sign-in attempt expired.');
-    expect(screen.queryByRole('button', { name: 'Use a backup code instead' })).not.toBeInTheDocument();
+    expect(await screen.findByRole('button', { name: 'Sign in again' })).toBeInTheDocument();
+    expect(screen.queryByLabelText('Authentication code')).not.toBeInTheDocument();
+  });
+
+  it('counts a rate limit down with the button disabled', async () => {
+    server.use(
+      http.post('/v1/auth/login', () =>
+        HttpResponse.json({ status: 'mfa_required', session_token: 'mfa-st', methods: ['totp'] }),
+      ),
+      http.post('/v1/auth/mfa/verify', () =>
+        HttpResponse.json({ detail: 'x', code: 'rate_limited' }, { status: 429, headers: { 'Retry-After': '3' } }),
+      ),
+    );
+    await oneWrongCode();
+    const submit = () => document.querySelector<HTMLButtonElement>('button[type="submit"]')!;
+    await waitFor(() => expect(submit()).toBeDisabled());
+    expect(submit()).toHaveTextContent(/Wait \d s/);
+    expect(screen.getByText(/Too many attempts\. Try again in \d seconds?\./)).toBeInTheDocument();
+    await waitFor(() => expect(submit()).toHaveTextContent('Wait 1 s'), { timeout: 4000 });
+    await waitFor(() => expect(submit()).toBeEnabled(), { timeout: 4000 });
+    expect(submit()).toHaveTextContent('Verify');
+  });
+
+  it('pre-fills the e-mail after registration and leaves "Keep me signed in" off', async () => {
+    renderApp({ pathname: '/login', state: { email: 'new@example.com' } });
+    expect(await screen.findByLabelText('Email')).toHaveValue('new@example.com');
+    expect(screen.getByLabelText('Keep me signed in')).not.toBeChecked();
   });
 
   it('offers the passkey at the MFA step of an account that has one, and no app it does not have', async () => {

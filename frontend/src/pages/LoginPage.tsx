@@ -12,6 +12,8 @@ import type { LoginRedirectState } from '../components/ProtectedRoute';
 import { useAsyncForm } from '../components/useAsyncForm';
 import { useAuth } from '../contexts/AuthContext';
 import type { MfaMethod } from '../api/types';
+import { setFlash } from '../services/flash';
+import { formatWait } from '../services/errors';
 
 const REASON_MESSAGES: Record<string, string> = {
   signed_out: 'You have signed out.',
@@ -29,8 +31,10 @@ interface MfaStep {
 export function LoginPage() {
   const { login, verifyMfa, endReason } = useAuth();
   const location = useLocation();
-  const state = location.state as (LoginRedirectState & { notice?: string }) | null;
+  const state = location.state as (LoginRedirectState & { notice?: string; email?: string }) | null;
   const [mfa, setMfa] = useState<MfaStep | null>(null);
+  // Kept across the two steps (and a dead MFA step), and pre-filled after registration.
+  const [email, setEmail] = useState(state?.email ?? '');
   const [notice, setNotice] = useState<string | null>(
     state?.notice ?? (state?.reason ? REASON_MESSAGES[state.reason] : endReason ? REASON_MESSAGES[endReason] : null) ?? null,
   );
@@ -39,6 +43,7 @@ export function LoginPage() {
     return (
       <MfaStepForm
         step={mfa}
+        email={email}
         verify={verifyMfa}
         onExpired={(message) => {
           setMfa(null);
@@ -50,6 +55,8 @@ export function LoginPage() {
   return (
     <PasswordStepForm
       notice={notice}
+      email={email}
+      setEmail={setEmail}
       login={login}
       onMfaRequired={(step) => {
         setNotice(null);
@@ -61,16 +68,20 @@ export function LoginPage() {
 
 function PasswordStepForm({
   notice,
+  email,
+  setEmail,
   login,
   onMfaRequired,
 }: {
   notice: string | null;
+  email: string;
+  setEmail(email: string): void;
   login: ReturnType<typeof useAuth>['login'];
   onMfaRequired(step: MfaStep): void;
 }) {
-  const [email, setEmail] = useState('');
   const [password, setPassword] = useState('');
-  const [persist, setPersist] = useState(true);
+  // Off by default: a shared or borrowed computer must not stay signed in for weeks.
+  const [persist, setPersist] = useState(false);
   const form = useAsyncForm();
 
   const onSubmit = async (event: FormEvent) => {
@@ -140,12 +151,26 @@ function PasswordStepForm({
   );
 }
 
+/** Seconds left until `until` (a Date.now() value), ticking once a second; 0 when passed. */
+function useCountdown(until: number | null): number {
+  const [now, setNow] = useState(() => Date.now());
+  useEffect(() => {
+    if (until === null) return;
+    setNow(Date.now());
+    const timer = window.setInterval(() => setNow(Date.now()), 1000);
+    return () => window.clearInterval(timer);
+  }, [until]);
+  return until === null ? 0 : Math.max(0, Math.ceil((until - now) / 1000));
+}
+
 function MfaStepForm({
   step,
+  email,
   verify,
   onExpired,
 }: {
   step: MfaStep;
+  email: string;
   verify: ReturnType<typeof useAuth>['verifyMfa'];
   onExpired(message: string): void;
 }) {
@@ -154,6 +179,11 @@ function MfaStepForm({
   const [code, setCode] = useState('');
   const form = useAsyncForm();
   const inputRef = useRef<HTMLInputElement>(null);
+  const [attemptsLeft, setAttemptsLeft] = useState<number | null>(null);
+  const [dead, setDead] = useState<string | null>(null);
+  const [limitedUntil, setLimitedUntil] = useState<number | null>(null);
+  const wait = useCountdown(limitedUntil);
+  const limited = wait > 0;
 
   useEffect(() => {
     inputRef.current?.focus();
@@ -170,13 +200,40 @@ function MfaStepForm({
         return {};
       },
     });
-    if (!result.ok) {
-      setCode('');
-      if (result.problem?.code === 'mfa_session_expired' || result.problem?.code === 'rate_limited') {
-        onExpired(result.problem.message);
+    if (result.ok) {
+      if (result.value !== null) {
+        setFlash(
+          result.value === 0
+            ? 'You used your last backup code. Create new ones in Security now, or you could be locked out.'
+            : `You signed in with a backup code. ${result.value} backup code${result.value === 1 ? '' : 's'} left — create new ones in Security when you run low.`,
+        );
       }
+      return;
+    }
+    setCode('');
+    const problem = result.problem;
+    if (!problem) return;
+    if (problem.code === 'mfa_session_expired' || problem.code === 'mfa_session_invalid') {
+      setDead(problem.code === 'mfa_session_expired' ? 'This sign-in step timed out.' : 'This sign-in attempt has ended.');
+    } else if (problem.code === 'rate_limited') {
+      setLimitedUntil(Date.now() + (problem.retryAfter ?? 30) * 1000);
+    } else if (problem.attemptsRemaining !== null) {
+      if (problem.attemptsRemaining <= 0) setDead('That was the last wrong code for this sign-in attempt.');
+      else setAttemptsLeft(problem.attemptsRemaining);
     }
   };
+
+  if (dead) {
+    return (
+      <>
+        <PageHeader title="Two-factor authentication" />
+        <Alert tone="error">{dead} For your safety, start again with your password.</Alert>
+        <Button block onClick={() => onExpired(email ? `Sign in again as ${email}.` : 'Sign in again.')}>
+          Sign in again
+        </Button>
+      </>
+    );
+  }
 
   const switchMethod = () => {
     setMethod((current) => (current === 'totp' ? 'backup_code' : 'totp'));
@@ -201,7 +258,18 @@ function MfaStepForm({
           onFailed={(problem) => problem.code.startsWith('mfa_session') && onExpired(problem.message)}
         />
       ) : null}
-      <FormAlert form={form} />
+      {limited ? (
+        <Alert tone="warning">
+          Too many attempts. Try again in {formatWait(wait)}.
+        </Alert>
+      ) : (
+        <FormAlert form={form} />
+      )}
+      {attemptsLeft !== null && attemptsLeft <= 2 && !limited ? (
+        <p className="form__attempts" role="status">
+          {attemptsLeft === 1 ? '1 attempt left' : `${attemptsLeft} attempts left`} before you have to sign in again.
+        </p>
+      ) : null}
       <form ref={form.formRef} onSubmit={onSubmit} noValidate className="form">
         {method === 'totp' ? (
           <TextField
@@ -239,8 +307,8 @@ function MfaStepForm({
             error={form.fieldErrors.code}
           />
         )}
-        <Button type="submit" block loading={form.submitting}>
-          {form.submitting ? 'Verifying…' : 'Verify'}
+        <Button type="submit" block loading={form.submitting} disabled={limited}>
+          {form.submitting ? 'Verifying…' : limited ? `Wait ${wait} s` : 'Verify'}
         </Button>
       </form>
       {canUseBackup && step.methods.includes('totp') ? (

@@ -29,6 +29,7 @@ describe('Continue with Google', () => {
       }),
     );
     const { user } = renderApp('/login');
+    await user.click(await screen.findByRole('checkbox', { name: 'Keep me signed in' }));
     await user.click(await screen.findByRole('button', { name: 'Continue with Google' }));
     await waitFor(() => expect(assign).toHaveBeenCalledWith('https://idp.example/authorize?x=1'));
     expect(body).toEqual({ persist_session: true });
@@ -82,7 +83,7 @@ describe('Continue with Google', () => {
     await user.type(screen.getByLabelText('Password of your Quantagro account'), 'wrong');
     await user.type(screen.getByLabelText('Code from your app, or a backup code'), '123 456');
     await user.click(screen.getByRole('button', { name: 'Link Google and sign in' }));
-    expect(await screen.findByText('Incorrect password.', { selector: '.field__error' })).toBeInTheDocument();
+    expect(await screen.findByText('The password is not correct.', { selector: '.field__error' })).toBeInTheDocument();
 
     await user.type(screen.getByLabelText('Password of your Quantagro account'), 'Correct-Horse-9');
     await user.type(screen.getByLabelText('Code from your app, or a backup code'), '123456');
@@ -116,7 +117,7 @@ describe('Continue with Google', () => {
       ),
     );
     renderApp('/login/google/callback?code=c&state=s');
-    expect(await screen.findByText('This sign-in attempt is not valid or has expired. Start again.')).toBeInTheDocument();
+    expect(await screen.findByText('The Google sign-in expired or was started in another browser. Start again.')).toBeInTheDocument();
     expect(screen.getByRole('link', { name: 'Back to sign in' })).toHaveAttribute('href', '/login');
   });
 

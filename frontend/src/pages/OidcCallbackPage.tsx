@@ -178,6 +178,7 @@ function LinkForm({ pending }: { pending: LinkRequired }) {
           invalid_mfa_code: 'code',
           mfa_code_required: 'code',
         },
+        messages: { invalid_credentials: 'The password is not correct.' },
         validate: () => ({
           password: password ? undefined : 'Enter the password of your Quantagro account.',
           code:

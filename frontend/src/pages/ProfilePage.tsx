@@ -30,6 +30,20 @@ function isTimeZone(value: string): boolean {
   }
 }
 
+/** The service's rules (kit/validation.py), checked first so its pattern never reaches the page. */
+export function isPhone(value: string): boolean {
+  return value.length <= 32 && /^\+?[0-9 ()-]{4,32}$/.test(value) && (value.match(/\d/g)?.length ?? 0) >= 6;
+}
+
+export function isLocale(value: string): boolean {
+  if (value.length > 35 || !/^[A-Za-z]{2,8}([-_][A-Za-z0-9]{1,8})*$/.test(value)) return false;
+  try {
+    return Intl.getCanonicalLocales(value.replace(/_/g, '-')).length === 1;
+  } catch {
+    return false;
+  }
+}
+
 export function ProfilePage() {
   const { user, setUser } = useAuth();
   const [editing, setEditing] = useState(false);
@@ -67,8 +81,10 @@ export function ProfilePage() {
         validate: () => {
           const errors: Record<string, string> = {};
           if (!name.trim()) errors.name = 'Enter your name.';
-          if (phone.trim() && !/^\+?[0-9 ()-]{6,20}$/.test(phone.trim()))
-            errors.phone = 'Enter a phone number with digits only, e.g. +91 98765 43210.';
+          if (phone.trim() && !isPhone(phone.trim()))
+            errors.phone = 'Enter a phone number with its country code, e.g. +91 98765 43210 (digits, spaces, brackets and dashes only).';
+          if (locale.trim() && !isLocale(locale.trim()))
+            errors.locale = 'Pick a language and region from the list, e.g. en-IN.';
           if (timezone.trim() && !isTimeZone(timezone.trim()))
             errors.timezone = 'Pick a time zone from the list, e.g. Asia/Kolkata.';
           return errors;

@@ -27,7 +27,7 @@ describe('RegisterPage', () => {
     const { user } = renderApp('/register');
     await fillForm(user);
     await user.click(screen.getByRole('button', { name: 'Create account' }));
-    expect(await screen.findByRole('alert')).toHaveTextContent('The password does not meet the policy.');
+    expect(await screen.findByRole('alert')).toHaveTextContent('Choose a stronger password.');
     const password = screen.getByLabelText('Password');
     expect(password).toHaveAttribute('aria-invalid', 'true');
     expect(password).toHaveAccessibleDescription(/breached passwords/);

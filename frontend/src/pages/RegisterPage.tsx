@@ -36,8 +36,8 @@ export function RegisterPage() {
           Your account was created. We sent a verification link to <strong>{registeredEmail}</strong>. Open it to
           confirm your address.
         </Alert>
-        <p className="muted">The link expires after a while; you can ask for a new one after signing in.</p>
-        <Link className="btn btn--primary btn--block" to="/login">
+        <p className="muted">The link works for 24 hours; you can ask for a new one after signing in.</p>
+        <Link className="btn btn--primary btn--block" to="/login" state={{ email: registeredEmail }}>
           Continue to sign in
         </Link>
       </>

@@ -1,4 +1,4 @@
-import { useState, type FormEvent } from 'react';
+import { useEffect, useState, type FormEvent } from 'react';
 import { Link, useSearchParams } from 'react-router';
 import { Alert } from '../components/Alert';
 import { Button } from '../components/Button';
@@ -10,6 +10,18 @@ import { useAsyncForm } from '../components/useAsyncForm';
 import { usePasswordPolicy } from '../components/usePasswordPolicy';
 import { useAuth } from '../contexts/AuthContext';
 import { authApi } from '../services/authApi';
+import { toApiProblem } from '../services/errors';
+import { PageLoader } from '../components/Spinner';
+
+/** What a dead e-mailed link says, by the service's `reason`. */
+export const LINK_REASONS: Record<string, string> = {
+  token_used: 'This link was already used. If you did not change your password, ask for a new link.',
+  token_replaced: 'This link was replaced by a newer e-mail. Open the most recent e-mail from us, or ask for a new link.',
+  token_expired: 'This link has expired: reset links work for 30 minutes. Ask for a new one.',
+  token_invalid: 'This link no longer works. Ask for a new one.',
+};
+
+type LinkState = { kind: 'checking' } | { kind: 'ok' } | { kind: 'dead'; message: string; retry: boolean };
 
 export function ResetPasswordPage() {
   const [params] = useSearchParams();
@@ -21,6 +33,30 @@ export function ResetPasswordPage() {
   const [done, setDone] = useState(false);
   const form = useAsyncForm();
   const policy = usePasswordPolicy(password);
+  const [link, setLink] = useState<LinkState>({ kind: 'checking' });
+  const [attempt, setAttempt] = useState(0);
+
+  useEffect(() => {
+    // Checked before any form is shown: a used, replaced or expired link never shows one.
+    if (!token) return;
+    let active = true;
+    setLink({ kind: 'checking' });
+    authApi
+      .checkResetToken(token)
+      .then(() => active && setLink({ kind: 'ok' }))
+      .catch((error) => {
+        if (!active) return;
+        const problem = toApiProblem(error);
+        if (problem.code === 'reset_token_invalid') {
+          setLink({ kind: 'dead', message: LINK_REASONS[problem.reason ?? ''] ?? LINK_REASONS.token_invalid!, retry: false });
+        } else {
+          setLink({ kind: 'dead', message: problem.message, retry: true });
+        }
+      });
+    return () => {
+      active = false;
+    };
+  }, [token, attempt]);
 
   if (!token) {
     return (
@@ -46,11 +82,39 @@ export function ResetPasswordPage() {
     );
   }
 
+  if (link.kind === 'checking') {
+    return (
+      <>
+        <PageHeader title="Reset your password" />
+        <PageLoader label="Checking your reset link…" />
+      </>
+    );
+  }
+
+  if (link.kind === 'dead') {
+    return (
+      <>
+        <PageHeader title="Reset your password" />
+        <Alert tone="error">{link.message}</Alert>
+        {link.retry ? (
+          <Button block onClick={() => setAttempt((n) => n + 1)}>
+            Retry
+          </Button>
+        ) : (
+          <Link className="btn btn--primary btn--block" to="/forgot-password">
+            Request a new link
+          </Link>
+        )}
+      </>
+    );
+  }
+
   const onSubmit = async (event: FormEvent) => {
     event.preventDefault();
     setTouched(true);
     const result = await form.run(() => authApi.resetPassword(token, password), {
       codeToField: { weak_password: 'new_password' },
+      messages: LINK_REASONS,
       validate: () => {
         const errors: Record<string, string> = {};
         if (!password) errors.new_password = 'Choose a new password.';

@@ -81,7 +81,7 @@ describe('SecurityPage', () => {
 
     await user.type(codeField, '111111');
     await user.click(screen.getByRole('button', { name: 'Turn on' }));
-    expect(await screen.findByText('The code is not valid.', { selector: '.field__error' })).toBeInTheDocument();
+    expect(await screen.findByText('That code is not valid. Check your authenticator and try again.', { selector: '.field__error' })).toBeInTheDocument();
 
     await user.type(screen.getByLabelText('Code from the app'), '654321');
     await user.click(screen.getByRole('button', { name: 'Turn on' }));

@@ -89,7 +89,7 @@ describe('SessionsPage', () => {
     );
     const { user } = renderApp('/sessions');
     await user.click(await screen.findByRole('button', { name: 'Revoke Safari on iOS' }));
-    expect(await screen.findByRole('alert')).toHaveTextContent('Session not found.');
+    expect(await screen.findByRole('alert')).toHaveTextContent('We could not find what you asked for.');
     expect(within(screen.getByRole('list', { name: 'Active sessions' })).getAllByRole('listitem')).toHaveLength(2);
   });
 

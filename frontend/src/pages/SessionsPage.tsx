@@ -5,13 +5,13 @@ import { Button } from '../components/Button';
 import { ConfirmDialog } from '../components/ConfirmDialog';
 import { PageHeader } from '../components/PageHeader';
 import { PageLoader } from '../components/Spinner';
-import { describeUserAgent, formatDateTime, formatRelative } from '../components/format';
+import { deviceName, formatDateTime, formatRelative } from '../components/format';
 import { useAuth } from '../contexts/AuthContext';
 import { authApi } from '../services/authApi';
 import { toApiProblem } from '../services/errors';
 
 function describeDevice(session: Session): string {
-  return session.device || describeUserAgent(session.user_agent);
+  return deviceName(session.user_agent, session.device);
 }
 
 const RISK_LABELS: Record<string, string> = {

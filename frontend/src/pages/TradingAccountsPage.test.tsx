@@ -52,7 +52,7 @@ describe('TradingAccountsPage', () => {
     await user.type(screen.getByLabelText('API key'), 'x');
     await user.type(screen.getByLabelText('API secret'), 'secret');
     await user.click(submit);
-    expect(await screen.findByRole('alert')).toHaveTextContent('Some fields are invalid.');
+    expect(await screen.findByRole('alert')).toHaveTextContent('Some fields need your attention.');
     expect(screen.getByLabelText('API key')).toHaveAccessibleDescription(/16 to 32 letters/);
     await waitFor(() => expect(screen.getByLabelText('API key')).toHaveFocus());
     expect(screen.getByLabelText('Kite client ID')).not.toHaveAttribute('aria-invalid');
@@ -75,7 +75,9 @@ describe('TradingAccountsPage', () => {
     await user.type(screen.getByLabelText('API secret'), 'kitesecret');
     await user.click(screen.getByRole('button', { name: 'Link account' }));
     const list = await screen.findByRole('list', { name: 'Linked trading accounts' });
-    expect(within(list).getByText('pending')).toBeInTheDocument();
+    expect(within(list).getByText('Not connected')).toBeInTheDocument();
+    expect(within(list).getByRole('button', { name: 'Verify' })).toBeDisabled();
+    expect(within(list).getByText(/Connect with Kite first/)).toBeInTheDocument();
     expect(body).toEqual({ broker: 'kite', user_id_broker: 'AB1234', api_key: 'kiteapikey123456', api_secret: 'kitesecret' });
     expect(screen.getByRole('status')).toHaveTextContent('Kite account AB1234 was linked.');
   });
@@ -141,7 +143,7 @@ describe('TradingAccountsPage', () => {
     await user.click(screen.getByRole('button', { name: 'Unlink' }));
     await user.click(within(screen.getByRole('alertdialog')).getByRole('button', { name: 'Unlink account' }));
     await waitFor(() => expect(deleted).toBe(true));
-    expect(await screen.findByRole('status')).toHaveTextContent('unlinked');
+    expect(await screen.findByText(/AB1234 was unlinked and its credentials destroyed/)).toBeInTheDocument();
   });
 
   it('shares with a member and removes them', async () => {
@@ -173,8 +175,72 @@ describe('TradingAccountsPage', () => {
     await user.click(within(screen.getByRole('form', { name: 'Share AB1234' })).getByRole('button', { name: 'Share' }));
     expect(await screen.findByText(/ravi@example.com/, { selector: '.members__list span' })).toBeInTheDocument();
     expect(added).toEqual({ email: 'ravi@example.com', permissions: ['view', 'trade'] });
+    expect(screen.getByRole('status')).toHaveTextContent('Shared AB1234 with ravi@example.com');
     await user.click(screen.getByRole('button', { name: 'Remove ravi@example.com' }));
+    const dialog = await screen.findByRole('alertdialog', { name: 'Remove ravi@example.com?' });
+    await user.click(within(dialog).getByRole('button', { name: 'Remove access' }));
     await waitFor(() => expect(screen.queryByRole('button', { name: 'Remove ravi@example.com' })).not.toBeInTheDocument());
+    expect(screen.getByRole('status')).toHaveTextContent('ravi@example.com no longer has access to AB1234.');
+    expect(screen.getByRole('status')).not.toHaveTextContent('Shared AB1234');
+  });
+
+  it('asks before giving Manage', async () => {
+    let added = 0;
+    server.use(
+      ...signedInHandlers(),
+      noMembers,
+      http.get('/v1/trading-accounts', () => HttpResponse.json({ items: [account], next_cursor: null })),
+      http.post('/v1/trading-accounts/acc-1/members', () => {
+        added += 1;
+        return HttpResponse.json(
+          { user_id: 'u-2', email: 'ravi@example.com', name: 'Ravi', permissions: ['view', 'manage'], added_by: 'u-1', created_at: '2025-01-01T00:00:00Z' },
+          { status: 201 },
+        );
+      }),
+    );
+    const { user } = renderApp('/trading-accounts');
+    await user.click(await screen.findByRole('button', { name: 'Share' }));
+    await user.type(screen.getByLabelText('Their email'), 'ravi@example.com');
+    await user.click(screen.getByRole('checkbox', { name: /Manage/ }));
+    await user.click(within(screen.getByRole('form', { name: 'Share AB1234' })).getByRole('button', { name: 'Share' }));
+    const dialog = await screen.findByRole('alertdialog', { name: /Give ravi@example.com “Manage”\?/ });
+    await user.keyboard('{Escape}');
+    expect(added).toBe(0);
+    await user.click(within(screen.getByRole('form', { name: 'Share AB1234' })).getByRole('button', { name: 'Share' }));
+    await user.click(within(await screen.findByRole('alertdialog')).getByRole('button', { name: 'Give Manage' }));
+    await waitFor(() => expect(added).toBe(1));
+    expect(dialog).not.toBeInTheDocument();
+  });
+
+  it('shows a member the owner and Leave, and refetches when the account is gone', async () => {
+    let listed = 0;
+    const shared = {
+      ...account,
+      status: 'active',
+      access_token_expires_at: '2099-01-01T00:30:00Z',
+      role: 'member',
+      permissions: ['view', 'trade'],
+      owner: { name: 'Asha Rao', email: 'asha@example.com' },
+    };
+    server.use(
+      ...signedInHandlers(),
+      noMembers,
+      http.get('/v1/trading-accounts', () => {
+        listed += 1;
+        return HttpResponse.json({ items: listed === 1 ? [shared] : [], next_cursor: null });
+      }),
+      http.post('/v1/trading-accounts/acc-1/verify', () =>
+        HttpResponse.json({ detail: 'No such trading account.', code: 'trading_account_not_found' }, { status: 404 }),
+      ),
+    );
+    const { user } = renderApp('/trading-accounts');
+    expect(await screen.findByText('Owner: Asha Rao (asha@example.com)')).toBeInTheDocument();
+    expect(screen.getByRole('button', { name: 'Leave' })).toBeInTheDocument();
+    expect(screen.queryByRole('button', { name: 'Unlink' })).not.toBeInTheDocument();
+    await user.click(screen.getByRole('button', { name: 'Verify' }));
+    expect(await screen.findByText(/This account \(AB1234\) is no longer shared with you/)).toBeInTheDocument();
+    await waitFor(() => expect(listed).toBe(2));
+    expect(screen.queryByText('No such trading account.')).not.toBeInTheDocument();
   });
 
   it('lists the members an account is already shared with', async () => {
@@ -194,19 +260,49 @@ describe('TradingAccountsPage', () => {
     expect(await screen.findByRole('button', { name: 'Remove meera@example.com' })).toBeInTheDocument();
   });
 
-  it('shows why Kite refused the credentials', async () => {
+  it('says in plain words that Kite ended the session, without the API wording', async () => {
+    server.use(
+      ...signedInHandlers(),
+      noMembers,
+      http.get('/v1/trading-accounts', () =>
+        HttpResponse.json({ items: [{ ...account, status: 'active', access_token_expires_at: '2099-01-01T00:30:00Z' }], next_cursor: null }),
+      ),
+      http.post('/v1/trading-accounts/acc-1/verify', () =>
+        HttpResponse.json({ ...account, status: 'expired', access_token_expires_at: '2020-01-01T00:30:00Z', reason: 'access_token_expired' }),
+      ),
+    );
+    const { user } = renderApp('/trading-accounts');
+    const verify = await screen.findByRole('button', { name: 'Verify' });
+    expect(verify).toHaveClass('btn--primary');
+    await user.click(verify);
+    expect(await screen.findByRole('alert')).toHaveTextContent('Kite ends sessions daily at 6:00');
+    expect(screen.getByRole('alert')).not.toHaveTextContent('access_token_expired');
+    expect(screen.getByText('Session ended', { selector: '.badge' })).toBeInTheDocument();
+    expect(screen.queryByText(/Token valid until/)).not.toBeInTheDocument();
+    expect(screen.getByRole('button', { name: 'Reconnect with Kite' })).toHaveClass('btn--primary');
+  });
+
+  it('never shows the server detail of a broker error', async () => {
     server.use(
       ...signedInHandlers(),
       noMembers,
       http.get('/v1/trading-accounts', () => HttpResponse.json({ items: [account], next_cursor: null })),
-      http.post('/v1/trading-accounts/acc-1/verify', () =>
-        HttpResponse.json({ ...account, status: 'expired', reason: 'Token is invalid or has expired.' }),
+      http.get('/v1/trading-accounts/acc-1/kite/login-url', () =>
+        HttpResponse.json({ detail: 'Kite is unavailable (HTTP 503): Gateway error from OMS', code: 'broker_unavailable' }, { status: 502 }),
       ),
     );
     const { user } = renderApp('/trading-accounts');
-    await user.click(await screen.findByRole('button', { name: 'Verify' }));
-    expect(await screen.findByRole('alert')).toHaveTextContent('is expired (Token is invalid or has expired.)');
-    expect(screen.getByText('expired', { selector: '.badge' })).toBeInTheDocument();
+    await user.click(await screen.findByRole('button', { name: 'Connect with Kite' }));
+    expect(await screen.findByRole('alert')).toHaveTextContent('Kite is not answering right now.');
+    expect(screen.getByRole('alert')).not.toHaveTextContent('HTTP 503');
+  });
+
+  it('shows the redirect URL to paste into the Kite Connect app', async () => {
+    server.use(...signedInHandlers(), noMembers, http.get('/v1/trading-accounts', () => HttpResponse.json({ items: [], next_cursor: null })));
+    renderApp('/trading-accounts');
+    expect(await screen.findByText(`${window.location.origin}/trading-accounts/kite/callback`)).toBeInTheDocument();
+    expect(screen.getByRole('button', { name: 'Copy redirect URL' })).toBeInTheDocument();
+    expect(screen.getByLabelText('Kite client ID')).toHaveAccessibleDescription(/like ZX1234/);
   });
 
   it('adds redirect_params only when the login URL has none', () => {

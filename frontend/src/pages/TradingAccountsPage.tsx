@@ -1,4 +1,6 @@
 import { useCallback, useEffect, useId, useState, type FormEvent } from 'react';
+import { CopyButton } from '../components/CopyButton';
+import { useAuth } from '../contexts/AuthContext';
 import { useLocation, useNavigate } from 'react-router';
 import type { AccountPermission, TradingAccount, TradingAccountMember } from '../api/types';
 import { Alert } from '../components/Alert';
@@ -11,7 +13,7 @@ import { PageLoader } from '../components/Spinner';
 import { StatusBadge } from '../components/StatusBadge';
 import { formatDate, formatDateTime } from '../components/format';
 import { useAsyncForm } from '../components/useAsyncForm';
-import { toApiProblem } from '../services/errors';
+import { messageForCode, toApiProblem } from '../services/errors';
 import { tradingAccountsApi } from '../services/tradingAccountsApi';
 
 /** Non-secret key: which account a Kite login round trip belongs to. */
@@ -34,13 +36,28 @@ export function expiryToIso(value: string): string | undefined {
   return Number.isNaN(date.getTime()) ? undefined : date.toISOString();
 }
 
-/** Plain words for the sharing rules the service enforces (never its codes). */
-const SHARE_MESSAGES: Record<string, string> = {
-  invalid_expiry: 'Choose an end between a minute from now and one year ahead, or leave it empty.',
-  grant_outlives_yours: 'Your own access ends earlier: choose an end on or before it.',
-  owner_only_permission: 'Only the owner can give or change “Manage”.',
-  account_frozen: 'Trading on this account is frozen, so it cannot be shared right now.',
-};
+/** Where Kite sends the trader back: paste it as the Redirect URL of the Kite Connect app. */
+export function kiteRedirectUrl(): string {
+  return `${window.location.origin}/trading-accounts/kite/callback`;
+}
+
+/** What the card says about the broker session (never a status code). */
+export function sessionSummary(account: TradingAccount): { needsConnection: boolean; hasSession: boolean; text: string | null } {
+  if (account.status === 'expired') {
+    return { needsConnection: true, hasSession: false, text: 'Kite ends sessions daily at 6:00 — reconnect to trade today.' };
+  }
+  if (account.status === 'invalid') {
+    return {
+      needsConnection: true,
+      hasSession: false,
+      text: 'Kite did not accept the last session. Connect with Kite again, or rotate the credentials.',
+    };
+  }
+  if (!account.access_token_expires_at) {
+    return { needsConnection: true, hasSession: false, text: 'Not connected yet: Connect with Kite to start today’s session.' };
+  }
+  return { needsConnection: false, hasSession: true, text: `Connected until ${formatDateTime(account.access_token_expires_at)}.` };
+}
 
 /**
  * Carry the account id through Kite's redirect (Kite appends `redirect_params` to the return URL).
@@ -65,6 +82,7 @@ export function TradingAccountsPage() {
   const [loadError, setLoadError] = useState<string | null>(null);
   const [notice, setNotice] = useState<string | null>((location.state as { notice?: string } | null)?.notice ?? null);
   const [showLinkForm, setShowLinkForm] = useState(false);
+  const [goneNotice, setGoneNotice] = useState<string | null>(null);
 
   useEffect(() => {
     // The notice came through navigation state; do not show it again on reload.
@@ -101,6 +119,7 @@ export function TradingAccountsPage() {
         }
       />
       {notice ? <Alert tone="success">{notice}</Alert> : null}
+      {goneNotice ? <Alert tone="warning">{goneNotice}</Alert> : null}
       {showLinkForm || (accounts !== null && accounts.length === 0) ? (
         <LinkAccountForm
           onCancel={accounts && accounts.length > 0 ? () => setShowLinkForm(false) : undefined}
@@ -132,6 +151,11 @@ export function TradingAccountsPage() {
                 setNotice(`Kite account ${account.user_id_broker} was unlinked and its credentials destroyed.`);
               }}
               onNotice={setNotice}
+              onGone={() => {
+                void load();
+                setNotice(null);
+                setGoneNotice(`This account (${account.user_id_broker}) is no longer shared with you: its owner unlinked it or ended your access.`);
+              }}
             />
           ))}
         </ul>
@@ -178,9 +202,21 @@ function LinkAccountForm({ onLinked, onCancel }: { onLinked(account: TradingAcco
         Link a Kite account
       </h2>
       <p className="muted">
-        Use the API key and secret of your Kite Connect app. They are encrypted before they are stored and are only
-        released to Quantagro’s own services.
+        Use the API key and secret of your Kite Connect app (developers.kite.trade → My apps). They are encrypted before
+        they are stored and are only released to Quantagro’s own services.
       </p>
+      <div className="redirect-url">
+        <p className="field__label" id="redirect-url-label">
+          Redirect URL for your Kite Connect app
+        </p>
+        <p className="muted">Paste this as the app’s Redirect URL, so Kite sends you back here after you sign in.</p>
+        <div className="redirect-url__row">
+          <code className="redirect-url__value" aria-labelledby="redirect-url-label">
+            {kiteRedirectUrl()}
+          </code>
+          <CopyButton text={kiteRedirectUrl()} label="Copy redirect URL" />
+        </div>
+      </div>
       <form ref={form.formRef} onSubmit={onSubmit} noValidate className="form">
         <FormAlert form={form} />
         <div className="form__grid">
@@ -191,6 +227,7 @@ function LinkAccountForm({ onLinked, onCancel }: { onLinked(account: TradingAcco
             autoComplete="off"
             spellCheck={false}
             autoCapitalize="characters"
+            hint="The ID you sign in to Kite with, like ZX1234."
             value={userIdBroker}
             onChange={(e) => {
               setUserIdBroker(e.target.value);
@@ -203,6 +240,7 @@ function LinkAccountForm({ onLinked, onCancel }: { onLinked(account: TradingAcco
             name="api_key"
             autoComplete="off"
             spellCheck={false}
+            hint="Shown on your Kite Connect app’s page."
             value={apiKey}
             onChange={(e) => {
               setApiKey(e.target.value);
@@ -212,6 +250,7 @@ function LinkAccountForm({ onLinked, onCancel }: { onLinked(account: TradingAcco
           />
           <PasswordField
             label="API secret"
+            hint="Next to the API key; keep it private."
             name="api_secret"
             autoComplete="off"
             value={apiSecret}
@@ -227,7 +266,7 @@ function LinkAccountForm({ onLinked, onCancel }: { onLinked(account: TradingAcco
           name="access_token"
           optional
           autoComplete="off"
-          hint="Leave empty and use “Connect with Kite” to get today’s token."
+          hint="Leave empty: after linking, “Connect with Kite” gets today’s session for you."
           value={accessToken}
           onChange={(e) => {
             setAccessToken(e.target.value);
@@ -257,22 +296,30 @@ function AccountCard({
   onChanged,
   onUnlinked,
   onNotice,
+  onGone,
 }: {
   account: TradingAccount;
   onChanged(account: TradingAccount): void;
   onUnlinked(): void;
   onNotice(message: string | null): void;
+  /** The account is no longer visible to us (unlinked by its owner, or our access ended). */
+  onGone(): void;
 }) {
   const headingId = useId();
+  const menuId = useId();
+  const { user } = useAuth();
   const [panel, setPanel] = useState<Panel>('none');
   const [busy, setBusy] = useState<'connect' | 'verify' | 'unlink' | null>(null);
   const [error, setError] = useState<string | null>(null);
   const [confirmUnlink, setConfirmUnlink] = useState(false);
   const [confirmLeave, setConfirmLeave] = useState(false);
   const [leaving, setLeaving] = useState(false);
+  const [menuOpen, setMenuOpen] = useState(false);
   const [members, setMembers] = useState<TradingAccountMember[]>([]);
   const manage = canManage(account);
   const frozen = Boolean(account.frozen);
+  const session = sessionSummary(account);
+  const owner = account.role === 'owner';
 
   useEffect(() => {
     if (!manage) return;
@@ -286,6 +333,15 @@ function AccountCard({
     };
   }, [account.account_id, manage]);
 
+  const failed = (err: unknown) => {
+    const problem = toApiProblem(err);
+    if (problem.status === 404) {
+      onGone();
+      return;
+    }
+    setError(problem.message);
+  };
+
   const connect = async () => {
     setBusy('connect');
     setError(null);
@@ -294,7 +350,7 @@ function AccountCard({
       sessionStorage.setItem(KITE_PENDING_ACCOUNT_KEY, account.account_id);
       window.location.assign(withRedirectParams(url, account.account_id));
     } catch (err) {
-      setError(toApiProblem(err).message);
+      failed(err);
       setBusy(null);
     }
   };
@@ -307,15 +363,16 @@ function AccountCard({
       const updated = await tradingAccountsApi.verify(account.account_id);
       onChanged(updated);
       if (updated.status === 'active') {
-        onNotice(`Kite confirmed account ${account.user_id_broker}: credentials are valid.`);
+        onNotice(`Kite confirmed ${account.user_id_broker}: it is connected and ready to trade.`);
       } else {
         setError(
-          `Kite says account ${account.user_id_broker} is ${updated.status}${updated.reason ? ` (${updated.reason})` : ''}. ` +
-            'Connect with Kite again or rotate the credentials.',
+          updated.reason
+            ? messageForCode(updated.reason === 'access_token_expired' ? 'session_ended_daily' : updated.reason)
+            : sessionSummary(updated).text ?? 'Kite did not confirm this account.',
         );
       }
     } catch (err) {
-      setError(toApiProblem(err).message);
+      failed(err);
     } finally {
       setBusy(null);
     }
@@ -330,9 +387,9 @@ function AccountCard({
       onUnlinked();
       onNotice(`You left ${account.user_id_broker}; it is no longer shared with you.`);
     } catch (err) {
-      setError(toApiProblem(err).message);
       setConfirmLeave(false);
       setLeaving(false);
+      failed(err);
     }
   };
 
@@ -344,11 +401,78 @@ function AccountCard({
       setConfirmUnlink(false);
       onUnlinked();
     } catch (err) {
-      setError(toApiProblem(err).message);
       setConfirmUnlink(false);
       setBusy(null);
+      failed(err);
     }
   };
+
+  const connectPrimary = manage && session.needsConnection;
+  const connectButton = manage ? (
+    <Button
+      key="connect"
+      variant={connectPrimary ? 'primary' : 'secondary'}
+      onClick={() => void connect()}
+      loading={busy === 'connect'}
+      disabled={busy !== null || frozen}
+    >
+      {account.status === 'expired' ? 'Reconnect with Kite' : 'Connect with Kite'}
+    </Button>
+  ) : null;
+  const verifyButton = (
+    <Button
+      key="verify"
+      variant={connectPrimary ? 'secondary' : 'primary'}
+      onClick={() => void verify()}
+      loading={busy === 'verify'}
+      disabled={busy !== null || frozen || !session.hasSession}
+      title={session.hasSession ? undefined : 'Connect with Kite first'}
+      aria-describedby={session.hasSession ? undefined : `${headingId}-verify-hint`}
+    >
+      Verify
+    </Button>
+  );
+  const primary = connectPrimary ? connectButton : verifyButton;
+  const others = [
+    connectPrimary ? verifyButton : connectButton,
+    manage ? (
+      <Button
+        key="rotate"
+        variant="secondary"
+        aria-expanded={panel === 'rotate'}
+        onClick={() => {
+          setPanel(panel === 'rotate' ? 'none' : 'rotate');
+          setMenuOpen(false);
+        }}
+        disabled={frozen}
+      >
+        Rotate credentials
+      </Button>
+    ) : null,
+    manage ? (
+      <Button
+        key="share"
+        variant="secondary"
+        aria-expanded={panel === 'share'}
+        onClick={() => {
+          setPanel(panel === 'share' ? 'none' : 'share');
+          setMenuOpen(false);
+        }}
+        disabled={frozen}
+      >
+        Share
+      </Button>
+    ) : null,
+    owner ? (
+      <Button key="unlink" variant="danger-ghost" className="account__unlink" onClick={() => setConfirmUnlink(true)} disabled={busy !== null}>
+        Unlink
+      </Button>
+    ) : (
+      <Button key="leave" variant="danger-ghost" className="account__unlink" onClick={() => setConfirmLeave(true)} disabled={leaving}>
+        Leave
+      </Button>
+    ),
+  ].filter(Boolean);
 
   return (
     <li className="card account" aria-labelledby={headingId}>
@@ -359,64 +483,51 @@ function AccountCard({
             {account.user_id_broker}
           </h2>
           <p className="list__meta">
+            {!owner && account.owner ? (
+              <span>
+                Owner: {account.owner.name} ({account.owner.email})
+              </span>
+            ) : null}
             <span>API key {account.api_key_masked ?? '••••'}</span>
             <span>Linked {formatDate(account.created_at)}</span>
-            {account.role !== 'owner' ? <span>Shared with you ({account.permissions.join(', ')})</span> : null}
-            {account.role !== 'owner' && account.expires_at ? <span>Your access ends {formatDateTime(account.expires_at)}</span> : null}
-            {account.access_token_expires_at ? <span>Token valid until {formatDateTime(account.access_token_expires_at)}</span> : null}
+            {!owner ? <span>Shared with you: {account.permissions.join(', ')}</span> : null}
+            {!owner && account.expires_at ? <span>Your access ends {formatDateTime(account.expires_at)}</span> : null}
             {account.verified_at ? <span>Checked {formatDateTime(account.verified_at)}</span> : null}
           </p>
+          {session.text ? (
+            <p className={session.needsConnection ? 'account__session account__session--warn' : 'account__session'}>{session.text}</p>
+          ) : null}
         </div>
-        <StatusBadge status={account.status} />
+        <StatusBadge status={account.status} label={statusLabel(account.status)} />
       </div>
       {frozen ? (
         <Alert tone="warning" title="Trading is frozen.">
-          {account.role === 'owner'
+          {owner
             ? 'You froze your account: nobody can trade on it until you unfreeze it in Security.'
             : 'The owner froze this account: nobody can trade on it until they unfreeze it.'}
         </Alert>
       ) : null}
       {error ? <Alert tone="error">{error}</Alert> : null}
       <div className="account__actions">
-        {manage ? (
-          <Button onClick={() => void connect()} loading={busy === 'connect'} disabled={busy !== null || frozen}>
-            Connect with Kite
-          </Button>
-        ) : null}
-        <Button variant="secondary" onClick={() => void verify()} loading={busy === 'verify'} disabled={busy !== null || frozen}>
-          Verify
-        </Button>
-        {manage ? (
-          <>
-            <Button
-              variant="secondary"
-              aria-expanded={panel === 'rotate'}
-              onClick={() => setPanel(panel === 'rotate' ? 'none' : 'rotate')}
-              disabled={frozen}
-            >
-              Rotate credentials
-            </Button>
-            <Button
-              variant="secondary"
-              aria-expanded={panel === 'share'}
-              onClick={() => setPanel(panel === 'share' ? 'none' : 'share')}
-              disabled={frozen}
-            >
-              Share
-            </Button>
-            {account.role === 'owner' ? (
-              <Button variant="danger-ghost" className="account__unlink" onClick={() => setConfirmUnlink(true)} disabled={busy !== null}>
-                Unlink
-              </Button>
-            ) : null}
-          </>
-        ) : null}
-        {account.role !== 'owner' ? (
-          <Button variant="danger-ghost" className="account__unlink" onClick={() => setConfirmLeave(true)} disabled={leaving}>
-            Leave
-          </Button>
-        ) : null}
+        {primary}
+        <button
+          type="button"
+          className="btn btn--secondary account__menu-toggle"
+          aria-expanded={menuOpen}
+          aria-controls={menuId}
+          onClick={() => setMenuOpen((open) => !open)}
+        >
+          More actions
+        </button>
+        <div id={menuId} className={menuOpen ? 'account__menu account__menu--open' : 'account__menu'}>
+          {others}
+        </div>
       </div>
+      {!session.hasSession && !frozen ? (
+        <p className="muted account__hint" id={`${headingId}-verify-hint`}>
+          Verify needs today’s Kite session: {manage ? 'Connect with Kite first.' : 'ask the owner to connect with Kite.'}
+        </p>
+      ) : null}
       {panel === 'rotate' ? (
         <RotateCredentialsForm
           account={account}
@@ -424,7 +535,7 @@ function AccountCard({
           onRotated={(updated) => {
             onChanged(updated);
             setPanel('none');
-            onNotice(`New credentials for ${account.user_id_broker} were saved. Connect with Kite to get a new token.`);
+            onNotice(`New credentials for ${account.user_id_broker} were saved. Connect with Kite to get a new session.`);
           }}
         />
       ) : null}
@@ -434,12 +545,19 @@ function AccountCard({
           onCancel={() => setPanel('none')}
           onAdded={(member) => {
             setMembers((list) => [...list.filter((m) => m.user_id !== member.user_id), member]);
-            onNotice(`Shared ${account.user_id_broker} with ${member.email}.`);
+            onNotice(`Shared ${account.user_id_broker} with ${member.email} (${member.permissions.join(', ')}).`);
           }}
         />
       ) : null}
       {manage && members.length > 0 ? (
-        <MemberList accountId={account.account_id} members={members} onRemoved={(userId) => setMembers((list) => list.filter((m) => m.user_id !== userId))} />
+        <MemberList
+          account={account}
+          members={members.filter((member) => member.user_id !== user?.user_id)}
+          onRemoved={(member) => {
+            setMembers((list) => list.filter((m) => m.user_id !== member.user_id));
+            onNotice(`${member.email} no longer has access to ${account.user_id_broker}.`);
+          }}
+        />
       ) : null}
       <ConfirmDialog
         open={confirmLeave}
@@ -463,6 +581,19 @@ function AccountCard({
         link it again later with new credentials.
       </ConfirmDialog>
     </li>
+  );
+}
+
+/** Words for the account statuses of the service. */
+function statusLabel(status: string): string {
+  return (
+    {
+      active: 'Connected',
+      expired: 'Session ended',
+      invalid: 'Needs attention',
+      pending_verification: 'Not connected',
+      pending: 'Not connected',
+    }[status] ?? status.replace(/_/g, ' ')
   );
 }
 
@@ -546,14 +677,21 @@ function ShareForm({
   const [email, setEmail] = useState('');
   const [permissions, setPermissions] = useState<AccountPermission[]>(['view']);
   const [expires, setExpires] = useState('');
+  const [confirmManage, setConfirmManage] = useState(false);
   const form = useAsyncForm();
   const owner = account.role === 'owner';
   const offered = owner ? PERMISSIONS : PERMISSIONS.filter((perm) => perm.id !== 'manage');
   const toggle = (id: AccountPermission) =>
     setPermissions((current) => (current.includes(id) ? current.filter((p) => p !== id) : [...current, id]));
 
-  const onSubmit = async (event: FormEvent) => {
+  const onSubmit = (event: FormEvent) => {
     event.preventDefault();
+    if (permissions.includes('manage') && email.trim()) setConfirmManage(true);
+    else void share();
+  };
+
+  const share = async () => {
+    setConfirmManage(false);
     const expiresAt = expiryToIso(expires);
     const result = await form.run(
       () =>
@@ -571,7 +709,6 @@ function ShareForm({
           invalid_expiry: 'expires_at',
           grant_outlives_yours: 'expires_at',
         },
-        messages: SHARE_MESSAGES,
         validate: () => {
           const errors: Record<string, string> = {};
           if (!email.trim()) errors.email = 'Enter the email of the person to share with.';
@@ -653,33 +790,46 @@ function ShareForm({
           Close
         </Button>
       </div>
+      <ConfirmDialog
+        open={confirmManage}
+        title={`Give ${email.trim()} “Manage”?`}
+        confirmLabel="Give Manage"
+        onCancel={() => setConfirmManage(false)}
+        onConfirm={() => void share()}
+      >
+        With Manage they can change the credentials of {account.user_id_broker}, connect it with Kite and share it with
+        others. Only give it to someone you trust with the account itself.
+      </ConfirmDialog>
     </form>
   );
 }
 
 function MemberList({
-  accountId,
+  account,
   members,
   onRemoved,
 }: {
-  accountId: string;
+  account: TradingAccount;
   members: TradingAccountMember[];
-  onRemoved(userId: string): void;
+  onRemoved(member: TradingAccountMember): void;
 }) {
-  const [removing, setRemoving] = useState<string | null>(null);
+  const [confirming, setConfirming] = useState<TradingAccountMember | null>(null);
+  const [removing, setRemoving] = useState(false);
   const [error, setError] = useState<string | null>(null);
   const remove = async (member: TradingAccountMember) => {
-    setRemoving(member.user_id);
+    setRemoving(true);
     setError(null);
     try {
-      await tradingAccountsApi.removeMember(accountId, member.user_id);
-      onRemoved(member.user_id);
+      await tradingAccountsApi.removeMember(account.account_id, member.user_id);
+      onRemoved(member);
     } catch (err) {
       setError(toApiProblem(err).message);
     } finally {
-      setRemoving(null);
+      setRemoving(false);
+      setConfirming(null);
     }
   };
+  if (members.length === 0) return null;
   return (
     <div className="members">
       <h3 className="section-title">Shared with</h3>
@@ -692,18 +842,23 @@ function MemberList({
               {member.email} <span className="muted">({member.permissions.join(', ')})</span>
               {member.expires_at ? <span className="muted"> · until {formatDateTime(member.expires_at)}</span> : null}
             </span>
-            <Button
-              variant="ghost"
-              size="sm"
-              loading={removing === member.user_id}
-              onClick={() => void remove(member)}
-              aria-label={`Remove ${member.email}`}
-            >
+            <Button variant="ghost" size="sm" onClick={() => setConfirming(member)} aria-label={`Remove ${member.email}`}>
               Remove
             </Button>
           </li>
         ))}
       </ul>
+      <ConfirmDialog
+        open={confirming !== null}
+        title={`Remove ${confirming?.email ?? ''}?`}
+        confirmLabel="Remove access"
+        busy={removing}
+        onCancel={() => setConfirming(null)}
+        onConfirm={() => confirming && void remove(confirming)}
+      >
+        They lose access to {account.user_id_broker} at once, including any trading through Quantagro. You can share it
+        with them again later.
+      </ConfirmDialog>
     </div>
   );
 }

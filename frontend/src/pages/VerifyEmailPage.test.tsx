@@ -1,7 +1,7 @@
 import { screen } from '@testing-library/react';
 import { http, HttpResponse } from 'msw';
 import { describe, expect, it } from 'vitest';
-import { apiError, makeUser, server } from '../test/server';
+import { makeUser, server } from '../test/server';
 import { renderApp } from '../test/render';
 
 describe('email verification', () => {
@@ -18,10 +18,19 @@ describe('email verification', () => {
     expect(tokens).toEqual([{ token: 'tok-1' }]);
   });
 
-  it('explains an expired link', async () => {
-    server.use(http.post('/v1/auth/email/verify', () => apiError(400, 'verification_token_invalid', 'This link has expired.')));
+  it.each([
+    ['token_expired', 'This link has expired'],
+    ['token_replaced', 'This link was replaced by a newer e-mail'],
+    ['email_already_verified', 'Your e-mail is already verified'],
+  ])('explains a dead link (%s)', async (reason, text) => {
+    server.use(
+      http.post('/v1/auth/email/verify', () =>
+        HttpResponse.json({ detail: 'raw', code: 'verification_token_invalid', reason }, { status: 400 }),
+      ),
+    );
     renderApp('/verify-email?token=old');
-    expect(await screen.findByRole('alert')).toHaveTextContent('This link has expired.');
+    expect(await screen.findByText(new RegExp(text))).toBeInTheDocument();
+    expect(screen.queryByText('raw')).not.toBeInTheDocument();
   });
 
   it('shows a banner with Resend on signed-in pages while the address is unverified', async () => {

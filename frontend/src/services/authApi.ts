@@ -3,11 +3,11 @@ import type {
   LoginRequest,
   LoginResponse,
   LogoutResponse,
+  MfaVerifyResponse,
   RegisterRequest,
   RegisterResponse,
   SessionList,
   StepUpResponse,
-  TokenResponse,
 } from '../api/types';
 
 export const authApi = {
@@ -21,8 +21,8 @@ export const authApi = {
     return data;
   },
 
-  async verifyMfa(sessionToken: string, code: string): Promise<TokenResponse> {
-    const { data } = await apiClient.post<TokenResponse>(
+  async verifyMfa(sessionToken: string, code: string): Promise<MfaVerifyResponse> {
+    const { data } = await apiClient.post<MfaVerifyResponse>(
       '/v1/auth/mfa/verify',
       { session_token: sessionToken, code },
       { skipAuth: true },
@@ -57,6 +57,11 @@ export const authApi = {
 
   async resetPassword(token: string, newPassword: string): Promise<void> {
     await apiClient.post('/v1/auth/password/reset', { token, new_password: newPassword }, { skipAuth: true });
+  },
+
+  /** Whether an e-mailed reset link still works, without spending it (token in the body only). */
+  async checkResetToken(token: string): Promise<void> {
+    await apiClient.post('/v1/auth/password/reset/check', { token }, { skipAuth: true });
   },
 
   async verifyEmail(token: string): Promise<void> {

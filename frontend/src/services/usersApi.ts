@@ -16,12 +16,13 @@ export const usersApi = {
   },
 
   async audit(query: AuditQuery): Promise<Page<AuditEvent>> {
-    const params: Record<string, string | number> = {};
-    if (query.limit) params.limit = query.limit;
-    if (query.cursor) params.cursor = query.cursor;
-    if (query.event_type) params.event_type = query.event_type;
-    if (query.since) params.since = query.since;
-    if (query.until) params.until = query.until;
+    // URLSearchParams: several event types travel as a repeated `event_type` (not `event_type[]`).
+    const params = new URLSearchParams();
+    if (query.limit) params.set('limit', String(query.limit));
+    if (query.cursor) params.set('cursor', query.cursor);
+    for (const type of query.event_types ?? []) params.append('event_type', type);
+    if (query.since) params.set('since', query.since);
+    if (query.until) params.set('until', query.until);
     const { data } = await apiClient.get<Page<AuditEvent>>('/v1/users/me/audit', { params });
     return data;
   },

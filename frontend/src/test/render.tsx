@@ -15,7 +15,8 @@ function LocationProbe() {
 }
 
 /** Renders the whole app at `path`, as a browser would after a page load. */
-export function renderApp(path = '/') {
+/** `path` may be a location object to pass navigation state (e.g. `{ pathname, state }`). */
+export function renderApp(path: string | { pathname: string; state?: unknown } = '/') {
   const user = userEvent.setup();
   const utils = render(
     <MemoryRouter initialEntries={[path]}>

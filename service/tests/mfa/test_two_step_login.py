@@ -329,3 +329,17 @@ async def test_one_session_token_used_in_parallel_signs_in_once(client):
     assert sorted(statuses) == [200, 401, 401, 401]
     sessions = (await client.get("/v1/auth/sessions", headers=user.headers)).json()["sessions"]
     assert sum(1 for s in sessions if s["mfa"]) == 1
+
+
+async def test_a_backup_code_sign_in_says_how_many_codes_are_left(client, new_client):
+    async with new_client() as browser:
+        user = await signed_in_user(browser)
+        with controlled_clock() as clock:
+            secret, backup = await enable_mfa(browser, user, clock)
+            by_totp = await mfa_login(browser, user, clock.code(secret))
+            assert by_totp["backup_codes_remaining"] is None
+            first = await mfa_login(browser, user, backup[0])
+            assert first["backup_codes_remaining"] == len(backup) - 1
+            second = await mfa_login(browser, user, backup[1])
+            assert second["backup_codes_remaining"] == len(backup) - 2
+            assert {"access_token", "token_type", "expires_in", "user"} <= second.keys()

@@ -245,3 +245,53 @@ async def test_one_token_used_in_parallel_resets_once(app, client):
         for password in ("First-Racing-Pass-11", "Second-Racing-Pass-22", "Third-Racing-Pass-33"):
             tg.start_soon(attempt, password)
     assert sorted(statuses) == [200, 400, 400]
+
+
+async def check(client, token: str):
+    return await client.post("/v1/auth/password/reset/check", json={"token": token})
+
+
+async def test_the_link_is_checked_without_being_spent(app, client):
+    """The console asks before it shows the form; asking spends nothing."""
+    user = await register(client)
+    token = await reset_token(app, client, user.email)
+    for _ in range(2):
+        ok = await check(client, token)
+        assert ok.status_code == 200, ok.text
+        assert ok.json() == {"valid": True}
+        assert ok.headers["cache-control"] == "no-store"
+    assert (await reset(client, token)).status_code == 200
+    used = await check(client, token)
+    assert used.status_code == 400
+    assert used.json()["code"] == "reset_token_invalid"
+    assert used.json()["reason"] == "token_used"
+    assert (await reset(client, token, "Yet-Another-Pass-Phrase-9")).json()["reason"] == (
+        "token_used"
+    )
+
+
+async def test_the_check_says_replaced_or_expired(app, client):
+    user = await register(client)
+    first = await reset_token(app, client, user.email)
+    second = await reset_token(app, client, user.email, count=2)
+    replaced = await check(client, first)
+    assert (replaced.status_code, replaced.json()["reason"]) == (400, "token_replaced")
+    later = dt.datetime.now(dt.UTC) + dt.timedelta(minutes=31)
+    with time_machine.travel(later, tick=True):
+        expired = await check(client, second)
+    assert (expired.status_code, expired.json()["reason"]) == (400, "token_expired")
+
+
+@pytest.mark.parametrize("token", ["", "qpr_" + "A" * 43, "qev_" + "A" * 43, "x" * 300])
+async def test_the_check_of_a_malformed_or_unknown_token_is_4xx(client, token):
+    response = await check(client, token)
+    assert 400 <= response.status_code < 500
+    body = response.json()
+    assert body["code"] in {"reset_token_invalid", "validation_error"}
+    if body["code"] == "reset_token_invalid":
+        assert body["reason"] == "token_invalid"
+
+
+async def test_the_check_takes_the_token_only_in_its_body(client):
+    response = await client.post("/v1/auth/password/reset/check?token=qpr_" + "A" * 43, json={})
+    assert response.status_code == 422

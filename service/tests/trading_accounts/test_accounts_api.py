@@ -156,6 +156,12 @@ async def test_members_see_shared_accounts_with_role_and_permissions(
         assert items[second["account_id"]]["permissions"] == ["view", "trade"]
         assert items[own["account_id"]]["role"] == "owner"
         assert first["account_id"] not in items
+        # A member is told who owns what they see; an owner is told nothing new.
+        assert items[second["account_id"]]["owner"] == {
+            "name": "Test Trader",
+            "email": owner.email,
+        }
+        assert items[own["account_id"]]["owner"] is None
 
         one = await member_browser.get(
             f"/v1/trading-accounts/{second['account_id']}", headers=member.headers
@@ -404,3 +410,20 @@ async def test_concurrent_links_of_one_broker_account_by_one_user_give_one_201(
     assert {
         response.json().get("code") for response in responses if response.status_code == 409
     } == {"trading_account_already_linked"}
+
+
+async def test_the_trail_names_the_account_by_its_broker_id(app, client, kite_state):
+    """The console writes "Kite ZX1234", never a UUID, also after the account is gone."""
+    owner = await verified_user(app, client)
+    kite_app = kite_state.register_app()
+    account = await link(client, owner, kite_app)
+    unlinked = await client.delete(
+        f"/v1/trading-accounts/{account['account_id']}", headers=owner.headers
+    )
+    assert unlinked.status_code in (200, 204), unlinked.text
+    trail = await client.get(
+        "/v1/users/me/audit?event_type=trading_account.*", headers=owner.headers
+    )
+    rows = {item["event_type"]: item["details"] for item in trail.json()["items"]}
+    assert rows["trading_account.linked"]["user_id_broker"] == kite_app.user_id
+    assert rows["trading_account.unlinked"]["user_id_broker"] == kite_app.user_id

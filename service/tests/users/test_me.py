@@ -129,3 +129,35 @@ async def test_bad_audit_queries_are_4xx(client, query, status, code):
     user = await signed_in_user(client)
     response = await client.get(f"/v1/users/me/audit?{query}", headers=user.headers)
     assert (response.status_code, response.json()["code"]) == (status, code)
+
+
+async def test_own_audit_filters_by_several_event_types(client):
+    user = await signed_in_user(client)
+    await client.post("/v1/auth/refresh")
+    await client.patch("/v1/users/me", headers=user.headers, json={"name": "Several Types"})
+    both = (
+        await client.get(
+            "/v1/users/me/audit?event_type=login.success&event_type=token.*",
+            headers=user.headers,
+        )
+    ).json()
+    kinds = {item["event_type"] for item in both["items"]}
+    assert kinds == {"login.success", "token.refreshed"}
+    one = (
+        await client.get("/v1/users/me/audit?event_type=token.refreshed", headers=user.headers)
+    ).json()
+    assert {item["event_type"] for item in one["items"]} == {"token.refreshed"}
+
+
+@pytest.mark.parametrize("query", ["event_type=", "event_type=" + "x" * 65])
+async def test_bad_event_type_filters_are_4xx(client, query):
+    user = await signed_in_user(client)
+    response = await client.get(f"/v1/users/me/audit?{query}", headers=user.headers)
+    assert response.status_code == 422
+
+
+async def test_too_many_event_type_filters_are_4xx(client):
+    user = await signed_in_user(client)
+    query = "&".join(f"event_type=t{i}" for i in range(21))
+    response = await client.get(f"/v1/users/me/audit?{query}", headers=user.headers)
+    assert response.status_code == 422

@@ -128,3 +128,36 @@ async def test_verify_needs_no_session_and_accepts_only_its_body(app, client, ne
         assert extra.status_code == 422
         response = await verify(other_browser, token)
         assert response.status_code == 200
+
+
+async def test_a_dead_link_says_why(app, client):
+    """The console checks the link on load: replaced, already verified, expired."""
+    user = await signed_in_user(client)
+    first = await link_token(app, user.email)
+    assert (await client.post("/v1/auth/email/resend", headers=user.headers)).status_code == 202
+    second = await link_token(app, user.email, count=2)
+
+    replaced = await verify(client, first)
+    assert replaced.status_code == 400
+    assert replaced.json()["code"] == "verification_token_invalid"
+    assert replaced.json()["reason"] == "token_replaced"
+
+    with time_machine.travel(
+        dt.datetime.now(dt.UTC) + dt.timedelta(hours=24, minutes=1), tick=True
+    ):
+        expired = await verify(client, second)
+    assert expired.json()["reason"] == "token_expired"
+
+    assert (await client.post("/v1/auth/email/resend", headers=user.headers)).status_code == 202
+    third = await link_token(app, user.email, count=3)
+    assert (await verify(client, third)).status_code == 200
+    for token in (first, second, third):
+        again = await verify(client, token)
+        assert again.status_code == 400
+        assert again.json()["reason"] == "email_already_verified", token
+
+
+async def test_an_unknown_link_has_the_generic_reason(client):
+    response = await verify(client, "qev_" + "A" * 43)
+    assert response.status_code == 400
+    assert response.json()["reason"] == "token_invalid"

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import datetime as dt
 import uuid
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Sequence
 
-from sqlalchemy import Select, select, text
+from sqlalchemy import Select, or_, select, text
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from user_service.models import AuditChainAnchor, AuthEvent
@@ -52,20 +52,28 @@ async def latest_anchor(session: AsyncSession) -> AuditChainAnchor | None:
 def query_events(
     *,
     user_id: uuid.UUID | None,
-    event_type: str | None,
+    event_type: str | Sequence[str] | None,
     since: dt.datetime | None,
     until: dt.datetime | None,
     before_id: int | None,
     limit: int,
 ) -> Select[AuthEvent]:
+    """``event_type`` is one type or several (any of them); each may end in ``.*``."""
     query = select(AuthEvent).order_by(AuthEvent.id.desc()).limit(limit)
     if user_id is not None:
         query = query.where(AuthEvent.user_id == user_id)
-    if event_type:
-        if event_type.endswith(".*"):
-            query = query.where(AuthEvent.event_type.startswith(event_type[:-1]))
-        else:
-            query = query.where(AuthEvent.event_type == event_type)
+    types = [event_type] if isinstance(event_type, str) else list(event_type or [])
+    if types:
+        query = query.where(
+            or_(
+                *(
+                    AuthEvent.event_type.startswith(kind[:-1])
+                    if kind.endswith(".*")
+                    else AuthEvent.event_type == kind
+                    for kind in types
+                )
+            )
+        )
     if since is not None:
         query = query.where(AuthEvent.occurred_at >= since)
     if until is not None:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 import uuid
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -141,7 +142,7 @@ async def page_events(
     session: AsyncSession,
     *,
     user_id: uuid.UUID | None,
-    event_type: str | None,
+    event_type: str | Sequence[str] | None,
     since: dt.datetime | None,
     until: dt.datetime | None,
     limit: int,

@@ -25,6 +25,7 @@ from user_service.mfa.schemas import (
     LoginPasskeyOptionsIn,
     LoginPasskeyVerifyIn,
     MfaDisabledOut,
+    MfaVerifiedOut,
     MfaVerifyIn,
     PasskeyRegisteredOut,
     PasskeyRegisterIn,
@@ -185,16 +186,20 @@ async def passkey_register_verify(
 # --- the MFA steps of /v1/auth --------------------------------------------------------------
 
 
-@auth_router.post("/mfa/verify", response_model=TokenOut)
+@auth_router.post("/mfa/verify", response_model=MfaVerifiedOut)
 async def mfa_verify(
     body: MfaVerifyIn, response: Response, services: Services, db: DbSession, context: RequestCtx
-) -> TokenOut:
+) -> MfaVerifiedOut:
     """Second step of login: the ``session_token`` from ``/login`` and a TOTP or backup code.
 
-    Public on purpose: the ``session_token`` is the credential. Answers like a login.
+    Public on purpose: the ``session_token`` is the credential. Answers like a login, plus
+    ``backup_codes_remaining`` after a backup-code sign-in (null after a TOTP code).
     """
-    grant = await service.verify_login(db, services, body.session_token, body.code, context)
-    return await grant_response(response, services, db, grant)
+    verified = await service.verify_login(db, services, body.session_token, body.code, context)
+    token = await grant_response(response, services, db, verified.grant)
+    return MfaVerifiedOut(
+        **token.model_dump(), backup_codes_remaining=verified.backup_codes_remaining
+    )
 
 
 @auth_router.post("/passkey/mfa/options", response_model=CeremonyOut)

@@ -7,6 +7,7 @@ from typing import Annotated, Any, Literal
 
 from pydantic import AfterValidator, BaseModel, StringConstraints, model_validator
 
+from user_service.auth.schemas import TokenOut
 from user_service.kit.validation import STRICT_BODY, Code, Fingerprint, OpaqueToken, Password
 
 
@@ -179,3 +180,9 @@ class PasskeyVerifyIn(BaseModel):
 class PasskeySignInIn(PasskeyVerifyIn):
     persist_session: bool = False
     device_fingerprint: Fingerprint | None = None
+
+
+class MfaVerifiedOut(TokenOut):
+    """The login answer, plus how many backup codes are left after a backup-code sign-in."""
+
+    backup_codes_remaining: int | None = None

@@ -430,9 +430,16 @@ async def finish_login(
     return grant
 
 
+@dataclass(frozen=True)
+class LoginVerified:
+    grant: SessionGrant
+    #: Unused backup codes left after a backup-code sign-in (so the console can warn); else None.
+    backup_codes_remaining: int | None
+
+
 async def verify_login(
     db: AsyncSession, services: AppServices, session_token: str, code: str, context: RequestContext
-) -> SessionGrant:
+) -> LoginVerified:
     """Finish a login that answered ``mfa_required`` (SPEC §3 ``/v1/auth/mfa/verify``).
 
     The ``session_token`` is opaque (never a JWT, so never a bearer token), lives
@@ -447,9 +454,13 @@ async def verify_login(
         await record_failure(db, user.id, context, "login", attempts_remaining=remaining)
         raise invalid_code(login=True, attempts_remaining=remaining)
     await guessing.succeeded(services, attempt)
-    return await finish_login(
+    grant = await finish_login(
         db, services, user, challenge, context, method=method, second_factor_amr=["otp"]
     )
+    codes_left: int | None = None
+    if method == "backup_code":
+        codes_left = await repository.count_unused_backup_codes(db, user.id)
+    return LoginVerified(grant, codes_left)
 
 
 # --- step-up --------------------------------------------------------------------------------

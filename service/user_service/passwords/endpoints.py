@@ -10,6 +10,8 @@ from user_service.passwords import service
 from user_service.passwords.schemas import (
     PasswordChangedOut,
     PasswordChangeIn,
+    ResetCheckIn,
+    ResetCheckOut,
     ResetIn,
     ResetRequestedOut,
     ResetRequestIn,
@@ -43,6 +45,19 @@ async def reset_request(
     """Public. Always 202 with the same body: it never tells whether the address has an account."""
     await service.request_reset(db, services, body.email, context)
     return ResetRequestedOut()
+
+
+@router.post("/reset/check", response_model=ResetCheckOut)
+async def check_reset_link(
+    body: ResetCheckIn, response: Response, services: Services, db: DbSession, context: RequestCtx
+) -> ResetCheckOut:
+    """Public. 200 when the emailed link can still set a password; else 400
+    ``reset_token_invalid`` with ``reason`` (``token_used``, ``token_replaced``,
+    ``token_expired``, ``token_invalid``). Spends nothing: the console asks before it shows
+    the form. The token travels in the body, never in a URL the server logs."""
+    no_store(response)
+    await service.check_reset_token(db, services, body.token, context)
+    return ResetCheckOut()
 
 
 @router.post("/reset", response_model=PasswordChangedOut)

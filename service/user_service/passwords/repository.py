@@ -42,3 +42,4 @@ reset_token_by_hash = _tokens.by_hash
 invalidate_reset_tokens = _tokens.invalidate_outstanding
 claim_reset_token = _tokens.claim
 newest_reset_token_id = _tokens.newest_id
+why_reset_token_unusable = _tokens.why_unusable

@@ -34,3 +34,13 @@ class ResetIn(BaseModel):
 
     token: OpaqueToken
     new_password: Password
+
+
+class ResetCheckIn(BaseModel):
+    model_config = STRICT_BODY
+
+    token: OpaqueToken
+
+
+class ResetCheckOut(BaseModel):
+    valid: bool = True

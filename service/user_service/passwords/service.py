@@ -23,6 +23,7 @@ import anyio
 import structlog
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from user_service import one_time_tokens
 from user_service.audit import service as audit
 from user_service.audit.service import RequestContext
 from user_service.auth import guessing, password_policy
@@ -35,7 +36,7 @@ from user_service.kit.passwords import normalise_password
 from user_service.mail import messages
 from user_service.mail.dispatch import notify
 from user_service.mfa import repository as mfa_repository
-from user_service.models import User
+from user_service.models import PasswordResetToken, User
 from user_service.passwords import repository
 from user_service.sessions import service as sessions
 from user_service.state import AppServices
@@ -44,10 +45,12 @@ from user_service.users import repository as users_repository
 log = structlog.get_logger(__name__)
 
 
-def _reset_token_invalid() -> BadRequest:
+def _reset_token_invalid(reason: str = one_time_tokens.TOKEN_INVALID) -> BadRequest:
+    """400 ``reset_token_invalid``; ``reason`` says which of used, replaced, expired."""
     return BadRequest(
         "This password reset link is invalid or has expired. Ask for a new one.",
         code="reset_token_invalid",
+        extra={"reason": reason},
     )
 
 
@@ -205,6 +208,38 @@ async def request_reset(
         await anyio.sleep(remaining)
 
 
+async def _usable_reset_token(db: AsyncSession, token: str) -> tuple[PasswordResetToken, User]:
+    """The token's row and user when the link may set a password now; else 400 with a reason."""
+    if not crypto.looks_like(token, crypto.PASSWORD_RESET_PREFIX):
+        raise _reset_token_invalid()
+    row = await repository.reset_token_by_hash(db, crypto.hash_token(token))
+    if row is None:
+        raise _reset_token_invalid()
+    reason = await repository.why_reset_token_unusable(db, row, now=utcnow())
+    if reason is not None:
+        raise _reset_token_invalid(reason)
+    user = await users_repository.get_by_id(db, row.user_id)
+    if user is None or user.status != "active" or row.created_at < user.password_changed_at:
+        raise _reset_token_invalid()
+    return row, user
+
+
+async def check_reset_token(
+    db: AsyncSession, services: AppServices, token: str, context: RequestContext
+) -> None:
+    """Tell the reset page, before it shows a form, whether the link still works.
+
+    Spends nothing and writes nothing; limited per IP like the reset itself, so it is no
+    faster an oracle than submitting the form (and the 256-bit token is the secret anyway).
+    """
+    limit = await services.rate_limiter.hit(
+        services.settings.rate_limit_password_reset_ip, f"reset-check-ip:{context.ip}"
+    )
+    if not limit.allowed:
+        raise RateLimited(limit.retry_after)
+    await _usable_reset_token(db, token)
+
+
 async def reset_password(
     db: AsyncSession,
     services: AppServices,
@@ -219,17 +254,7 @@ async def reset_password(
     )
     if not limit.allowed:
         raise RateLimited(limit.retry_after)
-    if not crypto.looks_like(token, crypto.PASSWORD_RESET_PREFIX):
-        raise _reset_token_invalid()
-    row = await repository.reset_token_by_hash(db, crypto.hash_token(token))
-    now = utcnow()
-    if row is None or row.used_at or row.invalidated_at or row.expires_at <= now:
-        raise _reset_token_invalid()
-    user = await users_repository.get_by_id(db, row.user_id)
-    if user is None or user.status != "active" or row.created_at < user.password_changed_at:
-        raise _reset_token_invalid()
-    if await repository.newest_reset_token_id(db, user.id) != row.id:
-        raise _reset_token_invalid()
+    row, user = await _usable_reset_token(db, token)
     # The policy is checked before the token is spent: a weak choice does not burn the link.
     password_policy.enforce(
         new_password, services.password_rules, (user.email, user.name), field="new_password"

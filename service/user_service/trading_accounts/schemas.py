@@ -84,6 +84,13 @@ class ReleaseIn(BaseModel):
     on_behalf_of: uuid.UUID | None = None
 
 
+class OwnerOut(BaseModel):
+    """Who shared the account (shown to members only)."""
+
+    name: str
+    email: str
+
+
 class AccountOut(BaseModel):
     account_id: str
     broker: str
@@ -99,6 +106,8 @@ class AccountOut(BaseModel):
     frozen: bool = False
     # A member's grant ends then (None: until removed; always None for the owner).
     expires_at: dt.datetime | None = None
+    # For a member, who owns the account (in the list); None for the owner.
+    owner: OwnerOut | None = None
 
 
 class AccountPage(BaseModel):

@@ -59,6 +59,7 @@ from user_service.trading_accounts.schemas import (
     LinkIn,
     MemberIn,
     MemberOut,
+    OwnerOut,
     ReleasedCredentialsOut,
     VerificationOut,
 )
@@ -257,7 +258,13 @@ async def _announce(
 
     Never a secret: ids, statuses and permission names only.
     """
-    facts = {"account_id": str(account.id), "broker": account.broker, **(details or {})}
+    facts = {
+        "account_id": str(account.id),
+        "broker": account.broker,
+        # So a trail reads "ZX1234", not a UUID, also after the account is unlinked.
+        "user_id_broker": account.user_id_broker,
+        **(details or {}),
+    }
     await audit.record(
         db,
         event_type,
@@ -303,7 +310,11 @@ async def _open(
             user_id=account.owner_user_id,
             actor=actor,
             risk_score=80,
-            details={"account_id": str(account.id), "broker": account.broker},
+            details={
+                "account_id": str(account.id),
+                "broker": account.broker,
+                "user_id_broker": account.user_id_broker,
+            },
         )
         exc.commit = True
         raise
@@ -443,6 +454,14 @@ async def list_accounts(
         unconfirmed_since=now - UNCONFIRMED_LINK_TTL,
         now=now,
     )
+    owners = await users_repository.get_many(
+        db,
+        [
+            account.owner_user_id
+            for account, _, _ in rows[:limit]
+            if account.owner_user_id != user.id
+        ],
+    )
     items = []
     for account, membership, owner_frozen in rows[:limit]:
         frozen = user.frozen or owner_frozen
@@ -457,7 +476,10 @@ async def list_accounts(
                 frozen=frozen,
                 expires_at=membership.expires_at if membership else None,
             )
-        items.append(account_out(access))
+        out = account_out(access)
+        if (owner := owners.get(account.owner_user_id)) is not None:
+            out.owner = OwnerOut(name=owner.name, email=owner.email)
+        items.append(out)
     next_cursor = None
     if len(rows) > limit:
         last = rows[limit - 1][0]

@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Query, Response
+from pydantic import StringConstraints
 
 from user_service.audit import service as audit
 from user_service.auth.dependencies import CurrentSession, CurrentUser
@@ -29,6 +30,8 @@ from user_service.users.schemas import (
     UserOut,
     UserUpdate,
 )
+
+EventTypeFilter = Annotated[str, StringConstraints(min_length=1, max_length=64)]
 
 router = APIRouter(prefix="/v1/users", tags=["users"])
 
@@ -92,10 +95,12 @@ async def my_audit(
     db: DbSession,
     limit: Annotated[int, Query(ge=1, le=100)] = 50,
     cursor: Annotated[str | None, Query(max_length=200)] = None,
-    event_type: Annotated[str | None, Query(max_length=64)] = None,
+    event_type: Annotated[list[EventTypeFilter] | None, Query(max_length=20)] = None,
     since: UtcDateTime | None = None,
     until: UtcDateTime | None = None,
 ) -> AuditPage:
+    """The user's own trail, newest first. ``event_type`` may repeat (any of them matches) and
+    each may end in ``.*`` (``?event_type=login.*&event_type=password.changed``)."""
     events, next_cursor = await audit.page_events(
         db,
         user_id=auth.user.id,

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 import uuid
+from collections.abc import Collection
 
 from sqlalchemy import delete, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -23,6 +24,13 @@ from user_service.models import (
 
 async def get_by_id(session: AsyncSession, user_id: uuid.UUID) -> User | None:
     return await session.get(User, user_id)
+
+
+async def get_many(session: AsyncSession, user_ids: Collection[uuid.UUID]) -> dict[uuid.UUID, User]:
+    if not user_ids:
+        return {}
+    result = await session.execute(select(User).where(User.id.in_(set(user_ids))))
+    return {user.id: user for user in result.scalars()}
 
 
 async def get_by_email(session: AsyncSession, email: str) -> User | None:

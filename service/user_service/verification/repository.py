@@ -44,3 +44,4 @@ token_by_hash = _tokens.by_hash
 invalidate_tokens = _tokens.invalidate_outstanding
 claim_token = _tokens.claim
 newest_token_id = _tokens.newest_id
+why_token_unusable = _tokens.why_unusable

@@ -13,6 +13,7 @@ import datetime as dt
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from user_service import one_time_tokens
 from user_service.audit import service as audit
 from user_service.audit.service import RequestContext
 from user_service.db import utcnow
@@ -26,11 +27,16 @@ from user_service.state import AppServices
 from user_service.users import repository as users_repository
 from user_service.verification import repository
 
+ALREADY_VERIFIED = "email_already_verified"
 
-def _token_invalid() -> BadRequest:
+
+def _token_invalid(reason: str = one_time_tokens.TOKEN_INVALID) -> BadRequest:
+    """400 ``verification_token_invalid``; ``reason`` says why, so the page opened from the
+    link can say "already verified", "replaced by a newer e-mail" or "expired"."""
     return BadRequest(
         "This verification link is invalid or has expired. Ask for a new one.",
         code="verification_token_invalid",
+        extra={"reason": reason},
     )
 
 
@@ -74,13 +80,18 @@ async def verify_email(
         raise _token_invalid()
     row = await repository.token_by_hash(db, crypto.hash_token(token))
     now = utcnow()
-    if row is None or row.used_at or row.invalidated_at or row.expires_at <= now:
+    if row is None:
         raise _token_invalid()
     user = await users_repository.get_by_id(db, row.user_id)
-    if user is None or user.email != row.email:
+    if user is None:
         raise _token_invalid()
-    if await repository.newest_token_id(db, user.id) != row.id:
-        raise _token_invalid()
+    reason = await repository.why_token_unusable(db, row, now=now)
+    if reason is not None or user.email != row.email:
+        # An address verified since (by this link or a newer one) is what the person wants
+        # to know; otherwise which of used, replaced (also: the address changed), expired.
+        if user.email_verified_at is not None and user.email == row.email:
+            raise _token_invalid(ALREADY_VERIFIED)
+        raise _token_invalid(reason or one_time_tokens.TOKEN_REPLACED)
     if not await repository.claim_token(db, row.id, now=now):
         raise _token_invalid()
     if user.email_verified_at is None:
