@@ -99,7 +99,7 @@ describe('Sign in with Google', { concurrency: false }, () => {
     await expectHeading(page, 'Link Google to your account');
     await page.getByLabel('Password of your Quantagro account').fill('Not-the-password-1');
     await page.getByRole('button', { name: 'Link Google and sign in' }).click();
-    await page.getByText('Incorrect password.').first().waitFor();
+    await page.getByText('The password is not correct.').first().waitFor();
     await page.getByLabel('Password of your Quantagro account').fill(trader.password);
     await page.getByRole('button', { name: 'Link Google and sign in' }).click();
     await expectHeading(page, /Welcome, Meera/);

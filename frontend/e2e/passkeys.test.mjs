@@ -173,7 +173,7 @@ describe('Passkeys in Chromium (virtual authenticator)', { concurrency: false },
       await signOutLocally();
       await page.getByRole('button', { name: 'Use a passkey' }).click();
       await presence(true);
-      await page.getByRole('alert').filter({ hasText: 'could not be verified' }).waitFor();
+      await page.getByRole('alert').filter({ hasText: 'The passkey was not accepted' }).waitFor();
       assert.ok(page.url().includes('/login'));
       await screenshot(page, 'passkey-refused-after-removal');
     },
