@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from pathlib import Path
@@ -171,6 +172,9 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         connect_sources=settings.csp_connect_sources,
         allowed_hosts=settings.host_allow_list if settings.environment == "production" else None,
         access_log=settings.access_log,
+        # Production's JSON lines, when INFO is on: the cheap writer (metrics.JsonAccessLog).
+        json_access_log=settings.log_json
+        and logging.getLevelName(settings.log_level.upper()) <= logging.INFO,
         trusted_proxies=parse_networks(settings.trusted_proxies),
     )
 

@@ -33,7 +33,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from user_service.kit.ip import Network
-from user_service.metrics import REQUEST_ID_PATTERN, RequestRecorder
+from user_service.metrics import REQUEST_ID_PATTERN, JsonAccessLog, RequestRecorder
 
 _NO_BODY_METHODS = frozenset({"GET", "HEAD", "OPTIONS", "DELETE"})
 _OPEN_PATHS = ("/health/", "/metrics")
@@ -85,6 +85,7 @@ class EdgeMiddleware:
         connect_sources: Sequence[str] = (),
         allowed_hosts: Sequence[str] | None = None,
         access_log: bool = True,
+        json_access_log: bool = False,
         trusted_proxies: Sequence[Network] = (),
     ) -> None:
         self.app = app
@@ -95,7 +96,11 @@ class EdgeMiddleware:
         self.allowed_hosts = (
             None if allowed_hosts is None else frozenset(h.lower() for h in allowed_hosts)
         )
-        self.recorder = RequestRecorder(access_log=access_log, trusted_proxies=trusted_proxies)
+        self.recorder = RequestRecorder(
+            access_log=access_log,
+            trusted_proxies=trusted_proxies,
+            json_lines=JsonAccessLog() if json_access_log else None,
+        )
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -120,6 +125,7 @@ class EdgeMiddleware:
                 forwarded.append(value)
         if not request_id:
             request_id = secrets.token_hex(8).encode()
+        request_id_text = request_id.decode()
         path: str = scope.get("path", "")
         extra = self.docs_headers if path.startswith(_DOCS_PATHS) else self.headers
         status = 500
@@ -136,7 +142,7 @@ class EdgeMiddleware:
                 message["headers"] = [*headers, *added, (b"x-request-id", request_id)]
             await send(message)
 
-        with structlog.contextvars.bound_contextvars(request_id=request_id.decode()):
+        with structlog.contextvars.bound_contextvars(request_id=request_id_text):
             try:
                 refusal = self._refusal(scope, path, host, content_length)
                 if refusal is not None:
@@ -166,7 +172,9 @@ class EdgeMiddleware:
                     if not started:
                         await _answer(edge_send, 413, _TOO_LARGE)
             finally:
-                self.recorder.record(scope, status, time.perf_counter() - start, forwarded)
+                self.recorder.record(
+                    scope, status, time.perf_counter() - start, forwarded, request_id_text
+                )
 
     def _refusal(
         self, scope: Scope, path: str, host: bytes, content_length: bytes

@@ -12,7 +12,11 @@ from fastapi import APIRouter, Response
 
 from user_service.deps import DbSession, RequestCtx, Services
 from user_service.oauth import service
-from user_service.oauth.dependencies import AuthenticatedClient, ProtectedResourceClient
+from user_service.oauth.dependencies import (
+    AuthenticatedClient,
+    IntrospectingClient,
+    ProtectedResourceClient,
+)
 from user_service.oauth.schemas import NO_STORE, IntrospectionOut, TokenOut
 
 router = APIRouter(prefix="/v1/oauth", tags=["oauth"])
@@ -77,14 +81,14 @@ async def token(caller: AuthenticatedClient, services: Services, response: Respo
     ),
 )
 async def introspect(
-    caller: ProtectedResourceClient, db: DbSession, services: Services, response: Response
+    caller: IntrospectingClient, services: Services, response: Response
 ) -> IntrospectionOut:
     """RFC 7662: is this token active, and what does it carry? Only for clients holding
     ``tokens:introspect``; any other authenticated client learns nothing (``active: false``)."""
     _no_store(response)
     if INTROSPECT_SCOPE not in caller.scopes:
         return service.INACTIVE
-    return await service.introspect(db, services, caller.form)
+    return await service.introspect(None, services, caller.form)  # reads only, from the cache
 
 
 @router.post(
