@@ -156,15 +156,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         app.include_router(router)
     app.add_route("/metrics", metrics_endpoint, include_in_schema=False)
 
-    app.add_middleware(
-        CORSMiddleware,
-        allow_origins=sorted(settings.allowed_origins),
-        allow_credentials=True,
-        allow_methods=["GET", "POST", "PUT", "PATCH", "DELETE"],
-        allow_headers=["Authorization", "Content-Type", "X-Device-Fingerprint"],
-        max_age=600,
-    )
-    # One pure-ASGI layer outside CORS: hosts, NUL, body limit, headers, request id, metrics.
+    # One pure-ASGI layer: hosts, NUL, body limit, headers, request id, metrics, access log,
+    # and CORS in front of the app for requests that carry an Origin.
     app.add_middleware(
         EdgeMiddleware,
         max_bytes=settings.max_body_bytes,
@@ -176,6 +169,14 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         json_access_log=settings.log_json
         and logging.getLevelName(settings.log_level.upper()) <= logging.INFO,
         trusted_proxies=parse_networks(settings.trusted_proxies),
+        cors=lambda inner: CORSMiddleware(
+            inner,
+            allow_origins=sorted(settings.allowed_origins),
+            allow_credentials=True,
+            allow_methods=["GET", "POST", "PUT", "PATCH", "DELETE"],
+            allow_headers=["Authorization", "Content-Type", "X-Device-Fingerprint"],
+            max_age=600,
+        ),
     )
 
     dist = settings.frontend_dist or REPO_ROOT / "frontend" / "dist"

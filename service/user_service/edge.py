@@ -25,7 +25,7 @@ from __future__ import annotations
 import json
 import secrets
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Any
 
 import structlog
@@ -87,8 +87,12 @@ class EdgeMiddleware:
         access_log: bool = True,
         json_access_log: bool = False,
         trusted_proxies: Sequence[Network] = (),
+        cors: Callable[[ASGIApp], ASGIApp] | None = None,
     ) -> None:
         self.app = app
+        # CORS (Starlette's) only for requests that carry an Origin; for the others its whole
+        # effect is ``Vary: Origin`` on the answer, which ``edge_send`` adds itself.
+        self.cors_app = cors(app) if cors is not None else None
         self.max_bytes = max_bytes
         self.headers = security_headers(hsts, connect_sources)
         self.header_names = frozenset(name for name, _ in self.headers)
@@ -112,8 +116,11 @@ class EdgeMiddleware:
         content_length = b""
         content_type = b""
         forwarded: list[bytes] = []
+        origin = False
         for name, value in scope["headers"]:
-            if name == b"host":
+            if name == b"origin":
+                origin = True
+            elif name == b"host":
                 host = value
             elif name == b"content-length":
                 content_length = value
@@ -128,6 +135,10 @@ class EdgeMiddleware:
         request_id_text = request_id.decode()
         path: str = scope.get("path", "")
         extra = self.docs_headers if path.startswith(_DOCS_PATHS) else self.headers
+        app = self.app
+        vary_origin = False
+        if self.cors_app is not None:
+            app, vary_origin = (self.cors_app, False) if origin else (self.app, True)
         status = 500
         started = False
 
@@ -139,6 +150,8 @@ class EdgeMiddleware:
                 headers = message.get("headers", [])
                 existing = {name.lower() for name, _ in headers}
                 added = [h for h in extra if h[0] not in existing]
+                if vary_origin:
+                    headers = _vary_origin(headers, b"vary" in existing)
                 message["headers"] = [*headers, *added, (b"x-request-id", request_id)]
             await send(message)
 
@@ -163,10 +176,10 @@ class EdgeMiddleware:
                     if scope.get("method") in _NO_BODY_METHODS or not (
                         b"json" in content_type or b"x-www-form-urlencoded" in content_type
                     ):
-                        await self.app(scope, limited_receive, edge_send)
+                        await app(scope, limited_receive, edge_send)
                     else:
                         await self._with_body_checked(
-                            scope, limited_receive, receive, edge_send, content_type
+                            app, scope, limited_receive, receive, edge_send, content_type
                         )
                 except BodyTooLarge:
                     if not started:
@@ -196,6 +209,7 @@ class EdgeMiddleware:
 
     async def _with_body_checked(
         self,
+        app: ASGIApp,
         scope: Scope,
         limited_receive: Receive,
         receive: Receive,
@@ -221,11 +235,21 @@ class EdgeMiddleware:
         async def replay() -> Message:
             return messages.pop(0) if messages else await receive()
 
-        await self.app(scope, replay, send)
+        await app(scope, replay, send)
 
 
 _TOO_LARGE = b'{"detail":"The request body is too large.","code":"payload_too_large"}'
 _INVALID_HOST = b'{"detail":"This host name is not served here.","code":"invalid_host"}'
+
+
+def _vary_origin(headers: list[tuple[bytes, bytes]], has_vary: bool) -> list[tuple[bytes, bytes]]:
+    """What Starlette's CORS adds to an answer to a request without Origin: ``Vary: Origin``,
+    joined to the endpoint's own ``Vary`` values in one header."""
+    if not has_vary:
+        return [*headers, (b"vary", b"Origin")]
+    values = [value for name, value in headers if name.lower() == b"vary"]
+    kept = [(name, value) for name, value in headers if name.lower() != b"vary"]
+    return [*kept, (b"vary", b", ".join([*values, b"Origin"]))]
 
 
 async def _answer(send: Send, status: int, body: bytes) -> None:
