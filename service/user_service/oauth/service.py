@@ -272,17 +272,25 @@ async def service_token_refusal(
     client_id, jti = str(claims["client_id"]), str(claims["jti"])
     cache = services.auth_cache
     key = ("service_token", jti)
-    if cache is not None and cache.get(key) == client_id:
+    if cache is None:
+        return await _read_service_token_refusal(services, db, client_id, jti)
+    if cache.get(key) == client_id or await cache.get_after_read(key) == client_id:
         return None
-    ticket = cache.ticket() if cache is not None else None
-    if db is None:
-        async with read_only(services.sessionmaker) as session:
-            refusal = await _service_token_refusal(session, client_id, jti)
-    else:
-        refusal = await _service_token_refusal(db, client_id, jti)
-    if refusal is None and cache is not None and ticket is not None:
+    ticket = cache.ticket()
+    with cache.reading(key):
+        refusal = await _read_service_token_refusal(services, db, client_id, jti)
+    if refusal is None:
         cache.put(key, client_owner(client_id), client_id, ticket)
     return refusal
+
+
+async def _read_service_token_refusal(
+    services: AppServices, db: AsyncSession | None, client_id: str, jti: str
+) -> Unauthorized | None:
+    if db is not None:
+        return await _service_token_refusal(db, client_id, jti)
+    async with read_only(services.sessionmaker) as session:
+        return await _service_token_refusal(session, client_id, jti)
 
 
 async def _service_token_refusal(db: AsyncSession, client_id: str, jti: str) -> Unauthorized | None:
