@@ -152,3 +152,13 @@ async def test_the_spa_is_served_with_a_fallback_for_client_routes(backend_setti
         assert "root:" not in traversal.text  # at most the SPA's index, never a file outside dist
         assert "root:" not in (await http.get("/..%2f..%2fetc/passwd")).text
         assert (await http.get("/v1/nope")).json()["code"] == "not_found"
+
+
+async def test_each_request_gets_its_own_request_id_or_keeps_a_sane_one(client):
+    first = (await client.get("/health/live")).headers["x-request-id"]
+    second = (await client.get("/health/live")).headers["x-request-id"]
+    assert first != second and len(first) == len(second) == 16
+    kept = await client.get("/health/live", headers={"X-Request-ID": "trace-abcdef123"})
+    assert kept.headers["x-request-id"] == "trace-abcdef123"
+    odd = await client.get("/health/live", headers={"X-Request-ID": "no spaces allowed"})
+    assert odd.headers["x-request-id"] != "no spaces allowed"
