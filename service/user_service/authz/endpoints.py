@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from fastapi import APIRouter
+from fastapi import APIRouter, Response
 
 from user_service.authz import service
 from user_service.authz.dependencies import PdpCaller, PdpClient
@@ -42,11 +42,13 @@ def _subject(caller: PdpCaller, named: str | None) -> service.SubjectRef:
 
 
 @router.post("/check", response_model=DecisionOut, responses=_ERRORS)
-async def check(body: CheckIn, caller: PdpClient, services: Services) -> DecisionOut:
+async def check(body: CheckIn, caller: PdpClient, services: Services) -> Response:
     """May the subject do ``permission`` on ``resource``? Always 200 with ``allowed``."""
     subject = _subject(caller, body.subject)
     [decision] = await service.decide(services, subject, [body])
-    return decision
+    # Built by ``decide`` as a DecisionOut already: rendered once, not validated again by
+    # FastAPI's response model (which documents it).
+    return Response(decision.model_dump_json(), media_type="application/json")
 
 
 @router.post("/check-batch", response_model=BatchDecisionOut, responses=_ERRORS)

@@ -18,7 +18,7 @@ import hashlib
 import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import Literal
+from typing import Any, Literal
 
 import structlog
 from prometheus_client import Counter
@@ -53,6 +53,17 @@ DATABASE_ERRORS = (SQLAlchemyError, OSError)
 DECISIONS = Counter(
     "user_service_authz_decisions_total", "Authorization decisions", ["allowed", "source"]
 )
+
+
+_COUNTERS: dict[tuple[bool, str], Any] = {}
+
+
+def _counter(allowed: bool, source: str) -> Any:
+    """``DECISIONS`` labelled once per (allowed, source), not looked up on every decision."""
+    counter = _COUNTERS.get((allowed, source))
+    if counter is None:
+        counter = _COUNTERS[(allowed, source)] = DECISIONS.labels(str(allowed).lower(), source)
+    return counter
 
 
 def decision_unavailable() -> ServiceUnavailable:
@@ -315,7 +326,7 @@ async def decide(
                     if key is not None:
                         await cache.put(key, decision, version=version)
                     source, cached = "database", False
-                DECISIONS.labels(str(decision.allowed).lower(), source).inc()
+                _counter(decision.allowed, source).inc()
                 results.append(
                     DecisionOut(
                         allowed=decision.allowed,
