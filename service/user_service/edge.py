@@ -22,10 +22,11 @@ headers are read once, ``send`` is wrapped once, and the rules are the same:
 
 from __future__ import annotations
 
+import itertools
 import json
 import secrets
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Any
 
 import structlog
@@ -33,7 +34,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from user_service.kit.ip import Network
-from user_service.metrics import REQUEST_ID_PATTERN, RequestRecorder
+from user_service.metrics import REQUEST_ID_PATTERN, JsonAccessLog, RequestRecorder
 
 _NO_BODY_METHODS = frozenset({"GET", "HEAD", "OPTIONS", "DELETE"})
 _OPEN_PATHS = ("/health/", "/metrics")
@@ -85,9 +86,14 @@ class EdgeMiddleware:
         connect_sources: Sequence[str] = (),
         allowed_hosts: Sequence[str] | None = None,
         access_log: bool = True,
+        json_access_log: bool = False,
         trusted_proxies: Sequence[Network] = (),
+        cors: Callable[[ASGIApp], ASGIApp] | None = None,
     ) -> None:
         self.app = app
+        # CORS (Starlette's) only for requests that carry an Origin; for the others its whole
+        # effect is ``Vary: Origin`` on the answer, which ``edge_send`` adds itself.
+        self.cors_app = cors(app) if cors is not None else None
         self.max_bytes = max_bytes
         self.headers = security_headers(hsts, connect_sources)
         self.header_names = frozenset(name for name, _ in self.headers)
@@ -95,7 +101,11 @@ class EdgeMiddleware:
         self.allowed_hosts = (
             None if allowed_hosts is None else frozenset(h.lower() for h in allowed_hosts)
         )
-        self.recorder = RequestRecorder(access_log=access_log, trusted_proxies=trusted_proxies)
+        self.recorder = RequestRecorder(
+            access_log=access_log,
+            trusted_proxies=trusted_proxies,
+            json_lines=JsonAccessLog() if json_access_log else None,
+        )
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -107,8 +117,11 @@ class EdgeMiddleware:
         content_length = b""
         content_type = b""
         forwarded: list[bytes] = []
+        origin = False
         for name, value in scope["headers"]:
-            if name == b"host":
+            if name == b"origin":
+                origin = True
+            elif name == b"host":
                 host = value
             elif name == b"content-length":
                 content_length = value
@@ -119,9 +132,14 @@ class EdgeMiddleware:
             elif name == b"x-forwarded-for":
                 forwarded.append(value)
         if not request_id:
-            request_id = secrets.token_hex(8).encode()
+            request_id = _new_request_id()
+        request_id_text = request_id.decode()
         path: str = scope.get("path", "")
         extra = self.docs_headers if path.startswith(_DOCS_PATHS) else self.headers
+        app = self.app
+        vary_origin = False
+        if self.cors_app is not None:
+            app, vary_origin = (self.cors_app, False) if origin else (self.app, True)
         status = 500
         started = False
 
@@ -133,40 +151,46 @@ class EdgeMiddleware:
                 headers = message.get("headers", [])
                 existing = {name.lower() for name, _ in headers}
                 added = [h for h in extra if h[0] not in existing]
+                if vary_origin:
+                    headers = _vary_origin(headers, b"vary" in existing)
                 message["headers"] = [*headers, *added, (b"x-request-id", request_id)]
             await send(message)
 
-        with structlog.contextvars.bound_contextvars(request_id=request_id.decode()):
+        # Bound (and reset) directly: the context manager cost more than the binding.
+        bound = structlog.contextvars.bind_contextvars(request_id=request_id_text)
+        try:
+            refusal = self._refusal(scope, path, host, content_length)
+            if refusal is not None:
+                await _answer(edge_send, *refusal)
+                return
+            received = 0
+
+            async def limited_receive() -> Message:
+                nonlocal received
+                message = await receive()
+                if message["type"] == "http.request":
+                    received += len(message.get("body", b""))
+                    if received > self.max_bytes:
+                        raise BodyTooLarge()
+                return message
+
             try:
-                refusal = self._refusal(scope, path, host, content_length)
-                if refusal is not None:
-                    await _answer(edge_send, *refusal)
-                    return
-                received = 0
-
-                async def limited_receive() -> Message:
-                    nonlocal received
-                    message = await receive()
-                    if message["type"] == "http.request":
-                        received += len(message.get("body", b""))
-                        if received > self.max_bytes:
-                            raise BodyTooLarge()
-                    return message
-
-                try:
-                    if scope.get("method") in _NO_BODY_METHODS or not (
-                        b"json" in content_type or b"x-www-form-urlencoded" in content_type
-                    ):
-                        await self.app(scope, limited_receive, edge_send)
-                    else:
-                        await self._with_body_checked(
-                            scope, limited_receive, receive, edge_send, content_type
-                        )
-                except BodyTooLarge:
-                    if not started:
-                        await _answer(edge_send, 413, _TOO_LARGE)
-            finally:
-                self.recorder.record(scope, status, time.perf_counter() - start, forwarded)
+                if scope.get("method") in _NO_BODY_METHODS or not (
+                    b"json" in content_type or b"x-www-form-urlencoded" in content_type
+                ):
+                    await app(scope, limited_receive, edge_send)
+                else:
+                    await self._with_body_checked(
+                        app, scope, limited_receive, receive, edge_send, content_type
+                    )
+            except BodyTooLarge:
+                if not started:
+                    await _answer(edge_send, 413, _TOO_LARGE)
+        finally:
+            self.recorder.record(
+                scope, status, time.perf_counter() - start, forwarded, request_id_text
+            )
+            structlog.contextvars.reset_contextvars(**bound)
 
     def _refusal(
         self, scope: Scope, path: str, host: bytes, content_length: bytes
@@ -188,6 +212,7 @@ class EdgeMiddleware:
 
     async def _with_body_checked(
         self,
+        app: ASGIApp,
         scope: Scope,
         limited_receive: Receive,
         receive: Receive,
@@ -213,11 +238,31 @@ class EdgeMiddleware:
         async def replay() -> Message:
             return messages.pop(0) if messages else await receive()
 
-        await self.app(scope, replay, send)
+        await app(scope, replay, send)
+
+
+# Request ids made here: unique (a random prefix per process, then a counter), not secret —
+# they only tie log lines together — so no system call per request.
+_ID_PREFIX = secrets.token_hex(4)
+_ID_COUNTER = itertools.count()
+
+
+def _new_request_id() -> bytes:
+    return f"{_ID_PREFIX}{next(_ID_COUNTER) & 0xFFFFFFFF:08x}".encode()
 
 
 _TOO_LARGE = b'{"detail":"The request body is too large.","code":"payload_too_large"}'
 _INVALID_HOST = b'{"detail":"This host name is not served here.","code":"invalid_host"}'
+
+
+def _vary_origin(headers: list[tuple[bytes, bytes]], has_vary: bool) -> list[tuple[bytes, bytes]]:
+    """What Starlette's CORS adds to an answer to a request without Origin: ``Vary: Origin``,
+    joined to the endpoint's own ``Vary`` values in one header."""
+    if not has_vary:
+        return [*headers, (b"vary", b"Origin")]
+    values = [value for name, value in headers if name.lower() == b"vary"]
+    kept = [(name, value) for name, value in headers if name.lower() != b"vary"]
+    return [*kept, (b"vary", b", ".join([*values, b"Origin"]))]
 
 
 async def _answer(send: Send, status: int, body: bytes) -> None:

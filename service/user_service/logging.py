@@ -40,7 +40,7 @@ _TEXT_SECRETS = (
 _MAYBE_SENSITIVE = re.compile(r"[$@_]|eyJ|Key \(|\d\.\d")
 
 
-def _mask_text(value: str) -> str:
+def mask_text(value: str) -> str:
     if _MAYBE_SENSITIVE.search(value) is None:
         return value
     for pattern, replacement in _TEXT_SECRETS:
@@ -75,7 +75,7 @@ def mask_sensitive(
         elif key in ("ip", "client_ip", "remote_addr") and isinstance(value, str):
             event_dict[key] = mask_ip(value)
         elif isinstance(value, str):
-            event_dict[key] = _mask_text(value)
+            event_dict[key] = mask_text(value)
     return event_dict
 
 

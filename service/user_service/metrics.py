@@ -8,9 +8,14 @@ to every log line written while the request runs.
 
 from __future__ import annotations
 
+import asyncio
+import datetime as dt
+import functools
+import json
 import re
+import sys
 from collections.abc import Sequence
-from typing import Any
+from typing import Any, TextIO
 
 import structlog
 from prometheus_client import CONTENT_TYPE_LATEST, Counter, Histogram, generate_latest
@@ -18,7 +23,8 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.types import Scope
 
-from user_service.kit.ip import Network, client_ip
+from user_service.kit.ip import Network, client_ip, mask_ip
+from user_service.logging import mask_text
 
 REQUEST_ID_PATTERN = re.compile(rb"^[A-Za-z0-9._-]{8,64}$")
 
@@ -46,17 +52,33 @@ def _route_template(scope: Scope) -> str:
 class RequestRecorder:
     """Counts, times and logs each request (called by ``edge.EdgeMiddleware`` once it ends).
 
-    The labelled metric children are kept per (method, route, status), and the access logger
+    The labelled metric children are kept per (method, route, status). With JSON logs the
+    access line is written by ``JsonAccessLog`` (the same fields, masking and sink as the
+    structlog line, at a fraction of its cost); otherwise by structlog, whose access logger
     is bound once, when the app's first request arrives (after ``configure_logging``).
     """
 
-    def __init__(self, *, access_log: bool = True, trusted_proxies: Sequence[Network] = ()) -> None:
+    def __init__(
+        self,
+        *,
+        access_log: bool = True,
+        trusted_proxies: Sequence[Network] = (),
+        json_lines: JsonAccessLog | None = None,
+    ) -> None:
         self.access_log = access_log
         self.trusted_proxies = list(trusted_proxies)
         self._children: dict[tuple[str, str, int], tuple[Any, Any]] = {}
         self._log = structlog.get_logger("user_service.access").bind()
+        self._json = json_lines
 
-    def record(self, scope: Scope, status: int, elapsed: float, forwarded: list[bytes]) -> None:
+    def record(
+        self,
+        scope: Scope,
+        status: int,
+        elapsed: float,
+        forwarded: list[bytes],
+        request_id: str = "",
+    ) -> None:
         route = _route_template(scope)
         method = scope.get("method", "GET")
         key = (method, route, status)
@@ -67,21 +89,86 @@ class RequestRecorder:
                 self._children[key] = children
         children[0].inc()
         children[1].observe(elapsed)
-        if self.access_log:
-            peer = scope.get("client")
-            ip = client_ip(
+        if not self.access_log:
+            return
+        peer = scope.get("client")
+        ip = (
+            peer[0]
+            if peer and not forwarded
+            else client_ip(
                 peer[0] if peer else None,
                 b",".join(forwarded).decode("latin-1") or None,
                 self.trusted_proxies,
             )
-            self._log.info(
-                "http.request",
-                method=method,
-                route=route,
-                status=status,
-                duration_ms=round(elapsed * 1000, 2),
-                ip=ip,  # masked by the logging processor (a key named ip is always masked)
-            )
+        )
+        if self._json is not None:
+            self._json.write(method, route, status, elapsed, ip, request_id)
+            return
+        self._log.info(
+            "http.request",
+            method=method,
+            route=route,
+            status=status,
+            duration_ms=round(elapsed * 1000, 2),
+            ip=ip,  # masked by the logging processor (a key named ip is always masked)
+        )
+
+
+@functools.lru_cache(maxsize=4096)
+def _masked_ip_json(ip: str | None) -> str:
+    return json.dumps(mask_ip(ip))
+
+
+@functools.lru_cache(maxsize=1024)
+def _request_json(method: str, route: str) -> str:
+    return f'"method":{json.dumps(mask_text(method))},"route":{json.dumps(mask_text(route))}'
+
+
+class JsonAccessLog:
+    """The access line of production (``LOG_JSON=true``), built without structlog's chain.
+
+    It carries what the structlog line carries — ``method``, ``route`` (the template),
+    ``status``, ``duration_ms``, ``ip`` (masked: /24 or /48), ``request_id``, ``event``,
+    ``level`` and ``timestamp`` — with the same masking (``logging.mask_text`` on every text
+    field), to the same sink (stderr). Measured on ``/health/live`` the structlog line cost
+    about a fifth of the request (docs/performance.md); here the per-route part is rendered
+    once, the masked IP is remembered per address, and the lines written while the event
+    loop runs one pass are written together, on its next pass (one write instead of one per
+    request; at most one pass of lines is lost if the process is killed).
+    """
+
+    def __init__(self, stream: TextIO | None = None) -> None:
+        self._stream = stream
+        self._pending: list[str] = []
+
+    def write(
+        self, method: str, route: str, status: int, elapsed: float, ip: str | None, rid: str
+    ) -> None:
+        request_id = rid if _PLAIN_ID.match(rid) else mask_text(rid)
+        now = dt.datetime.now(dt.UTC).isoformat().replace("+00:00", "Z")
+        self._pending.append(
+            f'{{{_request_json(method, route)},"status":{int(status)},'
+            f'"duration_ms":{round(elapsed * 1000, 2)},"ip":{_masked_ip_json(ip)},'
+            f'"request_id":{json.dumps(request_id)},"event":"http.request","level":"info",'
+            f'"timestamp":"{now}"}}\n'
+        )
+        if len(self._pending) == 1:
+            try:
+                asyncio.get_running_loop().call_soon(self.flush)
+            except RuntimeError:  # no loop (a test calling the app synchronously)
+                self.flush()
+
+    def flush(self) -> None:
+        lines, self._pending = self._pending, []
+        if lines:
+            stream = self._stream or sys.stderr
+            stream.write("".join(lines))
+            stream.flush()
+
+
+# Ids the edge makes itself (hex) need no masking; an id a client sent with "_" or "." in it
+# could look like a token or an address, and goes through ``mask_text`` like any text.
+_PLAIN_ID = re.compile(r"^[A-Za-z0-9-]*$")
 
 
 async def metrics_endpoint(_request: Request) -> Response:

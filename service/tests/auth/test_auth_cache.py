@@ -100,6 +100,35 @@ def test_a_read_that_began_before_a_change_is_not_kept():
     assert cache.get(("session", 2)) is None
 
 
+async def test_concurrent_misses_wait_for_the_read_under_way_and_use_only_what_it_kept():
+    cache = AuthCache()
+    owner = user_owner("u1")
+
+    async def leader(changed_meanwhile: bool) -> None:
+        ticket = cache.ticket()
+        with cache.reading(("session", 1)):
+            await anyio.sleep(0.05)  # the database read
+            if changed_meanwhile:
+                cache.forget([owner])  # e.g. a logout committed while the read ran
+            cache.put(("session", 1), owner, "live", ticket)
+
+    seen = []
+    async with anyio.create_task_group() as tg:
+        tg.start_soon(leader, False)
+        await anyio.sleep(0.01)
+        seen.append(await cache.get_after_read(("session", 1)))
+    assert seen == ["live"]  # one read served both
+
+    cache.forget([owner])
+    seen.clear()
+    async with anyio.create_task_group() as tg:
+        tg.start_soon(leader, True)
+        await anyio.sleep(0.01)
+        seen.append(await cache.get_after_read(("session", 1)))
+    assert seen == [None]  # the read began before the change: the waiter reads for itself
+    assert await cache.get_after_read(("session", 2)) is None  # no read under way: no wait
+
+
 def test_an_entry_lives_one_second_from_the_start_of_its_read():
     cache = AuthCache()
     ticket = cache.ticket()

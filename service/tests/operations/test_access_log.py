@@ -70,3 +70,31 @@ def test_the_access_log_never_writes_tokens_or_full_ips(backend, tmp_path):
     assert "127.0.0.x" in output
     assert "request_id=trace-abcdef123" in output
     assert "route=/v1/users/me" in output and "status=401" in output
+
+
+def test_the_json_access_line_carries_the_structlog_fields_masked():
+    """Production's cheap writer (``metrics.JsonAccessLog``) writes what the structlog line
+    wrote: the route template, a masked IP, the request id, level and time — one JSON object
+    per line — and masks a client-sent request id that looks like a token."""
+    import io
+    import json
+
+    from user_service.metrics import JsonAccessLog
+
+    stream = io.StringIO()
+    writer = JsonAccessLog(stream)
+    writer.write("GET", "/v1/users/{user_id}", 200, 0.001234, "203.0.113.77", "ab12cd34ef56")
+    writer.write("POST", "/v1/auth/refresh", 401, 0.5, "2001:db8:1:2::7", "qrt_" + "A" * 40)
+    writer.write("GET", "unmatched", 404, 0.0, None, "trace-abcdef123")
+    lines = [json.loads(line) for line in stream.getvalue().splitlines()]
+    assert len(lines) == 3
+    first = lines[0]
+    assert first["event"] == "http.request" and first["level"] == "info"
+    assert first["method"] == "GET" and first["route"] == "/v1/users/{user_id}"
+    assert first["status"] == 200 and first["duration_ms"] == 1.23
+    assert first["ip"] == "203.0.113.x" and first["request_id"] == "ab12cd34ef56"
+    assert first["timestamp"].endswith("Z")
+    assert lines[1]["ip"] == "2001:db8:1::/48"
+    assert "qrt_" not in stream.getvalue() and lines[1]["request_id"] == "[redacted-token]"
+    assert lines[2]["ip"] is None and lines[2]["request_id"] == "trace-abcdef123"
+    assert "203.0.113.77" not in stream.getvalue()

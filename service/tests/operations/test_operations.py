@@ -79,6 +79,35 @@ async def test_cors_allows_only_configured_origins_with_credentials(client, sett
     assert "access-control-allow-origin" not in denied.headers
 
 
+@pytest.mark.parametrize("settings_overrides", [{"cors_origins": ["https://app.quantagro.in"]}])
+async def test_simple_requests_get_cors_headers_only_with_an_origin_and_always_vary(
+    client, settings_overrides
+):
+    """The edge hands only requests with an Origin to CORS; every answer says Vary: Origin."""
+    plain = await client.get("/health/live")
+    assert plain.headers["vary"] == "Origin"
+    assert "access-control-allow-origin" not in plain.headers
+    allowed = await client.get("/health/live", headers={"Origin": "https://app.quantagro.in"})
+    assert allowed.headers["access-control-allow-origin"] == "https://app.quantagro.in"
+    assert allowed.headers["access-control-allow-credentials"] == "true"
+    assert allowed.headers["vary"] == "Origin"
+    other = await client.get("/health/live", headers={"Origin": "https://evil.example"})
+    assert "access-control-allow-origin" not in other.headers and other.headers["vary"] == "Origin"
+
+
+def test_an_endpoints_own_vary_is_joined_with_origin_in_one_header():
+    from user_service.edge import _vary_origin
+
+    assert _vary_origin([(b"content-type", b"text/plain")], False) == [
+        (b"content-type", b"text/plain"),
+        (b"vary", b"Origin"),
+    ]
+    assert _vary_origin([(b"Vary", b"Accept-Encoding"), (b"x", b"1")], True) == [
+        (b"x", b"1"),
+        (b"vary", b"Accept-Encoding, Origin"),
+    ]
+
+
 async def test_discovery_document_matches_the_issuer_and_jwks(client):
     document = (await client.get("/.well-known/openid-configuration")).json()
     assert document["issuer"] == "user_service"
@@ -123,3 +152,13 @@ async def test_the_spa_is_served_with_a_fallback_for_client_routes(backend_setti
         assert "root:" not in traversal.text  # at most the SPA's index, never a file outside dist
         assert "root:" not in (await http.get("/..%2f..%2fetc/passwd")).text
         assert (await http.get("/v1/nope")).json()["code"] == "not_found"
+
+
+async def test_each_request_gets_its_own_request_id_or_keeps_a_sane_one(client):
+    first = (await client.get("/health/live")).headers["x-request-id"]
+    second = (await client.get("/health/live")).headers["x-request-id"]
+    assert first != second and len(first) == len(second) == 16
+    kept = await client.get("/health/live", headers={"X-Request-ID": "trace-abcdef123"})
+    assert kept.headers["x-request-id"] == "trace-abcdef123"
+    odd = await client.get("/health/live", headers={"X-Request-ID": "no spaces allowed"})
+    assert odd.headers["x-request-id"] != "no spaces allowed"

@@ -8,6 +8,7 @@ from collections.abc import AsyncIterator, Sequence
 
 from sqlalchemy import Select, or_, select, text
 from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.orm import Session
 
 from user_service.models import AuditChainAnchor, AuthEvent
 
@@ -17,8 +18,12 @@ _CHAIN_LOCK_KEY = 0x51A0D17
 
 async def lock_chain(session: AsyncSession) -> None:
     """Serialise chain appends until commit (SQLite's BEGIN IMMEDIATE already does)."""
+    await session.run_sync(lock_chain_sync)
+
+
+def lock_chain_sync(session: Session) -> None:
     if session.get_bind().dialect.name == "postgresql":
-        await session.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": _CHAIN_LOCK_KEY})
+        session.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": _CHAIN_LOCK_KEY})
 
 
 # The newest record is looked for in this recent window first: on a partitioned table an
@@ -26,27 +31,25 @@ async def lock_chain(session: AsyncSession) -> None:
 _RECENT = dt.timedelta(days=8)
 
 
-async def chain_head(session: AsyncSession, now: dt.datetime) -> tuple[str | None, int | None]:
+def chain_head_sync(session: Session, now: dt.datetime) -> tuple[str | None, int | None]:
     """The hash the next record chains to: the newest record's, else (everything pruned)
     the newest anchor's — then also the lowest id the next record may take, since SQLite
     hands out max(rowid) + 1 and would reuse the ids of the pruned records."""
     newest = select(AuthEvent.hash).order_by(AuthEvent.id.desc()).limit(1)
-    found = (
-        await session.execute(newest.where(AuthEvent.occurred_at >= now - _RECENT))
-    ).scalar_one_or_none()
+    found = session.execute(newest.where(AuthEvent.occurred_at >= now - _RECENT)).scalar()
     if found is None:
-        found = (await session.execute(newest)).scalar_one_or_none()
+        found = session.execute(newest).scalar()
     if found is not None:
         return found, None
-    anchor = await latest_anchor(session)
+    anchor = session.execute(_LATEST_ANCHOR).scalar()
     return (anchor.last_hash, anchor.last_id + 1) if anchor else (None, None)
 
 
+_LATEST_ANCHOR = select(AuditChainAnchor).order_by(AuditChainAnchor.id.desc()).limit(1)
+
+
 async def latest_anchor(session: AsyncSession) -> AuditChainAnchor | None:
-    result = await session.execute(
-        select(AuditChainAnchor).order_by(AuditChainAnchor.id.desc()).limit(1)
-    )
-    return result.scalar_one_or_none()
+    return (await session.execute(_LATEST_ANCHOR)).scalar_one_or_none()
 
 
 def query_events(

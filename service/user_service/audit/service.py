@@ -8,7 +8,9 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from sqlalchemy import event as sa_event
 from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.orm import Session, SessionTransaction
 
 from user_service.audit import chain, repository
 from user_service.db import utcnow
@@ -44,44 +46,76 @@ async def record(
     risk_score: int = 0,
     details: dict[str, Any] | None = None,
 ) -> AuthEvent:
-    """Append one record to the chain, in the caller's transaction."""
+    """Queue one record for the chain; this session's commit appends it (``_link_pending``),
+    in the same transaction as the change it records, and a rollback drops it."""
     context = context or RequestContext()
-    actor = actor or (f"user:{user_id}" if user_id else "anonymous")
-    details = details or {}
-    user_agent = (context.user_agent or "")[:512] or None
-    await repository.lock_chain(session)
+    event = AuthEvent(
+        event_type=event_type,
+        user_id=user_id,
+        actor=actor or (f"user:{user_id}" if user_id else "anonymous"),
+        ip_masked=context.ip_masked,
+        user_agent=(context.user_agent or "")[:512] or None,
+        risk_score=risk_score,
+        details=details or {},
+    )
+    session.info.setdefault(_PENDING, []).append(event)
+    return event
+
+
+_PENDING = "audit_pending"
+
+
+# ``insert=True``: this runs before every other ``before_commit`` listener (the outbox's), so
+# every transaction takes the chain lock before the outbox lock, never the other way round.
+@sa_event.listens_for(Session, "before_commit", insert=True)
+def _link_pending(session: Session) -> None:
+    """Append the queued records to the chain, as late as the transaction allows.
+
+    Everything else is flushed first (its row locks are taken before the chain lock, so the
+    lock cannot be part of a deadlock), then the chain lock is taken, and from here to COMMIT
+    only the head read and the inserts remain: the lock is held for a few statements instead
+    of for the rest of the request (signing a token, other queries) as when it was taken in
+    ``record`` (docs/decisions.md, "The audit chain is linked at commit").
+    """
+    pending: list[AuthEvent] | None = session.info.pop(_PENDING, None)
+    if not pending:
+        return
+    session.flush()
+    repository.lock_chain_sync(session)
     # Stamped under the lock, so time follows chain (id) order: retention cuts the chain by
     # time and must remove a prefix of it.
-    occurred_at = utcnow()
-    prev_hash, next_id = await repository.chain_head(session, occurred_at)
+    prev_hash, next_id = repository.chain_head_sync(session, utcnow())
     prev_hash = prev_hash or chain.GENESIS
-    record_bytes = chain.canonical_record(
-        occurred_at=occurred_at,
-        event_type=event_type,
-        user_id=user_id,
-        actor=actor,
-        ip_masked=context.ip_masked,
-        user_agent=user_agent,
-        risk_score=risk_score,
-        details=details,
+    sqlite = session.get_bind().dialect.name == "sqlite"
+    for event in pending:
+        event.occurred_at = utcnow()
+        event.prev_hash = prev_hash
+        event.hash = prev_hash = chain.chain_hash(prev_hash, _canonical(event))
+        if next_id is not None and sqlite:
+            event.id = next_id  # PostgreSQL's sequence never goes back; SQLite's rowid would
+            next_id += 1
+        session.add(event)
+        session.flush()  # one at a time: ids (chain order) follow the order of the records
+
+
+@sa_event.listens_for(Session, "after_transaction_end")
+def _drop_pending(session: Session, transaction: SessionTransaction) -> None:
+    """A transaction that ended without committing (rollback, close) takes its records along."""
+    if transaction.parent is None:
+        session.info.pop(_PENDING, None)
+
+
+def _canonical(event: AuthEvent) -> bytes:
+    return chain.canonical_record(
+        occurred_at=event.occurred_at,
+        event_type=event.event_type,
+        user_id=event.user_id,
+        actor=event.actor,
+        ip_masked=event.ip_masked,
+        user_agent=event.user_agent,
+        risk_score=event.risk_score,
+        details=event.details,
     )
-    event = AuthEvent(
-        occurred_at=occurred_at,
-        event_type=event_type,
-        user_id=user_id,
-        actor=actor,
-        ip_masked=context.ip_masked,
-        user_agent=user_agent,
-        risk_score=risk_score,
-        details=details,
-        prev_hash=prev_hash,
-        hash=chain.chain_hash(prev_hash, record_bytes),
-    )
-    if next_id is not None and session.get_bind().dialect.name == "sqlite":
-        event.id = next_id  # PostgreSQL's sequence never goes back; SQLite's rowid would
-    session.add(event)
-    await session.flush()
-    return event
 
 
 @dataclass(frozen=True)
@@ -109,19 +143,7 @@ async def verify_chain(session: AsyncSession) -> ChainReport:
             return ChainReport(
                 checked, event.id, "prev_hash does not match the previous record", anchor
             )
-        recomputed = chain.chain_hash(
-            event.prev_hash,
-            chain.canonical_record(
-                occurred_at=event.occurred_at,
-                event_type=event.event_type,
-                user_id=event.user_id,
-                actor=event.actor,
-                ip_masked=event.ip_masked,
-                user_agent=event.user_agent,
-                risk_score=event.risk_score,
-                details=event.details,
-            ),
-        )
+        recomputed = chain.chain_hash(event.prev_hash, _canonical(event))
         if recomputed != event.hash:
             return ChainReport(checked, event.id, "record content does not match its hash", anchor)
         if anchor is not None and event.event_type == PRUNED_EVENT:

@@ -27,7 +27,7 @@ import json
 import time
 import uuid
 import weakref
-from collections.abc import Hashable, Iterable
+from collections.abc import Hashable, Iterable, Iterator
 from dataclasses import dataclass, field
 from typing import Any, Generic, TypeVar
 
@@ -50,6 +50,7 @@ from user_service.models import (
 log = structlog.get_logger(__name__)
 
 TTL_SECONDS = 1.0
+READ_WAIT_SECONDS = 0.25  # a read slower than this (a frozen database) is not waited for
 _MAX_ENTRIES = 100_000
 _RECONNECT_SECONDS = (0.1, 5.0)
 _PENDING = "auth_cache_pending"
@@ -84,6 +85,7 @@ class AuthCache:
     _sequence: int = 0
     _changed: dict[str, int] = field(default_factory=dict)  # owner -> sequence of its change
     _listener: asyncio.Task[None] | None = None
+    _reads: dict[Hashable, asyncio.Event] = field(default_factory=dict)  # key -> read under way
     stats: dict[str, int] = field(
         default_factory=lambda: {"hits": 0, "misses": 0, "invalidations": 0, "refused": 0}
     )
@@ -120,6 +122,31 @@ class AuthCache:
         if len(self._entries) >= _MAX_ENTRIES:
             self._entries.clear()
         self._entries[key] = _Entry(ticket.began + self.ttl, owner, value)
+
+    async def get_after_read(self, key: Hashable) -> Any | None:
+        """On a miss while another request's read of ``key`` is under way, wait for that read
+        (at most ``READ_WAIT_SECONDS``) and look again: what it stored obeys ``put``'s rules,
+        so the answer is exactly a cache hit; otherwise the caller reads for itself. When a
+        second expires, 16 concurrent requests of one caller then cost one read, not 16."""
+        read = self._reads.get(key)
+        if read is None:
+            return None
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(read.wait(), READ_WAIT_SECONDS)
+        return self.get(key)
+
+    @contextlib.contextmanager
+    def reading(self, key: Hashable) -> Iterator[None]:
+        """Mark a read of ``key`` as under way (for ``get_after_read``) while it runs."""
+        if key in self._reads:
+            yield
+            return
+        done = self._reads[key] = asyncio.Event()
+        try:
+            yield
+        finally:
+            del self._reads[key]
+            done.set()
 
     def forget(self, owners: Iterable[str]) -> None:
         """Drop the entries of these owners (``EVERYTHING`` drops all), here and now."""

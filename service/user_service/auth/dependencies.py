@@ -96,12 +96,26 @@ async def live_session(
     """The session's state from the cache, else from the database (and then cached)."""
     cache = services.auth_cache
     key = ("session", session_id)
-    cached: LiveSession | None = cache.get(key) if cache is not None else None
+    cached: LiveSession | None = None
+    if cache is not None:
+        cached = cache.get(key) or await cache.get_after_read(key)
     if cached is not None and cached.user_id == user_id:
         if cached.expires_at <= utcnow():
             return Unauthorized("This session has expired.", code="session_expired")
         return cached
-    ticket = cache.ticket() if cache is not None else None
+    if cache is None:
+        return await _read_live_session(services, session_id, user_id)
+    ticket = cache.ticket()
+    with cache.reading(key):
+        live = await _read_live_session(services, session_id, user_id)
+    if isinstance(live, LiveSession):
+        cache.put(key, user_owner(user_id), live, ticket)
+    return live
+
+
+async def _read_live_session(
+    services: AppServices, session_id: uuid.UUID, user_id: uuid.UUID
+) -> LiveSession | Unauthorized:
     from user_service.users.service import user_out  # users' endpoints import this module
 
     async with read_only(services.sessionmaker) as db:
@@ -111,10 +125,7 @@ async def live_session(
             return refusal
         assert found is not None
         session, user = found
-        live = LiveSession(session_id, user_id, session.expires_at, await user_out(db, user))
-    if cache is not None and ticket is not None:
-        cache.put(key, user_owner(user_id), live, ticket)
-    return live
+        return LiveSession(session_id, user_id, session.expires_at, await user_out(db, user))
 
 
 @dataclass(frozen=True, slots=True)

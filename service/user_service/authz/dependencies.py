@@ -8,12 +8,12 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Annotated
 
-import jwt
 from fastapi import Depends, Request
 
 from user_service.auth.dependencies import Authenticated, bearer_token, get_current_user
 from user_service.authz.service import DATABASE_ERRORS, decision_unavailable
-from user_service.deps import DbSession, Services
+from user_service.db import read_only
+from user_service.deps import Services
 from user_service.exceptions import Forbidden
 from user_service.oauth.dependencies import ServiceIdentity, get_service_client
 
@@ -26,26 +26,26 @@ class PdpCaller:
     service: ServiceIdentity | None = None
 
 
-def _is_service_token(token: str) -> bool:
-    """Route by the token's shape; the dependency that follows verifies it for real."""
-    try:
-        claims = jwt.decode(token, options={"verify_signature": False})
-    except jwt.PyJWTError:
-        return False
-    return isinstance(claims, dict) and "client_id" in claims and "sid" not in claims
+def _is_service_token(claims: dict[str, object]) -> bool:
+    return "client_id" in claims and "sid" not in claims
 
 
-async def get_pdp_caller(request: Request, services: Services, db: DbSession) -> PdpCaller:
+async def get_pdp_caller(request: Request, services: Services) -> PdpCaller:
+    """No unit of work (a decision writes nothing): a service caller is checked against the
+    one-second cache (a read-only session on a miss), a user caller in a read-only session.
+    The token is routed by its verified claims (``TokenService.decode`` remembers them)."""
+    token = bearer_token(request)
     try:
-        if _is_service_token(bearer_token(request)):
-            client = await get_service_client(request, services, db)
+        if _is_service_token(await services.tokens.decode(token, expected="any")):
+            client = await get_service_client(request, services)
             if not client.has_scope(CHECK_SCOPE):
                 raise Forbidden(
                     f"Asking for decisions needs the '{CHECK_SCOPE}' scope.",
                     code="insufficient_scope",
                 )
             return PdpCaller(service=client)
-        return PdpCaller(user=await get_current_user(request, services, db))
+        async with read_only(services.sessionmaker) as db:
+            return PdpCaller(user=await get_current_user(request, services, db))
     except DATABASE_ERRORS as exc:
         raise decision_unavailable() from exc
 

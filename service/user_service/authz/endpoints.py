@@ -4,12 +4,12 @@ from __future__ import annotations
 
 from typing import Any
 
-from fastapi import APIRouter
+from fastapi import APIRouter, Response
 
 from user_service.authz import service
 from user_service.authz.dependencies import PdpCaller, PdpClient
 from user_service.authz.schemas import BatchCheckIn, BatchDecisionOut, CheckIn, DecisionOut
-from user_service.deps import DbSession, Services
+from user_service.deps import Services
 
 router = APIRouter(prefix="/v1/authz", tags=["authorization"])
 
@@ -42,18 +42,20 @@ def _subject(caller: PdpCaller, named: str | None) -> service.SubjectRef:
 
 
 @router.post("/check", response_model=DecisionOut, responses=_ERRORS)
-async def check(body: CheckIn, caller: PdpClient, db: DbSession, services: Services) -> DecisionOut:
+async def check(body: CheckIn, caller: PdpClient, services: Services) -> Response:
     """May the subject do ``permission`` on ``resource``? Always 200 with ``allowed``."""
     subject = _subject(caller, body.subject)
-    [decision] = await service.decide(db, services, subject, [body])
-    return decision
+    [decision] = await service.decide(services, subject, [body])
+    # Built by ``decide`` as a DecisionOut already: rendered once, not validated again by
+    # FastAPI's response model (which documents it).
+    return Response(decision.model_dump_json(), media_type="application/json")
 
 
 @router.post("/check-batch", response_model=BatchDecisionOut, responses=_ERRORS)
 async def check_batch(
-    body: BatchCheckIn, caller: PdpClient, db: DbSession, services: Services
+    body: BatchCheckIn, caller: PdpClient, services: Services
 ) -> BatchDecisionOut:
     """Up to 50 questions about one subject, answered in order (for the SDK)."""
     subject = _subject(caller, body.subject)
-    results = await service.decide(db, services, subject, body.checks, batch=True)
+    results = await service.decide(services, subject, body.checks, batch=True)
     return BatchDecisionOut(subject=subject.label, results=results)

@@ -12,12 +12,13 @@ The path fails closed: a database fault, or a stored policy that no longer valid
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import hashlib
 import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import Literal
+from typing import Any, Literal
 
 import structlog
 from prometheus_client import Counter
@@ -38,7 +39,7 @@ from user_service.authz.evaluator import (
 )
 from user_service.authz.policy_schema import PolicyOut
 from user_service.authz.schemas import CheckItem, DecisionOut, ResourceIn
-from user_service.db import utcnow
+from user_service.db import read_only, utcnow
 from user_service.exceptions import Forbidden, NotFound, ServiceUnavailable, ValidationFailed
 from user_service.models import User
 from user_service.state import AppServices
@@ -52,6 +53,17 @@ DATABASE_ERRORS = (SQLAlchemyError, OSError)
 DECISIONS = Counter(
     "user_service_authz_decisions_total", "Authorization decisions", ["allowed", "source"]
 )
+
+
+_COUNTERS: dict[tuple[bool, str], Any] = {}
+
+
+def _counter(allowed: bool, source: str) -> Any:
+    """``DECISIONS`` labelled once per (allowed, source), not looked up on every decision."""
+    counter = _COUNTERS.get((allowed, source))
+    if counter is None:
+        counter = _COUNTERS[(allowed, source)] = DECISIONS.labels(str(allowed).lower(), source)
+    return counter
 
 
 def decision_unavailable() -> ServiceUnavailable:
@@ -276,14 +288,16 @@ def _validated(items: Sequence[CheckItem], batch: bool) -> list[tuple[str, Resou
 
 
 async def decide(
-    db: AsyncSession,
     services: AppServices,
     subject: SubjectRef,
     items: Sequence[CheckItem],
     *,
     batch: bool = False,
 ) -> list[DecisionOut]:
-    """Answer each question in order, from the cache when allowed, else from the database."""
+    """Answer each question in order, from the cache when allowed, else from the database.
+
+    A decision writes nothing: its facts are read in a read-only session, opened only when
+    a question misses the cache (a warm decision touches no database at all)."""
     queries = _validated(items, batch)
     cache = services.decision_cache
     version = cache.version  # before reading any fact: a later change makes this read stale
@@ -292,36 +306,40 @@ async def decide(
     policies: CompiledPolicies | None = None
     results: list[DecisionOut] = []
     try:
-        for permission, resource in queries:
-            key = _cache_key(subject, permission, resource)
-            hit = await cache.get(key) if key is not None else None
-            source: str
-            if hit is not None:
-                decision, source = hit
-                cached = True
-            else:
-                if facts is None:
-                    facts = await _subject_facts(db, subject)
-                if policies is None:
-                    policies = await policy_set(db, cache, version)
-                decision = await _evaluate(db, policies, facts, permission, resource, now)
-                if key is not None:
-                    await cache.put(key, decision, version=version)
-                source, cached = "database", False
-            DECISIONS.labels(str(decision.allowed).lower(), source).inc()
-            results.append(
-                DecisionOut(
-                    allowed=decision.allowed,
-                    code=decision.code,
-                    reason=decision.reason,
-                    policy=decision.matched_policy,
-                    permission=permission,
-                    resource=resource.key if resource is not None else None,
-                    subject=subject.label,
-                    ttl=decision.ttl_hint if key is not None else 0,
-                    cached=cached,
+        async with contextlib.AsyncExitStack() as stack:
+            db: AsyncSession | None = None
+            for permission, resource in queries:
+                key = _cache_key(subject, permission, resource)
+                hit = await cache.get(key) if key is not None else None
+                source: str
+                if hit is not None:
+                    decision, source = hit
+                    cached = True
+                else:
+                    if db is None:
+                        db = await stack.enter_async_context(read_only(services.sessionmaker))
+                    if facts is None:
+                        facts = await _subject_facts(db, subject)
+                    if policies is None:
+                        policies = await policy_set(db, cache, version)
+                    decision = await _evaluate(db, policies, facts, permission, resource, now)
+                    if key is not None:
+                        await cache.put(key, decision, version=version)
+                    source, cached = "database", False
+                _counter(decision.allowed, source).inc()
+                results.append(
+                    DecisionOut(
+                        allowed=decision.allowed,
+                        code=decision.code,
+                        reason=decision.reason,
+                        policy=decision.matched_policy,
+                        permission=permission,
+                        resource=resource.key if resource is not None else None,
+                        subject=subject.label,
+                        ttl=decision.ttl_hint if key is not None else 0,
+                        cached=cached,
+                    )
                 )
-            )
     except DATABASE_ERRORS as exc:
         log.error("authz_decision_unavailable", error=type(exc).__name__)
         raise decision_unavailable() from exc

@@ -14,6 +14,7 @@ from typing import Annotated, Any
 from fastapi import Depends, Request
 
 from user_service.auth.dependencies import bearer_token
+from user_service.db import unit_of_work
 from user_service.deps import DbSession, RequestCtx, Services
 from user_service.exceptions import Forbidden
 from user_service.models import OAuthClient
@@ -36,12 +37,12 @@ class ServiceIdentity:
         return scope in self.scopes
 
 
-async def get_service_client(
-    request: Request, services: Services, db: DbSession
-) -> ServiceIdentity:
+async def get_service_client(request: Request, services: Services) -> ServiceIdentity:
+    """No unit of work: the revocation facts come from the one-second cache, or (on a miss)
+    from a read-only session of their own (``service_token_refusal``)."""
     claims = await services.tokens.decode(bearer_token(request), expected="service")
     client_id = str(claims["client_id"])
-    refusal = await service_token_refusal(services, db, claims)
+    refusal = await service_token_refusal(services, None, claims)
     if refusal is not None:
         raise refusal
     scope = claims.get("scope") or ""
@@ -104,10 +105,30 @@ async def get_protected_resource(
     """RFC 7662 §2.1 / RFC 7009 §2.1: client credentials, or the client's own service token."""
     scheme = request.headers.get("authorization", "").partition(" ")[0].lower()
     if scheme == "bearer":
-        identity = await get_service_client(request, services, db)
-        return ClientRequest(identity.client_id, await _form(request), scopes=identity.scopes)
+        return await _bearer_client(request, services)
     return await get_authenticated_client(request, services, db, context)
 
 
 ProtectedResourceClient = Annotated[ClientRequest, Depends(get_protected_resource)]
 """A client calling introspection or revocation: its secret or a valid service token."""
+
+
+async def _bearer_client(request: Request, services: Services) -> ClientRequest:
+    identity = await get_service_client(request, services)
+    return ClientRequest(identity.client_id, await _form(request), scopes=identity.scopes)
+
+
+async def get_introspecting_client(
+    request: Request, services: Services, context: RequestCtx
+) -> ClientRequest:
+    """``ProtectedResourceClient`` for introspection, which writes nothing when the caller is
+    authenticated: a service token needs no unit of work at all; a secret is checked in one
+    (its failure is audited and committed, as on the token endpoint)."""
+    scheme = request.headers.get("authorization", "").partition(" ")[0].lower()
+    if scheme == "bearer":
+        return await _bearer_client(request, services)
+    async with unit_of_work(services.sessionmaker, services=services) as db:
+        return await get_authenticated_client(request, services, db, context)
+
+
+IntrospectingClient = Annotated[ClientRequest, Depends(get_introspecting_client)]

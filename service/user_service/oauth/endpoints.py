@@ -12,7 +12,11 @@ from fastapi import APIRouter, Response
 
 from user_service.deps import DbSession, RequestCtx, Services
 from user_service.oauth import service
-from user_service.oauth.dependencies import AuthenticatedClient, ProtectedResourceClient
+from user_service.oauth.dependencies import (
+    AuthenticatedClient,
+    IntrospectingClient,
+    ProtectedResourceClient,
+)
 from user_service.oauth.schemas import NO_STORE, IntrospectionOut, TokenOut
 
 router = APIRouter(prefix="/v1/oauth", tags=["oauth"])
@@ -76,15 +80,19 @@ async def token(caller: AuthenticatedClient, services: Services, response: Respo
         ["token"],
     ),
 )
-async def introspect(
-    caller: ProtectedResourceClient, db: DbSession, services: Services, response: Response
-) -> IntrospectionOut:
+async def introspect(caller: IntrospectingClient, services: Services) -> Response:
     """RFC 7662: is this token active, and what does it carry? Only for clients holding
     ``tokens:introspect``; any other authenticated client learns nothing (``active: false``)."""
-    _no_store(response)
-    if INTROSPECT_SCOPE not in caller.scopes:
-        return service.INACTIVE
-    return await service.introspect(db, services, caller.form)
+    answer = (
+        await service.introspect(None, services, caller.form)  # reads only, from the cache
+        if INTROSPECT_SCOPE in caller.scopes
+        else service.INACTIVE
+    )
+    # Built as an IntrospectionOut already: rendered once (without the fields that are None),
+    # not validated again by FastAPI's response model (which documents it).
+    return Response(
+        answer.model_dump_json(exclude_none=True), media_type="application/json", headers=NO_STORE
+    )
 
 
 @router.post(

@@ -27,7 +27,7 @@ from user_service.audit.service import RequestContext
 from user_service.auth.cache import client_owner
 from user_service.auth.dependencies import LiveSession, live_session
 from user_service.authz.catalog import KNOWN_PERMISSIONS
-from user_service.db import utcnow
+from user_service.db import read_only, utcnow
 from user_service.exceptions import Unauthorized, ValidationFailed
 from user_service.kit import crypto
 from user_service.models import OAuthClient
@@ -220,7 +220,7 @@ def _token_param(form: dict[str, str]) -> str:
 
 
 async def introspect(
-    db: AsyncSession, services: AppServices, form: dict[str, str]
+    db: AsyncSession | None, services: AppServices, form: dict[str, str]
 ) -> IntrospectionOut:
     """RFC 7662 §2.2: ``{"active": false}`` for anything invalid, expired or revoked, without
     saying which; for user tokens the session must still be live and the user active."""
@@ -264,23 +264,41 @@ async def introspect(
 
 
 async def service_token_refusal(
-    services: AppServices, db: AsyncSession, claims: dict[str, Any]
+    services: AppServices, db: AsyncSession | None, claims: dict[str, Any]
 ) -> Unauthorized | None:
     """Why a verified service token may not be used (revoked, client gone or disabled), or
-    ``None``; a positive answer is cached for a second (``auth/cache.py``)."""
+    ``None``; a positive answer is cached for a second (``auth/cache.py``). Without ``db``
+    (callers that write nothing) a read-only session is opened only on a cache miss."""
     client_id, jti = str(claims["client_id"]), str(claims["jti"])
     cache = services.auth_cache
     key = ("service_token", jti)
-    if cache is not None and cache.get(key) == client_id:
+    if cache is None:
+        return await _read_service_token_refusal(services, db, client_id, jti)
+    if cache.get(key) == client_id or await cache.get_after_read(key) == client_id:
         return None
-    ticket = cache.ticket() if cache is not None else None
+    ticket = cache.ticket()
+    with cache.reading(key):
+        refusal = await _read_service_token_refusal(services, db, client_id, jti)
+    if refusal is None:
+        cache.put(key, client_owner(client_id), client_id, ticket)
+    return refusal
+
+
+async def _read_service_token_refusal(
+    services: AppServices, db: AsyncSession | None, client_id: str, jti: str
+) -> Unauthorized | None:
+    if db is not None:
+        return await _service_token_refusal(db, client_id, jti)
+    async with read_only(services.sessionmaker) as session:
+        return await _service_token_refusal(session, client_id, jti)
+
+
+async def _service_token_refusal(db: AsyncSession, client_id: str, jti: str) -> Unauthorized | None:
     if await repository.is_revoked(db, jti):
         return Unauthorized("This service token has been revoked.", code="token_revoked")
     client = await repository.get_client(db, client_id)
     if client is None or client.disabled_at is not None:
         return Unauthorized("This client is not active.", code="invalid_client")
-    if cache is not None and ticket is not None:
-        cache.put(key, client_owner(client_id), client_id, ticket)
     return None
 
 
