@@ -18,7 +18,7 @@ import {
 
 const run = Date.now().toString(36);
 const trader = { name: 'Meera Iyer', email: `meera.${run}@example.com`, password: `Saffron-Ledger-${run}-31` };
-/** The ticker closes a revoked session's socket within 2 s (SPEC §8); allow for a busy machine. */
+/** The ticker closes a revoked session's socket within 2 s (docs/api.md §8); allow for a busy machine. */
 const SIGN_OUT_BUDGET_MS = 5_000;
 
 let browser;

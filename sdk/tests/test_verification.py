@@ -1,4 +1,5 @@
-"""The shared verification rules refuse every forgery the service's own tests try (SPEC §4)."""
+"""The shared verification rules refuse every forgery the service's own tests try
+(docs/api.md §4)."""
 
 from __future__ import annotations
 

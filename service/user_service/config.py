@@ -53,8 +53,8 @@ class Settings(BaseSettings):
     service_token_ttl_seconds: int = Field(3600, ge=60, le=86400)
     signing_key_refresh_seconds: int = Field(30, ge=1, le=30)
     # How long `keys rotate` publishes a new key before it signs (≥ the JWKS cache lifetime,
-    # 30 s, plus a margin), so verifiers never meet an unknown kid. ≤ 55 s: SPEC §4 wants every
-    # instance signing with the new key within 60 s.
+    # 30 s, plus a margin), so verifiers never meet an unknown kid. ≤ 55 s: docs/api.md §4
+    # wants every instance signing with the new key within 60 s.
     signing_key_publish_lead_seconds: int = Field(45, ge=0, le=55)
     bcrypt_rounds: int = Field(12, ge=4, le=16)
     password_hash_workers: int = Field(4, ge=1, le=64)

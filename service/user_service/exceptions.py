@@ -1,7 +1,7 @@
 """One error base class, rendered by one handler (see ``app.py``).
 
 Every error a client can cause is a ``UserServiceError`` with a stable snake_case ``code``;
-the body is ``{"detail": message, "code": code}`` (SPEC §3). Nothing below the endpoint
+the body is ``{"detail": message, "code": code}`` (docs/api.md §3). Nothing below the endpoint
 layer raises ``HTTPException``.
 """
 

@@ -1,7 +1,7 @@
 /**
  * API types of the User Service, taken from the OpenAPI document it exports
  * (`npm run gen:api` turns `openapi.json` into `schema.d.ts`), so client and service cannot
- * drift. Types are looked up by path and method — the contract of SPEC §3 — rather than by the
+ * drift. Types are looked up by path and method — the contract of docs/api.md §3 — rather than by the
  * service's internal class names. Only the error body is written here: one handler renders it
  * for every endpoint and FastAPI's schema does not describe it.
  */
@@ -35,7 +35,7 @@ export interface ApiFieldError {
   code?: string;
 }
 
-/** SPEC §3: `{detail, code}` plus per-field `errors` for validation failures. */
+/** docs/api.md §3: `{detail, code}` plus per-field `errors` for validation failures. */
 export interface ApiErrorBody {
   detail: string;
   code: string;

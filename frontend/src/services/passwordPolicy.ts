@@ -1,5 +1,5 @@
 /**
- * The password rules of SPEC §5, mirrored on the client for live feedback.
+ * The password rules of docs/api.md §5, mirrored on the client for live feedback.
  * The API stays the judge: its `weak_password` errors are shown as they come.
  */
 import type { ZxcvbnFactory } from '@zxcvbn-ts/core';

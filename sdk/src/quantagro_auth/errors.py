@@ -47,7 +47,7 @@ class TokenInvalid(TokenError):
 
 class TokenKindMismatch(TokenInvalid):
     """A valid token of the other kind: a service token where a user is required, or the
-    reverse (SPEC §4: never accepted in each other's place)."""
+    reverse (docs/api.md §4: never accepted in each other's place)."""
 
     default_message = "This kind of token is not accepted here."
 

@@ -1,4 +1,4 @@
-"""The User Service's domain events as a resource server receives them (SPEC §6).
+"""The User Service's domain events as a resource server receives them (docs/api.md §6).
 
 Both transports (the Redis stream + pub/sub, and the ``GET /v1/events`` long-poll feed)
 deliver the same JSON at least once; :class:`EventHub` parses it, drops duplicates by

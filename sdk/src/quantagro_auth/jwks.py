@@ -6,7 +6,7 @@
   unknown key make one request) and at most once per ``min_refetch_interval`` (10 s), so a
   flood of forged ``kid`` values cannot turn the verifier into an amplifier.
 * A failed fetch keeps the keys already held: verification works offline once keys are cached
-  (SPEC §8). Only RSA signing keys usable with RS256 are kept (RFC 7517 §4: ``use``/``alg``).
+  (docs/api.md §8). Only RSA signing keys usable with RS256 are kept (RFC 7517 §4: ``use``/``alg``).
 """
 
 from __future__ import annotations

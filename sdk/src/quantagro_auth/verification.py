@@ -1,6 +1,6 @@
 """The access-token verification rules, shared by the User Service and every resource server.
 
-SPEC §4 and RFC 9068 §4 (validating JWT access tokens), in this order:
+docs/api.md §4 and RFC 9068 §4 (validating JWT access tokens), in this order:
 
 1. shape: at most 8192 characters, exactly three dot-separated parts;
 2. header: ``alg`` is ``RS256`` (the allow-list has one entry: never ``none``, never an HMAC

@@ -1,4 +1,4 @@
-"""The seeded policies end to end: the platform's everyday questions (SPEC §3, issue 4)."""
+"""The seeded policies end to end: the platform's everyday questions (docs/api.md §3, issue 4)."""
 
 from __future__ import annotations
 

@@ -88,7 +88,7 @@ async def test_tampered_tag_fails_to_open(provider: LocalKeyProvider) -> None:
 
 
 async def test_ciphertext_copied_to_another_row_fails(provider: LocalKeyProvider) -> None:
-    """The row id is the associated data: a row swap must not decrypt (SPEC §3)."""
+    """The row id is the associated data: a row swap must not decrypt (docs/api.md §3)."""
     blob = await seal(provider, SECRET, row_aad("trading_account", 1))
     with pytest.raises(DecryptionError):
         await open_sealed(provider, blob, row_aad("trading_account", 2))

@@ -1,4 +1,4 @@
-"""TOTP enrolment, disable, backup codes through HTTP (SPEC §3 MFA), on both back-ends."""
+"""TOTP enrolment, disable, backup codes through HTTP (docs/api.md §3 MFA), on both back-ends."""
 
 from __future__ import annotations
 

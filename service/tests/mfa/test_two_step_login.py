@@ -1,4 +1,4 @@
-"""Two-step login and step-up with real TOTP codes (SPEC §3, §4, §5), on both back-ends."""
+"""Two-step login and step-up with real TOTP codes (docs/api.md §3, §4, §5), on both back-ends."""
 
 from __future__ import annotations
 

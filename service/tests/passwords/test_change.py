@@ -1,4 +1,4 @@
-"""POST /v1/auth/password/change (SPEC §3), on both back-ends."""
+"""POST /v1/auth/password/change (docs/api.md §3), on both back-ends."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""Password reset (SPEC §3, issue #3 §4): end to end through SMTP, on both back-ends."""
+"""Password reset (docs/api.md §3, issue #3 §4): end to end through SMTP, on both back-ends."""
 
 from __future__ import annotations
 

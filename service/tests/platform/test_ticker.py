@@ -24,7 +24,7 @@ from tests.platform.support import (
 pytestmark = pytest.mark.anyio
 
 POLICY_VIOLATION = 1008
-REVOCATION_DEADLINE = 2.0  # SPEC §8: open sockets of a revoked session close within 2 s
+REVOCATION_DEADLINE = 2.0  # docs/api.md §8: open sockets of a revoked session close within 2 s
 
 
 def quotes_url(platform, token):

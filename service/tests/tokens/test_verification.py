@@ -1,4 +1,4 @@
-"""Forged, truncated and mis-typed tokens are refused with 401, never a 5xx (SPEC §4)."""
+"""Forged, truncated and mis-typed tokens are refused with 401, never a 5xx (docs/api.md §4)."""
 
 import base64
 import json

@@ -1,4 +1,4 @@
-"""Email verification (SPEC §3, issue #3 §5), on both back-ends."""
+"""Email verification (docs/api.md §3, issue #3 §5), on both back-ends."""
 
 from __future__ import annotations
 

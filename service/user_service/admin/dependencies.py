@@ -1,4 +1,5 @@
-"""Role gates of the admin API (SPEC §3): ``AdminUser``, ``AuditReader``, ``RequireRole(...)``.
+"""Role gates of the admin API (docs/api.md §3): ``AdminUser``, ``AuditReader``,
+``RequireRole(...)``.
 
 Roles are read from the database on every request, not from the token, so a demoted admin
 loses the admin API at once. The gate is a plain role check rather than a policy on purpose:

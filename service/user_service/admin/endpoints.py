@@ -1,4 +1,4 @@
-"""``/v1/admin``: users, roles, policies and the audit log across users (SPEC §3)."""
+"""``/v1/admin``: users, roles, policies and the audit log across users (docs/api.md §3)."""
 
 from __future__ import annotations
 

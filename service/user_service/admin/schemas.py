@@ -1,4 +1,4 @@
-"""Bodies of the admin API (SPEC §3 Authorization table)."""
+"""Bodies of the admin API (docs/authorization.md)."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""The admin API's rules: user status and roles, policies, and the first admin (SPEC §3).
+"""The admin API's rules: user status and roles, policies, and the first admin (docs/api.md §3).
 
 Every change is audited as ``permission.changed`` (``details.change`` says which: roles,
 status, policy_created/updated/deleted), emitted to the outbox (``permission.changed``, or
@@ -169,7 +169,7 @@ async def change_status(
     body: StatusIn,
     context: RequestContext,
 ) -> AdminUserDetail:
-    """Suspending or deactivating revokes every session at once (SPEC §3)."""
+    """Suspending or deactivating revokes every session at once (docs/api.md §3)."""
     if user_id == admin.id:
         raise Conflict(
             "Admins cannot change their own status here; use /v1/users/me/deactivate.",

@@ -1,4 +1,4 @@
-"""The tamper-evident chain of audit records (SPEC §6).
+"""The tamper-evident chain of audit records (docs/api.md §6).
 
 ``hash = SHA-256(prev_hash ‖ canonical JSON of the record)``; the first record chains to
 ``GENESIS``. Changing, inserting or deleting a record breaks every later link, which

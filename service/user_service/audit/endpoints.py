@@ -1,4 +1,4 @@
-"""``GET /v1/admin/audit/daily``: events per day and type, for compliance (SPEC §6).
+"""``GET /v1/admin/audit/daily``: events per day and type, for compliance (docs/api.md §6).
 
 Read from ``audit_daily_counts``, which the retention job refreshes (hourly by default) and
 keeps after the records themselves are pruned — two years of records, counts for as long as

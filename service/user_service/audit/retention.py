@@ -1,5 +1,5 @@
 """Audit retention: weekly partitions ahead, expired records removed, the chain anchored,
-daily counts kept (SPEC §6; docs/audit-retention.md).
+daily counts kept (docs/api.md §6; docs/audit-retention.md).
 
 One maintenance run, in one transaction:
 

@@ -3,7 +3,7 @@
 Every authenticated request must refuse a revoked session, an expired one, an inactive user,
 a revoked service token and a disabled client. Reading those rows on every request cost
 more than the request itself (docs/performance.md); this cache keeps the answer of the last
-read, in process, under three rules that keep the guarantees of SPEC §4:
+read, in process, under three rules that keep the guarantees of docs/api.md §4:
 
 1. **One second at most.** An entry expires ``TTL_SECONDS`` after the read that produced it
    *began*, so no instance can serve a fact older than one second, with or without Redis.

@@ -1,4 +1,4 @@
-"""Who is calling: ``CurrentUser`` for user access tokens (SPEC §4 verification rules).
+"""Who is calling: ``CurrentUser`` for user access tokens (docs/api.md §4 verification rules).
 
 The token is verified locally (no network), then its session is looked up: the service
 rejects tokens of revoked or expired sessions on its own endpoints, and of users who are no

@@ -1,4 +1,4 @@
-"""The platform's password rule (SPEC §5).
+"""The platform's password rule (docs/api.md §5).
 
 Length ≥ 12 (configurable), composition (upper, lower, digit, special — switchable off, since
 OWASP ASVS V2.1.9 advises against composition rules), zxcvbn score ≥ 2 with the user's own

@@ -1,4 +1,4 @@
-"""Registration and the password step of login (SPEC §3, §5)."""
+"""Registration and the password step of login (docs/api.md §3, §5)."""
 
 from __future__ import annotations
 
@@ -100,7 +100,7 @@ async def _acquire_login_attempt(
     services: AppServices, db: AsyncSession, email: str, user: User | None, context: RequestContext
 ) -> tuple[Attempt, Attempt]:
     """Count this attempt per IP and per account *before* bcrypt runs (atomically), so a
-    parallel burst of wrong passwords gets at most the limit (SPEC §5)."""
+    parallel burst of wrong passwords gets at most the limit (docs/api.md §5)."""
     limiter = services.rate_limiter
     by_ip = await limiter.acquire(services.settings.rate_limit_login_ip, f"login-ip:{context.ip}")
     by_account = await limiter.acquire(

@@ -1,4 +1,4 @@
-"""The permission catalog, the wildcard grammar and the seeded policies (SPEC §3 Authorization).
+"""The permission catalog, the wildcard grammar and the seeded policies (docs/authorization.md).
 
 One vocabulary serves permissions, policy actions, OAuth scopes and resource types: a
 permission is ``<namespace>:<verb>`` and the namespace is also the resource type, so the
@@ -324,7 +324,8 @@ SEEDED_POLICIES: Final[tuple[Mapping[str, Any], ...]] = (
         "enabled": True,
     },
 )
-"""The SPEC's five seeded policy concerns as nine policies (plain data, valid ``PolicyIn``).
+"""The five seeded policy concerns (docs/api.md §3) as nine policies (plain data, valid
+``PolicyIn``).
 
 Concern 1 is split in four because a policy's conditions all have to hold and each trading
 action needs a different membership permission (and trading alone needs step-up MFA); one
@@ -343,4 +344,4 @@ SEEDED_POLICY_GROUPS: Final[Mapping[str, tuple[str, ...]]] = {
     "services on their scopes": ("services-on-their-scopes",),
     "deny for non-active users": ("deny-non-active-users", "deny-frozen-trading"),
 }
-"""Which seeded policies implement each of the SPEC's five seeded concerns."""
+"""Which seeded policies implement each of the five seeded concerns."""

@@ -1,4 +1,4 @@
-"""``/v1/authz``: the policy decision point's HTTP face (SPEC §3, docs/authorization.md §11)."""
+"""``/v1/authz``: the policy decision point's HTTP face (docs/authorization.md §11)."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""The policy decision engine: pure, deterministic, no I/O (SPEC §3 Authorization).
+"""The policy decision engine: pure, deterministic, no I/O (docs/authorization.md).
 
 Rules, in the order a reviewer should check them:
 
@@ -49,7 +49,7 @@ from user_service.authz.policy_schema import (
 from user_service.exceptions import ValidationFailed
 
 DECISION_TTL_SECONDS: Final = 60
-"""How long a cacheable decision may be reused (SPEC §3); invalidation is the cache's job."""
+"""How long a cacheable decision may be reused (docs/api.md §3); invalidation is the cache's job."""
 
 MFA_CLOCK_SKEW_SECONDS: Final = 60
 """An ``mfa_at`` this far in the future is tolerated (instances' clocks differ slightly)."""

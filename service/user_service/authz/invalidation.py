@@ -1,4 +1,4 @@
-"""Drop cached authorization decisions when the facts behind them change (SPEC §3, issue 4).
+"""Drop cached authorization decisions when the facts behind them change (docs/api.md §3, issue 4).
 
 Every service that changes a role, a policy, a trading-account membership or a user's status
 calls ``invalidate_decisions`` in the same unit of work as the change. Nothing happens until

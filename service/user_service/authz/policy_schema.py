@@ -1,4 +1,4 @@
-"""Policies as the admin API accepts and returns them (SPEC §3 Authorization).
+"""Policies as the admin API accepts and returns them (docs/authorization.md).
 
 Validation is strict and complete before anything is stored, so a malformed policy is refused
 whole and never half-applied (issue 4). Custom error types carry the stable codes

@@ -1,4 +1,5 @@
-"""The policy decision point: build the request from trusted facts, evaluate, cache (SPEC §3).
+"""The policy decision point: build the request from trusted facts, evaluate, cache
+(docs/authorization.md).
 
 Facts come from three places, in order of trust: the database (roles, user status, trading
 account owner and memberships, the policies), the verified token (MFA flag and time, a

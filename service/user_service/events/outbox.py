@@ -1,4 +1,4 @@
-"""Domain events, written to the outbox in the transaction of the change (SPEC §6).
+"""Domain events, written to the outbox in the transaction of the change (docs/api.md §6).
 
 A relay publishes them afterwards (at least once, in order per aggregate), so an event is
 never lost when the process dies between the commit and the publish. Payloads never carry

@@ -1,4 +1,4 @@
-"""The outbox relay: committed events → Redis Streams and pub/sub (SPEC §6).
+"""The outbox relay: committed events → Redis Streams and pub/sub (docs/api.md §6).
 
 At least once, in order per aggregate: events are read in id order (the order their
 transactions appended them) and marked published only after Redis accepted them, so a crash

@@ -2,7 +2,7 @@
 
 bcrypt reads at most 72 bytes (bcrypt 5 raises beyond that). Passwords are NFKC-normalised,
 then HMAC-SHA256'd with a fixed domain key and base64-encoded (44 bytes), so every character
-of a 128+ character password counts and nothing is silently truncated (SPEC §5). The fixed
+of a 128+ character password counts and nothing is silently truncated (docs/api.md §5). The fixed
 key separates these digests from plain SHA-256 hashes leaked elsewhere ("password shucking").
 
 The work runs in a bounded pool of dedicated threads (STYLE habit 7) whose scheduling

@@ -1,4 +1,4 @@
-"""Sliding-window rate limits, shared through Redis, never unlimited (SPEC §5).
+"""Sliding-window rate limits, shared through Redis, never unlimited (docs/api.md §5).
 
 Every limit is a sliding window of attempts kept as a sorted set (score = time, member = one
 attempt). ``acquire`` records an attempt and answers whether it fitted *in one atomic step*

@@ -21,7 +21,7 @@ STRICT_BODY = ConfigDict(extra="forbid", str_max_length=10_000)
 
 
 def normalise_email(value: str) -> str:
-    """Trim and case-fold (SPEC §5): one account per normalised address."""
+    """Trim and case-fold (docs/api.md §5): one account per normalised address."""
     return value.strip().casefold()
 
 

@@ -1,7 +1,7 @@
 """Typed builders for each transactional email (what the services call).
 
 Each builder takes exactly the facts its email needs, builds the frontend links from
-``FRONTEND_URL`` (SPEC §2: ``{FRONTEND_URL}/reset-password?token=…``), and renders
+``FRONTEND_URL`` (docs/api.md §2: ``{FRONTEND_URL}/reset-password?token=…``), and renders
 :mod:`user_service.mail.templates`. Tokens go only into the link, never into a header, so a
 log line about a message (kind, recipient, file path) can never carry one.
 """

@@ -182,7 +182,7 @@ def mail_sender_from_settings(
     starttls: bool | None = None,
     timeout: float = 10,
 ) -> MailSender:
-    """SMTP when ``SMTP_HOST`` is set, otherwise files in ``mail_dir`` (SPEC §2, issue #3)."""
+    """SMTP when ``SMTP_HOST`` is set, otherwise files in ``mail_dir`` (docs/api.md §2)."""
     if smtp_host and smtp_host.strip():
         return SmtpMailSender(
             smtp_host.strip(),

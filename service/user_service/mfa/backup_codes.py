@@ -3,7 +3,7 @@
 A backup code is ten characters from a 31-symbol alphabet with the easily confused ``0 o 1 l
 i`` left out, shown as ``xxxxx-xxxxx``: 10 * log2(31) ≈ 49.5 bits from ``secrets``, above the
 40-bit floor and well above what an online guesser gets through the MFA rate limits and the
-5-attempt ``session_token`` (SPEC §5, NIST SP 800-63B §5.1.2 "look-up secrets": at least
+5-attempt ``session_token`` (docs/api.md §5, NIST SP 800-63B §5.1.2 "look-up secrets": at least
 20 bits when rate limited, stored hashed).
 
 Why HMAC-SHA256 and not bcrypt: a login attempt checks the code against all ten stored

@@ -91,7 +91,7 @@ async def remove_factor(
     return FactorRemovedOut(mfa_enabled=still_on, other_sessions_revoked=revoked)
 
 
-# --- TOTP (SPEC §3) -------------------------------------------------------------------------
+# --- TOTP (docs/api.md §3) ------------------------------------------------------------------
 
 
 @router.post("/totp/setup", response_model=TotpSetupOut)

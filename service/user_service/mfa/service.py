@@ -1,4 +1,4 @@
-"""Second factors: TOTP devices, backup codes, the login step and step-up (SPEC §3, §5).
+"""Second factors: TOTP devices, backup codes, the login step and step-up (docs/api.md §3, §5).
 
 A user may hold several named factors (TOTP devices here, passkeys in ``passkeys``); the
 account has two-factor authentication on while it holds any. What they share lives here:
@@ -12,7 +12,7 @@ account has two-factor authentication on while it holds any. What they share liv
   (``MfaBackupKey``), created with the first factor and dropped with the last.
 * Every code check, wherever it happens (login, step-up, disable, regenerate), draws on one
   per-user budget (``RATE_LIMIT_MFA_VERIFY``), and a login ``session_token`` dies after
-  ``MFA_CHALLENGE_MAX_ATTEMPTS`` wrong codes (SPEC §5; ASVS V2.8.5).
+  ``MFA_CHALLENGE_MAX_ATTEMPTS`` wrong codes (docs/api.md §5; ASVS V2.8.5).
 
 Audit rows are written last in each flow: the audit chain lock is taken after any row lock,
 never before, so concurrent verifications cannot deadlock on PostgreSQL.
@@ -244,7 +244,7 @@ async def disable_totp(
     code: str | None = None,
     password: str | None = None,
 ) -> tuple[int, bool]:
-    """Remove every TOTP device after a fresh code or the password (SPEC ``/totp/disable``).
+    """Remove every TOTP device after a fresh code or the password (``/totp/disable``).
 
     Passkeys stay; when no factor is left, backup codes go too and MFA is off. Refused while
     MFA is required by policy and no other factor remains. Returns (other sessions signed
@@ -440,7 +440,7 @@ class LoginVerified:
 async def verify_login(
     db: AsyncSession, services: AppServices, session_token: str, code: str, context: RequestContext
 ) -> LoginVerified:
-    """Finish a login that answered ``mfa_required`` (SPEC §3 ``/v1/auth/mfa/verify``).
+    """Finish a login that answered ``mfa_required`` (docs/api.md §3 ``/v1/auth/mfa/verify``).
 
     The ``session_token`` is opaque (never a JWT, so never a bearer token), lives
     ``MFA_CHALLENGE_TTL_SECONDS``, is spent by the first correct code and dies after
@@ -497,7 +497,7 @@ async def mark_step_up(
 async def step_up(
     db: AsyncSession, services: AppServices, auth: Authenticated, code: str, context: RequestContext
 ) -> IssuedToken:
-    """Re-prove the second factor for the current session (SPEC §3, §4: a fresh ``mfa_at``).
+    """Re-prove the second factor for the current session (docs/api.md §3, §4: a fresh ``mfa_at``).
 
     Policies that demand "MFA proven within N seconds" (trading actions) read ``mfa_at`` from
     the access token this returns.

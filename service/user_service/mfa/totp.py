@@ -4,7 +4,7 @@ These are pure building blocks; the MFA service stores the secret (encrypted) to
 the last accepted time step and passes both in. Why each choice:
 
 * **Secret**: 160 bits from ``secrets`` — the key length RFC 4226 §4 (R6) recommends and the
-  floor of SPEC §5; 32 base32 characters, no padding, which every authenticator app accepts.
+  floor of docs/api.md §5; 32 base32 characters, no padding, which every authenticator app accepts.
 * **Window**: ±1 step of 30 s (RFC 6238 §5.2 allows "at most one time step" of network delay)
   to absorb clock drift between the phone and the server, and nothing more.
 * **Replay**: pyotp answers "is this code valid now", not "was it already used". RFC 6238

@@ -10,7 +10,7 @@ from user_service.models._types import BigIntPK
 
 
 class AuthEvent(Base):
-    """Append-only audit record; ``hash`` = SHA-256(prev_hash ‖ canonical record) (SPEC §6).
+    """Append-only audit record; ``hash`` = SHA-256(prev_hash ‖ canonical record) (docs/api.md §6).
 
     ``user_id`` has no foreign key on purpose: the audit trail outlives the rows it describes.
     """

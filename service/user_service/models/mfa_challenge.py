@@ -8,7 +8,7 @@ from user_service.db import Base, utcnow
 
 
 class MfaChallenge(Base):
-    """The pending second step of a login (the ``session_token`` of SPEC §3), hashed."""
+    """The pending second step of a login (the ``session_token`` of docs/api.md §3), hashed."""
 
     __tablename__ = "mfa_challenges"
 

@@ -12,7 +12,7 @@ class MfaTotp(Base):
 
     The secret is sealed (envelope encryption, the user id as AAD, so a ciphertext copied to
     another user's row does not open). ``last_used_step`` must strictly increase per device
-    (SPEC §5): a code is never accepted twice, even across instances or with Redis down.
+    (docs/api.md §5): a code is never accepted twice, even across instances or with Redis down.
     A row with ``confirmed_at`` unset is a setup in progress (at most one per user).
     """
 

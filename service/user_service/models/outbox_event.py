@@ -9,7 +9,7 @@ from user_service.models._types import BigIntPK
 
 
 class OutboxEvent(Base):
-    """A domain event written in the transaction of the change, relayed later (SPEC §6)."""
+    """A domain event written in the transaction of the change, relayed later (docs/api.md §6)."""
 
     __tablename__ = "outbox_events"
     __table_args__ = (Index("ix_outbox_events_published_at_id", "published_at", "id"),)

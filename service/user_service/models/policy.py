@@ -9,7 +9,7 @@ from user_service.db import Base, JSONType, utcnow
 
 
 class Policy(Base):
-    """An ABAC rule (SPEC §3 Authorization); see docs/authorization.md for the semantics."""
+    """An ABAC rule (docs/authorization.md); see docs/authorization.md for the semantics."""
 
     __tablename__ = "policies"
     __table_args__ = (CheckConstraint("effect IN ('allow', 'deny')", name="effect"),)

@@ -1,4 +1,4 @@
-"""Who is calling, for service tokens: ``ServiceClient`` and ``RequireScope(...)`` (SPEC §4).
+"""Who is calling, for service tokens: ``ServiceClient`` and ``RequireScope(...)`` (docs/api.md §4).
 
 A service token is accepted only where a service is expected (a user access token, an MFA
 session token or a refresh token never is), only while its client is enabled and its ``jti``

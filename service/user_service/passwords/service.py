@@ -1,4 +1,4 @@
-"""Password change and reset (SPEC §3 authentication rows, §5; ASVS V2.1, V2.5).
+"""Password change and reset (docs/api.md §3 authentication rows, §5; ASVS V2.1, V2.5).
 
 * **Change** needs the current password (a stolen access token alone cannot take the account
   over), applies the policy, keeps the current session and revokes every other one.

@@ -1,4 +1,4 @@
-"""The refresh-token cookie (SPEC §3): HttpOnly, SameSite=Strict, Secure, path /v1/auth."""
+"""The refresh-token cookie (docs/api.md §3): HttpOnly, SameSite=Strict, Secure, path /v1/auth."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""Sessions and refresh tokens: start, rotate with reuse detection, revoke (SPEC §4).
+"""Sessions and refresh tokens: start, rotate with reuse detection, revoke (docs/api.md §4).
 
 Refresh tokens form a chain per session. Presenting the current link rotates it (exactly
 once, by an atomic conditional UPDATE). Presenting the immediate predecessor within
@@ -189,7 +189,7 @@ def _successor_still_current(
     services: AppServices, token: RefreshToken, successor: RefreshToken | None, now: dt.datetime
 ) -> bool:
     """The grace window: only the immediate predecessor, only for a few seconds, and only
-    while its successor has not itself been rotated (SPEC §4)."""
+    while its successor has not itself been rotated (docs/api.md §4)."""
     grace = dt.timedelta(seconds=services.settings.refresh_reuse_grace_seconds)
     return (
         token.rotated_at is not None
@@ -238,7 +238,7 @@ async def _reuse_detected(
     context: RequestContext,
     now: dt.datetime,
 ) -> NoReturn:
-    """A rotated refresh token came back: sign its session out and say so (SPEC §4)."""
+    """A rotated refresh token came back: sign its session out and say so (docs/api.md §4)."""
     revoked = await repository.revoke_sessions(
         db, user_id, now=now, reason="refresh_token_reuse", only=session_id
     )

@@ -1,4 +1,4 @@
-"""Access tokens (RFC 9068 profile) and service tokens: issuing and verifying (SPEC §4).
+"""Access tokens (RFC 9068 profile) and service tokens: issuing and verifying (docs/api.md §4).
 
 Verification is the SDK's (``quantagro_auth.verification``), so the service and every
 resource server apply the same rules: header shape first (``typ`` = ``at+jwt``, ``alg`` on

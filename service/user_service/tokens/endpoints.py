@@ -1,4 +1,4 @@
-"""JWKS (both paths of SPEC §3) and the discovery document."""
+"""JWKS (both paths of docs/api.md §3) and the discovery document."""
 
 from __future__ import annotations
 

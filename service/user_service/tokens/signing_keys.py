@@ -1,4 +1,4 @@
-"""RSA signing keys: generation, rotation and the in-process keyring (SPEC §4).
+"""RSA signing keys: generation, rotation and the in-process keyring (docs/api.md §4).
 
 Private keys are sealed with the KMS key provider (kid as associated data).
 

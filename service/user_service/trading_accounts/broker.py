@@ -1,4 +1,4 @@
-"""The broker seam: what the trading-accounts service needs from any broker (SPEC §3).
+"""The broker seam: what the trading-accounts service needs from any broker (docs/api.md §3).
 
 Kite Connect is the first implementation (``kite.py``); another broker plugs in by providing
 the same three calls and raising the same errors. Results and errors never carry secrets in

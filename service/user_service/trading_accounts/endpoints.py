@@ -1,4 +1,4 @@
-"""/v1/trading-accounts: a trader's linked broker accounts (SPEC §3, docs/trading-accounts.md).
+"""/v1/trading-accounts: a trader's linked broker accounts (docs/trading-accounts.md).
 
 Every route needs a signed-in user (``CurrentUser``); what the user may do with one account
 (owner, or member with ``view``/``trade``/``manage``) is decided in ``service``. Responses

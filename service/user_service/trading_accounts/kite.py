@@ -1,6 +1,7 @@
-"""Kite Connect v3 over httpx: the daily login exchange and the profile check (SPEC §3).
+"""Kite Connect v3 over httpx: the daily login exchange and the profile check (docs/api.md §3).
 
-Not the ``kiteconnect`` package: it is synchronous and imports Twisted (docs/DEPENDENCIES).
+Not the ``kiteconnect`` package: it is synchronous and imports Twisted (docs/decisions.md,
+Libraries).
 Kite's protocol, from https://kite.trade/docs/connect/v3/user/:
 
 * login page ``{login_base}?v=3&api_key=…`` redirects back with ``request_token``;

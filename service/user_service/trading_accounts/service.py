@@ -1,4 +1,5 @@
-"""Trading accounts: link, list, Kite login, verify, rotate, share, unlink, release (SPEC §3).
+"""Trading accounts: link, list, Kite login, verify, rotate, share, unlink, release
+(docs/trading-accounts.md).
 
 Status machine (docs/trading-accounts.md)::
 

@@ -1,4 +1,4 @@
-"""The credential vault: broker credentials sealed per account (SPEC §3, docs/kms.md).
+"""The credential vault: broker credentials sealed per account (docs/api.md §3, docs/kms.md).
 
 A trading account's ``{api_key, api_secret, access_token?}`` is one ``seal_json`` blob in
 ``trading_accounts.credentials_sealed``: a fresh data key per write, AES-256-GCM with

@@ -1,4 +1,4 @@
-"""Email verification: a single-use link mailed at registration and on request (SPEC §3).
+"""Email verification: a single-use link mailed at registration and on request (docs/api.md §3).
 
 The token is 256 random bits stored as a SHA-256 digest, bound to the address it was sent to
 (a link for an old address never verifies a new one), valid ``EMAIL_VERIFICATION_TTL_HOURS``
