@@ -142,8 +142,9 @@ function PasswordStepForm({
           {form.submitting ? 'Signing in…' : 'Sign in'}
         </Button>
       </form>
-      <PasskeySignIn persist={persist} />
+      {/* Google brings its own "or" divider when configured; the passkey button follows it. */}
       <GoogleSignInButton persistSession={persist} />
+      <PasskeySignIn persist={persist} />
       <p className="auth__alt">
         New to Quantagro? <Link to="/register">Create an account</Link>
       </p>
