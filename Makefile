@@ -65,17 +65,19 @@ build-frontend: $(DIST_STAMP)
 dev-frontend: install-frontend
 	cd frontend && npm run dev
 
-lint: install-python
+lint: install-python install-frontend
 	$(BIN)/ruff check service bench
 	$(BIN)/ruff format --check service bench
 	cd service && ../$(BIN)/mypy user_service
 	$(BIN)/ruff check sdk examples scripts
 	$(BIN)/ruff format --check sdk examples scripts
 	cd sdk && ../$(BIN)/mypy --strict
+	cd frontend && npm run lint
 
-format: install-python
+format: install-python install-frontend
 	$(BIN)/ruff format service bench sdk examples scripts
 	$(BIN)/ruff check --fix service bench sdk examples scripts
+	cd frontend && npm run format
 
 test-python: install-python
 	cd service && ../$(BIN)/python -m pytest -q

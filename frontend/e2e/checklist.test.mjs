@@ -49,7 +49,13 @@ async function signInWithBackupCode(p, email, password) {
  * step does not depend on an earlier one having left the browser signed in.
  */
 async function ensureSignedIn(p) {
-  if (await p.getByRole('button', { name: 'Sign out', exact: true }).isVisible().catch(() => false)) return;
+  if (
+    await p
+      .getByRole('button', { name: 'Sign out', exact: true })
+      .isVisible()
+      .catch(() => false)
+  )
+    return;
   await signIn(p, owner.email, owner.password);
   const welcome = p.getByRole('heading', { level: 1, name: /Welcome/ });
   const mfa = p.getByRole('heading', { level: 1, name: 'Two-factor authentication' });
@@ -164,7 +170,9 @@ describe('Quantagro account checklist', { concurrency: false }, () => {
   step('a reload keeps the user signed in (refresh cookie, token in memory only)', async () => {
     await page.reload();
     await expectHeading(page, /Welcome, Asha/);
-    const stored = await page.evaluate(() => JSON.stringify({ ...localStorage }) + JSON.stringify({ ...sessionStorage }));
+    const stored = await page.evaluate(
+      () => JSON.stringify({ ...localStorage }) + JSON.stringify({ ...sessionStorage }),
+    );
     assert.ok(!/eyJ/.test(stored), 'a JWT was found in Web Storage');
     const cookies = await context.cookies();
     const refresh = cookies.find((cookie) => cookie.name === 'refresh_token');
@@ -280,7 +288,10 @@ describe('Quantagro account checklist', { concurrency: false }, () => {
     await card.getByLabel('Their email').fill(member.email);
     await card.getByRole('checkbox', { name: /Trade/ }).check();
     await screenshot(page, 'trading-share');
-    await card.getByRole('form', { name: /^Share / }).getByRole('button', { name: 'Share' }).click();
+    await card
+      .getByRole('form', { name: /^Share / })
+      .getByRole('button', { name: 'Share' })
+      .click();
     await page.getByText(`with ${member.email}`).waitFor();
     await card.getByRole('button', { name: `Remove ${member.email}` }).click();
     // Removing someone asks first, then says what happened (no stale "Shared … with …").

@@ -29,7 +29,11 @@ let browser;
 const step = (name, fn) => base(name, fn, { getBrowser: () => browser });
 
 async function verifiedTrader(tag) {
-  const trader = { name: `Trader ${tag}`, email: `${tag}.${run}@example.com`, password: `Monsoon-Ledger-${run}-${tag}-47` };
+  const trader = {
+    name: `Trader ${tag}`,
+    email: `${tag}.${run}@example.com`,
+    password: `Monsoon-Ledger-${run}-${tag}-47`,
+  };
   const registered = await api('POST', '/v1/auth/register', trader);
   assert.equal(registered.status, 201, JSON.stringify(registered.data));
   const link = await waitForLink(trader.email, '/verify-email');
@@ -92,7 +96,8 @@ describe('Console budgets and accessibility', { concurrency: false }, () => {
     const { context, page } = await openPage();
     let jsBytes = 0;
     page.on('response', async (response) => {
-      if (response.request().resourceType() === 'script') jsBytes += (await response.body().catch(() => Buffer.alloc(0))).length;
+      if (response.request().resourceType() === 'script')
+        jsBytes += (await response.body().catch(() => Buffer.alloc(0))).length;
     });
     await page.addInitScript(() => {
       window.__cls = 0;
@@ -184,7 +189,12 @@ describe('MFA step has no dead ends (item 5)', { concurrency: false }, () => {
     trader = await verifiedTrader('mfa');
     const setup = await api('POST', '/v1/mfa/totp/setup', {}, { token: trader.token });
     secret = setup.data.secret;
-    const enabled = await api('POST', '/v1/mfa/totp/enable', { code: await freshTotp(secret) }, { token: trader.token });
+    const enabled = await api(
+      'POST',
+      '/v1/mfa/totp/enable',
+      { code: await freshTotp(secret) },
+      { token: trader.token },
+    );
     assert.equal(enabled.status, 200, JSON.stringify(enabled.data));
     backup = enabled.data.backup_codes;
   });
@@ -201,7 +211,12 @@ describe('MFA step has no dead ends (item 5)', { concurrency: false }, () => {
       assert.equal((await answered).status(), 401);
       if (i === 3) await page.getByText(/2 attempts left/).waitFor();
       // The page empties the field after each answer: type the next code only after that.
-      if (i < 5) await page.waitForFunction(() => document.querySelector('input[name="code"]')?.value === '' && !document.querySelector('button[aria-busy="true"]'));
+      if (i < 5)
+        await page.waitForFunction(
+          () =>
+            document.querySelector('input[name="code"]')?.value === '' &&
+            !document.querySelector('button[aria-busy="true"]'),
+        );
     }
     const again = page.getByRole('button', { name: 'Sign in again' });
     await again.waitFor();
@@ -247,6 +262,7 @@ describe('Trading accounts speak plainly (items 1, 3, 8)', { concurrency: false 
     assert.match(await card.getByRole('button', { name: 'Connect with Kite' }).getAttribute('class'), /btn--primary/);
     assert.ok(await card.getByRole('button', { name: 'Verify' }).isDisabled());
     await card.getByText('Connect with Kite first').waitFor();
+    // biome-ignore lint/performance/useDomNodeTextContent: only what a trader sees counts (collapsed details are hidden)
     const text = await page.locator('main').innerText();
     assert.doesNotMatch(text, /\/kite\/|GET |POST |_[a-z]+_|Token valid until/);
     await screenshot(page, 'accounts-not-connected-desktop');
@@ -300,7 +316,10 @@ describe('Activity reads as sentences (item 2)', { concurrency: false }, () => {
     await page.goto('/audit');
     await page.getByRole('table').waitFor();
     assert.equal(await page.locator('tr[data-event-type="token.refreshed"]').count(), 0);
-    await page.getByText(/Signed in on .+ from /).first().waitFor();
+    await page
+      .getByText(/Signed in on .+ from /)
+      .first()
+      .waitFor();
     assert.equal(await page.getByText('login.success').first().isVisible(), false);
     await page.getByLabel('Show session refreshes').check();
     await page.waitForURL(/refreshes=1/);
@@ -319,7 +338,13 @@ describe('Activity reads as sentences (item 2)', { concurrency: false }, () => {
     await p.goto('/audit');
     await p.getByRole('table').waitFor();
     assert.equal(await p.locator('thead').evaluate((el) => el.getBoundingClientRect().height <= 1), true);
-    assert.equal(await p.locator('tbody tr').first().evaluate((el) => getComputedStyle(el).display), 'block');
+    assert.equal(
+      await p
+        .locator('tbody tr')
+        .first()
+        .evaluate((el) => getComputedStyle(el).display),
+      'block',
+    );
     await screenshot(p, 'activity-phone');
     await phone.close();
   });
@@ -333,7 +358,9 @@ describe('Sharing says who owns what and what happened (item 4)', { concurrency:
     browser = await launchBrowser();
     owner = { name: 'Owner Four', email: `owner4.${run}@example.com`, password: `Monsoon-Ledger-${run}-own-47` };
     account = await traderWithActiveKiteAccount(owner);
-    owner.token = (await api('POST', '/v1/auth/login', { email: owner.email, password: owner.password })).data.access_token;
+    owner.token = (
+      await api('POST', '/v1/auth/login', { email: owner.email, password: owner.password })
+    ).data.access_token;
     member = await verifiedTrader('member');
     const shared = await api(
       'POST',
@@ -355,7 +382,9 @@ describe('Sharing says who owns what and what happened (item 4)', { concurrency:
     await checkA11y(page, 'member view');
     await screenshot(page, 'member-view-desktop');
 
-    const unlinked = await api('DELETE', `/v1/trading-accounts/${account.accountId}`, undefined, { token: owner.token });
+    const unlinked = await api('DELETE', `/v1/trading-accounts/${account.accountId}`, undefined, {
+      token: owner.token,
+    });
     assert.ok([200, 204].includes(unlinked.status), JSON.stringify(unlinked.data));
     await card.getByRole('button', { name: 'Verify' }).click();
     await page.getByText(`This account (${account.brokerId}) is no longer shared with you`).waitFor();

@@ -6,7 +6,16 @@
 // a Google account whose e-mail is a trader's asks for that password before linking.
 import assert from 'node:assert/strict';
 import { after, before, describe } from 'node:test';
-import { api, expectHeading, launchBrowser, newContext, screenshot, signIn, step as base, waitForLink } from './support.mjs';
+import {
+  api,
+  expectHeading,
+  launchBrowser,
+  newContext,
+  screenshot,
+  signIn,
+  step as base,
+  waitForLink,
+} from './support.mjs';
 
 const OIDC_URL = (process.env.E2E_OIDC_URL ?? '').replace(/\/$/, '');
 const run = Date.now().toString(36);
@@ -46,7 +55,9 @@ describe('Sign in with Google', { concurrency: false }, () => {
     const registered = await api('POST', '/v1/auth/register', trader);
     assert.equal(registered.status, 201, JSON.stringify(registered.data));
     const link = await waitForLink(trader.email, '/verify-email');
-    const verified = await api('POST', '/v1/auth/email/verify', { token: new URL(link, 'http://x').searchParams.get('token') });
+    const verified = await api('POST', '/v1/auth/email/verify', {
+      token: new URL(link, 'http://x').searchParams.get('token'),
+    });
     assert.equal(verified.status, 200);
     browser = await launchBrowser();
     context = await newContext(browser);

@@ -125,9 +125,14 @@ describe('Platform page', { concurrency: false }, () => {
     await screenshot(phonePage, 'platform-phone');
     // Nothing wider than the phone, not even inside a scrolling table.
     const overflow = await phonePage.evaluate(() =>
-      [document.documentElement, ...document.querySelectorAll('.table-wrap')].map((el) => el.scrollWidth - el.clientWidth),
+      [document.documentElement, ...document.querySelectorAll('.table-wrap')].map(
+        (el) => el.scrollWidth - el.clientWidth,
+      ),
     );
-    assert.ok(overflow.every((px) => px <= 0), `wider than a 390px phone by ${overflow.join(', ')} px`);
+    assert.ok(
+      overflow.every((px) => px <= 0),
+      `wider than a 390px phone by ${overflow.join(', ')} px`,
+    );
 
     await phonePage.goto('/sessions');
     await phonePage.getByRole('button', { name: 'Sign out everywhere' }).click();

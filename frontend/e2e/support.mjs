@@ -147,7 +147,13 @@ export async function readMails() {
     const file = path.join(MAIL_DIR, name);
     const raw = await readFile(file, 'utf8');
     const { headers } = splitMessage(raw);
-    mails.push({ file, mtime: (await stat(file)).mtimeMs, to: headers.to ?? '', subject: headers.subject ?? '', text: mimeText(raw) });
+    mails.push({
+      file,
+      mtime: (await stat(file)).mtimeMs,
+      to: headers.to ?? '',
+      subject: headers.subject ?? '',
+      text: mimeText(raw),
+    });
   }
   return mails.sort((a, b) => a.mtime - b.mtime || a.file.localeCompare(b.file));
 }
@@ -301,7 +307,9 @@ export async function traderWithActiveKiteAccount(trader) {
   const registered = await api('POST', '/v1/auth/register', trader);
   assert.equal(registered.status, 201, JSON.stringify(registered.data));
   const link = await waitForLink(trader.email, '/verify-email');
-  const verified = await api('POST', '/v1/auth/email/verify', { token: new URL(link, BASE_URL).searchParams.get('token') });
+  const verified = await api('POST', '/v1/auth/email/verify', {
+    token: new URL(link, BASE_URL).searchParams.get('token'),
+  });
   assert.equal(verified.status, 200, JSON.stringify(verified.data));
   const login = await api('POST', '/v1/auth/login', { email: trader.email, password: trader.password });
   assert.equal(login.status, 200, JSON.stringify(login.data));
@@ -313,7 +321,12 @@ export async function traderWithActiveKiteAccount(trader) {
   const redirect = await fetch(loginUrl.data.login_url, { redirect: 'manual' });
   assert.equal(redirect.status, 302);
   const requestToken = new URL(redirect.headers.get('location')).searchParams.get('request_token');
-  const session = await api('POST', `/v1/trading-accounts/${accountId}/kite/session`, { request_token: requestToken }, { token });
+  const session = await api(
+    'POST',
+    `/v1/trading-accounts/${accountId}/kite/session`,
+    { request_token: requestToken },
+    { token },
+  );
   assert.equal(session.data?.status, 'active', JSON.stringify(session.data));
   return { brokerId: app.user_id, accountId };
 }

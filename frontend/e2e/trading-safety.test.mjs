@@ -94,7 +94,10 @@ describe('Trading safety', { concurrency: false }, () => {
     await freeze.getByLabel('Use my password').check();
     await freeze.getByLabel('Your password').fill(trader.password);
     await freeze.getByRole('button', { name: 'Freeze my account' }).click();
-    await page.getByRole('alertdialog', { name: 'Freeze your account?' }).getByRole('button', { name: 'Freeze now' }).click();
+    await page
+      .getByRole('alertdialog', { name: 'Freeze your account?' })
+      .getByRole('button', { name: 'Freeze now' })
+      .click();
     await expectHeading(page, 'Sign in');
     await page.getByText(/Your account is frozen and every device is signed out/).waitFor();
 

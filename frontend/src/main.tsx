@@ -5,7 +5,10 @@ import { AppRoutes } from './App';
 import { AuthProvider } from './contexts/AuthContext';
 import './styles/app.css';
 
-createRoot(document.getElementById('root')!).render(
+const root = document.getElementById('root');
+if (!root) throw new Error('index.html has no #root element');
+
+createRoot(root).render(
   <StrictMode>
     <BrowserRouter>
       <AuthProvider>

@@ -25,6 +25,7 @@ export function AppLayout() {
   const [signingOut, setSigningOut] = useState(false);
   const location = useLocation();
 
+  // biome-ignore lint/correctness/useExhaustiveDependencies: the menu closes when the route changes
   useEffect(() => setMenuOpen(false), [location.pathname]);
 
   const signOut = async () => {

@@ -54,6 +54,7 @@ export function ConfirmDialog({
   };
 
   return createPortal(
+    // biome-ignore lint/a11y/noStaticElementInteractions: a click outside is a pointer shortcut; Escape and Cancel close it from the keyboard
     <div className="dialog-backdrop" onMouseDown={(e) => e.target === e.currentTarget && !busy && onCancel()}>
       <div
         ref={dialogRef}

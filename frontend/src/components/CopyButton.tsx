@@ -1,7 +1,15 @@
 import { useState } from 'react';
 import { Button } from './Button';
 
-export function CopyButton({ text, label = 'Copy', size = 'sm' }: { text: string; label?: string; size?: 'sm' | 'md' }) {
+export function CopyButton({
+  text,
+  label = 'Copy',
+  size = 'sm',
+}: {
+  text: string;
+  label?: string;
+  size?: 'sm' | 'md';
+}) {
   const [state, setState] = useState<'idle' | 'copied' | 'failed'>('idle');
   const copy = async () => {
     try {
@@ -18,7 +26,11 @@ export function CopyButton({ text, label = 'Copy', size = 'sm' }: { text: string
         {state === 'copied' ? 'Copied' : label}
       </Button>
       <span className="visually-hidden" role="status">
-        {state === 'copied' ? 'Copied to the clipboard.' : state === 'failed' ? 'Could not copy; select the text instead.' : ''}
+        {state === 'copied'
+          ? 'Copied to the clipboard.'
+          : state === 'failed'
+            ? 'Could not copy; select the text instead.'
+            : ''}
       </span>
     </>
   );

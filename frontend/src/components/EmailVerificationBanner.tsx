@@ -28,9 +28,7 @@ export function EmailVerificationBanner() {
       <div className="banner__inner">
         <p className="banner__text">
           <strong>Verify your email address.</strong> We sent a link to <span className="nowrap">{user.email}</span>.
-          {state === 'sent' ? (
-            <span role="status"> A new link is on its way.</span>
-          ) : null}
+          {state === 'sent' ? <span role="status"> A new link is on its way.</span> : null}
           {error ? <span role="alert"> {error}</span> : null}
         </p>
         {state !== 'sent' ? (

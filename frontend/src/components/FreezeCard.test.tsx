@@ -17,7 +17,12 @@ describe('emergency freeze', () => {
         if ((body as { password: string }).password !== 'Correct-Horse-9') {
           return apiError(400, 'invalid_password', 'The password is not correct.');
         }
-        return HttpResponse.json({ frozen: true, frozen_at: '2026-11-30T10:00:00Z', sessions_revoked: 2, status: 'frozen' });
+        return HttpResponse.json({
+          frozen: true,
+          frozen_at: '2026-11-30T10:00:00Z',
+          sessions_revoked: 2,
+          status: 'frozen',
+        });
       }),
     );
     const { user, location } = renderApp('/security');
@@ -57,7 +62,9 @@ describe('emergency freeze', () => {
     const banner = await screen.findByRole('region', { name: 'Account frozen' });
     expect(banner).toHaveTextContent('Trading is off on all your trading accounts');
     await user.click(screen.getByRole('button', { name: 'Unfreeze my account' }));
-    expect(await screen.findByText('Enter the code from your authenticator app, or a backup code.')).toBeInTheDocument();
+    expect(
+      await screen.findByText('Enter the code from your authenticator app, or a backup code.'),
+    ).toBeInTheDocument();
     await user.type(screen.getByLabelText('Your password'), 'Correct-Horse-9');
     await user.type(screen.getByLabelText('Code from your app, or a backup code'), '123 456');
     await user.click(screen.getByRole('button', { name: 'Unfreeze my account' }));
@@ -72,7 +79,12 @@ describe('emergency freeze', () => {
       http.post('/v1/auth/freeze', async ({ request }) => {
         calls += 1;
         expect(await request.json()).toEqual({ token: 'qfz_abc' });
-        return HttpResponse.json({ frozen: true, frozen_at: '2026-11-30T10:00:00Z', sessions_revoked: 1, status: 'frozen' });
+        return HttpResponse.json({
+          frozen: true,
+          frozen_at: '2026-11-30T10:00:00Z',
+          sessions_revoked: 1,
+          status: 'frozen',
+        });
       }),
     );
     const { user } = renderApp('/freeze?token=qfz_abc');

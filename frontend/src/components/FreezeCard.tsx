@@ -59,8 +59,8 @@ function FreezeForm({ mfaEnabled }: { mfaEnabled: boolean }) {
   return (
     <>
       <p>
-        Lost your phone, or think someone else is in your account? Freeze it: every device is signed out at once, and no one —
-        you or anyone you share a trading account with — can trade until you unfreeze it.
+        Lost your phone, or think someone else is in your account? Freeze it: every device is signed out at once, and no
+        one — you or anyone you share a trading account with — can trade until you unfreeze it.
       </p>
       <form ref={form.formRef} onSubmit={onSubmit} noValidate className="form form--compact">
         <ProofFields
@@ -107,7 +107,8 @@ function UnfreezeForm({ mfaEnabled }: { mfaEnabled: boolean }) {
         codeToField: { invalid_password: 'password', invalid_mfa_code: 'code', second_factor_required: 'code' },
         validate: () => ({
           password: password ? undefined : 'Enter your password.',
-          code: mfaEnabled && !trimmedCode ? 'Enter the code from your authenticator app, or a backup code.' : undefined,
+          code:
+            mfaEnabled && !trimmedCode ? 'Enter the code from your authenticator app, or a backup code.' : undefined,
         }),
       },
     );

@@ -9,8 +9,8 @@ export function FrozenBanner() {
     <section className="banner banner--danger" aria-label="Account frozen">
       <div className="banner__inner">
         <p className="banner__text">
-          <strong>Your account is frozen.</strong> Trading is off on all your trading accounts, including for people you share
-          them with. <Link to="/security">Unfreeze it in Security</Link>.
+          <strong>Your account is frozen.</strong> Trading is off on all your trading accounts, including for people you
+          share them with. <Link to="/security">Unfreeze it in Security</Link>.
         </p>
       </div>
     </section>

@@ -3,7 +3,13 @@ import { Link, useLocation } from 'react-router';
 import { useAuth } from '../contexts/AuthContext';
 import type { IdentityNoticeState } from '../pages/OidcCallbackPage';
 import { toApiProblem } from '../services/errors';
-import { browserNavigation, identitiesApi, type IdentitiesResponse, type LinkedIdentity, type Provider } from '../services/identitiesApi';
+import {
+  browserNavigation,
+  identitiesApi,
+  type IdentitiesResponse,
+  type LinkedIdentity,
+  type Provider,
+} from '../services/identitiesApi';
 import { Alert } from './Alert';
 import { Button } from './Button';
 import { ConfirmDialog } from './ConfirmDialog';

@@ -4,7 +4,15 @@ import { useEffect, type ReactNode } from 'react';
  * The page's one `<h1>`. It is focusable (tabIndex -1) so route changes can move focus to it,
  * and it sets the document title.
  */
-export function PageHeader({ title, description, actions }: { title: string; description?: ReactNode; actions?: ReactNode }) {
+export function PageHeader({
+  title,
+  description,
+  actions,
+}: {
+  title: string;
+  description?: ReactNode;
+  actions?: ReactNode;
+}) {
   useDocumentTitle(title);
   return (
     <header className="page-header">

@@ -17,6 +17,7 @@ export function PasskeySignIn({ persist }: { persist: boolean }) {
   const [error, setError] = useState<string | null>(null);
   const supported = passkeyApi.supported();
 
+  // biome-ignore lint/correctness/useExhaustiveDependencies: the conditional request starts once per visit, with the settings of that moment
   useEffect(() => {
     if (!supported) return undefined;
     let active = true;
@@ -36,8 +37,6 @@ export function PasskeySignIn({ persist }: { persist: boolean }) {
       active = false;
       passkeyApi.cancel();
     };
-    // The conditional request is started once per visit of the page.
-    // eslint-disable-next-line react-hooks/exhaustive-deps
   }, [supported]);
 
   if (!supported) return null;

@@ -37,7 +37,9 @@ export function PasskeyStepUp({
     try {
       onDone(await passkeyApi.stepUp());
     } catch (failure) {
-      onError(isWebAuthnCancel(failure) ? 'No passkey was used. Try again, or enter a code.' : toApiProblem(failure).message);
+      onError(
+        isWebAuthnCancel(failure) ? 'No passkey was used. Try again, or enter a code.' : toApiProblem(failure).message,
+      );
     } finally {
       setBusy(false);
     }

@@ -17,7 +17,13 @@ describe('password policy', () => {
       special: false,
       strength: null,
     });
-    expect(met(checkPassword('Password123!', null))).toMatchObject({ length: true, upper: true, digit: true, special: true, common: false });
+    expect(met(checkPassword('Password123!', null))).toMatchObject({
+      length: true,
+      upper: true,
+      digit: true,
+      special: true,
+      common: false,
+    });
     expect(checkPassword('Tangerine-Orbit-42', { score: 4, common: false }).ok).toBe(true);
     expect(checkPassword('Tangerine-Orbit-42', { score: 1, common: false }).ok).toBe(false);
   });

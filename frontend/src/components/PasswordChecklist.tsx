@@ -9,7 +9,10 @@ export function PasswordChecklist({ id, result, touched }: { id: string; result:
     <div className="password-checklist" id={id}>
       {result.score !== null ? (
         <div className="strength-meter" aria-hidden="true">
-          <div className={`strength-meter__bar strength-meter__bar--${result.score}`} style={{ width: `${(result.score + 1) * 20}%` }} />
+          <div
+            className={`strength-meter__bar strength-meter__bar--${result.score}`}
+            style={{ width: `${(result.score + 1) * 20}%` }}
+          />
         </div>
       ) : null}
       <p className="password-checklist__summary" aria-live="polite">

@@ -44,7 +44,12 @@ export function ProofFields({
           <legend className="visually-hidden">Confirm with</legend>
           {(['code', 'password'] as const).map((option) => (
             <label key={option}>
-              <input type="radio" name={`${name}-method`} checked={method === option} onChange={() => onMethodChange(option)} />
+              <input
+                type="radio"
+                name={`${name}-method`}
+                checked={method === option}
+                onChange={() => onMethodChange(option)}
+              />
               <span>{choiceLabels[option]}</span>
             </label>
           ))}
@@ -95,7 +100,9 @@ export function useProof(form: FormHandle, initial: ProofMethod) {
     method,
     body: method === 'code' ? { code: trimmed } : { password: trimmed },
     validate: (): Record<string, string> =>
-      trimmed ? {} : { value: method === 'code' ? 'Enter a code from your app or a backup code.' : 'Enter your password.' },
+      trimmed
+        ? {}
+        : { value: method === 'code' ? 'Enter a code from your app or a backup code.' : 'Enter your password.' },
     clear: () => setValue(''),
     isEmpty: !value.trim(),
     fieldProps: {

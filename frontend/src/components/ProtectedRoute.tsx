@@ -22,7 +22,7 @@ export function ProtectedRoute({ children }: { children?: ReactNode }) {
     };
     return <Navigate to="/login" replace state={state} />;
   }
-  return children ? <>{children}</> : <Outlet />;
+  return children ?? <Outlet />;
 }
 
 /** Sign-in pages: a signed-in user goes on to where they were heading (or home). */
@@ -35,5 +35,5 @@ export function GuestRoute({ children }: { children?: ReactNode }) {
     const target = from && from.pathname !== '/login' ? `${from.pathname}${from.search ?? ''}${from.hash ?? ''}` : '/';
     return <Navigate to={target} replace />;
   }
-  return children ? <>{children}</> : <Outlet />;
+  return children ?? <Outlet />;
 }

@@ -8,6 +8,7 @@ import { useLocation } from 'react-router';
 export function RouteFocus() {
   const { pathname } = useLocation();
   const first = useRef(true);
+  // biome-ignore lint/correctness/useExhaustiveDependencies: focus moves on every route change
   useEffect(() => {
     if (first.current) {
       first.current = false;

@@ -125,7 +125,10 @@ export function StepUpDialogHost() {
         {canStepUp ? (
           <form onSubmit={submit} noValidate>
             <div id={bodyId} className="dialog__body">
-              <p>Trading needs a fresh code from your authenticator app. Enter it to continue; we will then finish what you asked.</p>
+              <p>
+                Trading needs a fresh code from your authenticator app. Enter it to continue; we will then finish what
+                you asked.
+              </p>
               {error ? <Alert tone="error">{error}</Alert> : null}
               <PasskeyStepUp
                 onDone={(token) => {
@@ -161,8 +164,11 @@ export function StepUpDialogHost() {
           <>
             <div id={bodyId} className="dialog__body">
               <p>
-                Trading needs two-factor authentication. Turn it on in <Link to="/security" onClick={() => finish(null)}>Security</Link>,
-                then try again.
+                Trading needs two-factor authentication. Turn it on in{' '}
+                <Link to="/security" onClick={() => finish(null)}>
+                  Security
+                </Link>
+                , then try again.
               </p>
             </div>
             <div className="dialog__actions">

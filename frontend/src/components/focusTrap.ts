@@ -4,9 +4,9 @@ import type { KeyboardEvent } from 'react';
 export function keepFocusInside(event: KeyboardEvent<HTMLElement>, container: HTMLElement | null): void {
   if (event.key !== 'Tab' || !container) return;
   const focusable = container.querySelectorAll<HTMLElement>('button:not([disabled]), [href], input, select, textarea');
-  if (focusable.length === 0) return;
-  const first = focusable[0]!;
-  const last = focusable[focusable.length - 1]!;
+  const first = focusable[0];
+  const last = focusable[focusable.length - 1];
+  if (!first || !last) return;
   if (event.shiftKey && document.activeElement === first) {
     event.preventDefault();
     last.focus();

@@ -70,7 +70,7 @@ export function describeUserAgent(ua: string | null | undefined): string {
           : /Safari\//.test(ua)
             ? 'Safari'
             : /^(curl|python|httpx|okhttp|node)/i.test(ua)
-              ? ua.split(/[\/ ]/)[0]!
+              ? (ua.split(/[/ ]/)[0] ?? 'Browser')
               : 'Browser';
   const os = /Windows/.test(ua)
     ? 'Windows'
@@ -86,7 +86,12 @@ export function describeUserAgent(ua: string | null | undefined): string {
   return os ? `${browser} on ${os}` : browser;
 }
 
-const rupees = new Intl.NumberFormat('en-IN', { style: 'currency', currency: 'INR', minimumFractionDigits: 2, maximumFractionDigits: 2 });
+const rupees = new Intl.NumberFormat('en-IN', {
+  style: 'currency',
+  currency: 'INR',
+  minimumFractionDigits: 2,
+  maximumFractionDigits: 2,
+});
 const signedRupees = new Intl.NumberFormat('en-IN', {
   style: 'currency',
   currency: 'INR',
@@ -95,7 +100,12 @@ const signedRupees = new Intl.NumberFormat('en-IN', {
   signDisplay: 'exceptZero',
 });
 // Market time: 24-hour clock with seconds, as trading terminals show it.
-const clock = new Intl.DateTimeFormat(undefined, { hour: '2-digit', minute: '2-digit', second: '2-digit', hourCycle: 'h23' });
+const clock = new Intl.DateTimeFormat(undefined, {
+  hour: '2-digit',
+  minute: '2-digit',
+  second: '2-digit',
+  hourCycle: 'h23',
+});
 
 /** ₹1,23,456.70 (Indian digit grouping: the platform trades on NSE). */
 export function formatPrice(value: number): string {

@@ -32,7 +32,7 @@ export function useAsyncForm() {
     (invalid ?? alertRef.current)?.focus();
   }, [focusRequest]);
 
-  const run = useCallback(async <T,>(fn: () => Promise<T>, options: RunOptions = {}): Promise<RunResult<T>> => {
+  const run = useCallback(async <T>(fn: () => Promise<T>, options: RunOptions = {}): Promise<RunResult<T>> => {
     const clientErrors: FieldErrors = {};
     for (const [name, message] of Object.entries(options.validate?.() ?? {})) {
       if (message) clientErrors[name] = message;

@@ -30,5 +30,8 @@ export function usePasswordPolicy(password: string, userInputs: string[] = []): 
     return est && deferred ? estimateStrength(est, deferred, inputsKey.split('\u0000')) : null;
   }, [deferred, ready, inputsKey]);
   // The character rules follow every keystroke; the estimate only once it caught up.
-  return useMemo(() => checkPassword(password, deferred === password ? estimate : null), [password, deferred, estimate]);
+  return useMemo(
+    () => checkPassword(password, deferred === password ? estimate : null),
+    [password, deferred, estimate],
+  );
 }

@@ -104,7 +104,9 @@ describe('AuthContext', () => {
         refreshes += 1;
         return HttpResponse.json({ access_token: 'x', expires_in: 900 });
       }),
-      http.post('/v1/auth/password/change', () => apiError(401, 'invalid_credentials', 'The current password is wrong.')),
+      http.post('/v1/auth/password/change', () =>
+        apiError(401, 'invalid_credentials', 'The current password is wrong.'),
+      ),
     );
     setAccessToken('valid');
     await expect(apiClient.post('/v1/auth/password/change', {})).rejects.toMatchObject({ response: { status: 401 } });

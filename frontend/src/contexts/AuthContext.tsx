@@ -9,12 +9,7 @@
  */
 import { createContext, useCallback, useContext, useEffect, useMemo, useRef, useState, type ReactNode } from 'react';
 import type { MfaMethod, TokenResponse, User } from '../api/types';
-import {
-  onTokenRefreshed,
-  refreshAccessToken,
-  setAccessToken,
-  setAuthFailureHandler,
-} from '../services/apiClient';
+import { onTokenRefreshed, refreshAccessToken, setAccessToken, setAuthFailureHandler } from '../services/apiClient';
 import { authApi } from '../services/authApi';
 import { usersApi } from '../services/usersApi';
 
@@ -26,9 +21,7 @@ export type AuthStatus = 'loading' | 'authenticated' | 'anonymous';
  */
 export type EndReason = 'signed_out' | 'signed_out_everywhere' | 'expired' | 'ended_elsewhere' | 'frozen' | null;
 
-export type LoginOutcome =
-  | { kind: 'signed_in' }
-  | { kind: 'mfa_required'; sessionToken: string; methods: MfaMethod[] };
+export type LoginOutcome = { kind: 'signed_in' } | { kind: 'mfa_required'; sessionToken: string; methods: MfaMethod[] };
 
 export interface AuthContextValue {
   status: AuthStatus;
@@ -248,7 +241,19 @@ export function AuthProvider({ children }: { children: ReactNode }) {
       setUser,
       adoptAccessToken,
     }),
-    [status, user, endReason, login, verifyMfa, startSession, logout, endSession, refreshUser, setUser, adoptAccessToken],
+    [
+      status,
+      user,
+      endReason,
+      login,
+      verifyMfa,
+      startSession,
+      logout,
+      endSession,
+      refreshUser,
+      setUser,
+      adoptAccessToken,
+    ],
   );
 
   return <AuthContext.Provider value={value}>{children}</AuthContext.Provider>;

@@ -105,7 +105,10 @@ describe('AuditPage', () => {
               ...event(3, 'trading_account.verified'),
               details: { account_id: '7b1e-uuid', user_id_broker: 'ZX1234', reason: 'access_token_expired' },
             },
-            { ...event(4, 'trading_account.verified'), details: { account_id: '7b1e-uuid', user_id_broker: 'ZX1234', reason: null } },
+            {
+              ...event(4, 'trading_account.verified'),
+              details: { account_id: '7b1e-uuid', user_id_broker: 'ZX1234', reason: null },
+            },
           ],
           next_cursor: null,
         }),

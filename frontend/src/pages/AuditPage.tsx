@@ -121,19 +121,22 @@ export function eventSentence(event: AuditEvent): string {
 
 function isFailure(event: AuditEvent): boolean {
   const details = detailsOf(event);
-  return /\.(failed|rate_limited|reuse_detected|change_failed|credentials_unreadable)$/.test(event.event_type) || Boolean(details.reason && event.event_type === 'trading_account.verified');
+  return (
+    /\.(failed|rate_limited|reuse_detected|change_failed|credentials_unreadable)$/.test(event.event_type) ||
+    Boolean(details.reason && event.event_type === 'trading_account.verified')
+  );
 }
 
 /** A date input's `YYYY-MM-DD` as the start of that local day, in ISO 8601. */
 export function startOfDayIso(date: string): string {
   const [y, m, d] = date.split('-').map(Number);
-  return new Date(y!, (m ?? 1) - 1, d ?? 1, 0, 0, 0, 0).toISOString();
+  return new Date(y ?? 1970, (m ?? 1) - 1, d ?? 1, 0, 0, 0, 0).toISOString();
 }
 
 /** The end of a local day: the start of the next one (`until` is exclusive). */
 export function endOfDayIso(date: string): string {
   const [y, m, d] = date.split('-').map(Number);
-  return new Date(y!, (m ?? 1) - 1, (d ?? 1) + 1, 0, 0, 0, 0).toISOString();
+  return new Date(y ?? 1970, (m ?? 1) - 1, (d ?? 1) + 1, 0, 0, 0, 0).toISOString();
 }
 
 interface Filters {
@@ -190,6 +193,7 @@ export function AuditPage() {
     [],
   );
 
+  // biome-ignore lint/correctness/useExhaustiveDependencies: `attempt` is the Retry button: it reloads the page of events
   useEffect(() => {
     const id = ++requestId.current;
     setLoading(true);
@@ -265,7 +269,9 @@ export function AuditPage() {
                   onChange={(e) =>
                     setDraft({
                       ...draft,
-                      groups: e.target.checked ? [...draft.groups, group.id] : draft.groups.filter((id) => id !== group.id),
+                      groups: e.target.checked
+                        ? [...draft.groups, group.id]
+                        : draft.groups.filter((id) => id !== group.id),
                     })
                   }
                 />
@@ -317,7 +323,10 @@ export function AuditPage() {
       {error ? (
         <Alert tone="error">
           {error}{' '}
-          <Button variant="link" onClick={() => (items === null || !cursor ? setAttempt((n) => n + 1) : void loadMore())}>
+          <Button
+            variant="link"
+            onClick={() => (items === null || !cursor ? setAttempt((n) => n + 1) : void loadMore())}
+          >
             Retry
           </Button>
         </Alert>
@@ -339,8 +348,12 @@ export function AuditPage() {
                 </tr>
               </thead>
               <tbody>
-                {visible.map((event, index) => (
-                  <tr key={`${event.event_id}-${index}`} data-event-type={event.event_type} className={isFailure(event) ? 'row--failed' : undefined}>
+                {visible.map((event) => (
+                  <tr
+                    key={event.event_id}
+                    data-event-type={event.event_type}
+                    className={isFailure(event) ? 'row--failed' : undefined}
+                  >
                     <td className="nowrap" data-label="When">
                       <time dateTime={event.occurred_at}>{formatDateTime(event.occurred_at, timeZone)}</time>
                     </td>

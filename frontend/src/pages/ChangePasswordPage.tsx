@@ -56,10 +56,14 @@ export function ChangePasswordPage() {
 
   return (
     <>
-      <PageHeader title="Change password" description="Your other sessions will be signed out; this one stays signed in." />
+      <PageHeader
+        title="Change password"
+        description="Your other sessions will be signed out; this one stays signed in."
+      />
       {done ? (
         <Alert tone="success">
-          Your password was changed and your other sessions were signed out. <Link to="/security">Back to security</Link>
+          Your password was changed and your other sessions were signed out.{' '}
+          <Link to="/security">Back to security</Link>
         </Alert>
       ) : null}
       <section className="card card--narrow">

@@ -44,7 +44,10 @@ export function ForgotPasswordPage() {
 
   return (
     <>
-      <PageHeader title="Reset your password" description="Enter the email of your account and we will send you a reset link." />
+      <PageHeader
+        title="Reset your password"
+        description="Enter the email of your account and we will send you a reset link."
+      />
       <FormAlert form={form} />
       <form ref={form.formRef} onSubmit={onSubmit} noValidate className="form">
         <TextField

@@ -7,7 +7,11 @@ import { useAuth } from '../contexts/AuthContext';
 import { toApiProblem } from '../services/errors';
 import { usersApi } from '../services/usersApi';
 
-type State = { kind: 'idle' } | { kind: 'busy' } | { kind: 'done'; devices: number } | { kind: 'failed'; message: string };
+type State =
+  | { kind: 'idle' }
+  | { kind: 'busy' }
+  | { kind: 'done'; devices: number }
+  | { kind: 'failed'; message: string };
 
 /**
  * `/freeze?token=…`, the "Freeze my account" link of a new-sign-in e-mail. It works signed out
@@ -18,7 +22,9 @@ export function FreezeLinkPage() {
   const [params] = useSearchParams();
   const token = params.get('token') ?? '';
   const { status, endSession } = useAuth();
-  const [state, setState] = useState<State>(token ? { kind: 'idle' } : { kind: 'failed', message: 'This freeze link is incomplete.' });
+  const [state, setState] = useState<State>(
+    token ? { kind: 'idle' } : { kind: 'failed', message: 'This freeze link is incomplete.' },
+  );
 
   const freeze = async () => {
     setState({ kind: 'busy' });
@@ -37,8 +43,8 @@ export function FreezeLinkPage() {
       {state.kind === 'idle' || state.kind === 'busy' ? (
         <>
           <p>
-            Freezing signs out every device at once and stops all trading on your trading accounts, including by people you
-            share them with. You can unfreeze later with your password and your authenticator app.
+            Freezing signs out every device at once and stops all trading on your trading accounts, including by people
+            you share them with. You can unfreeze later with your password and your authenticator app.
           </p>
           <Button variant="danger" className="btn--block" onClick={freeze} loading={state.kind === 'busy'}>
             Freeze my account now
@@ -48,8 +54,8 @@ export function FreezeLinkPage() {
       {state.kind === 'done' ? (
         <>
           <Alert tone="success" title="Your account is frozen.">
-            {state.devices === 1 ? '1 device was' : `${state.devices} devices were`} signed out and trading is off. We sent you an
-            e-mail. Change your password if you think someone knows it.
+            {state.devices === 1 ? '1 device was' : `${state.devices} devices were`} signed out and trading is off. We
+            sent you an e-mail. Change your password if you think someone knows it.
           </Alert>
           <Link className="btn btn--secondary btn--block" to="/forgot-password">
             Reset my password
@@ -73,7 +79,9 @@ export function UnfreezeConfirmPage() {
   const [params] = useSearchParams();
   const token = params.get('token') ?? '';
   const { refreshUser } = useAuth();
-  const [state, setState] = useState<State>(token ? { kind: 'idle' } : { kind: 'failed', message: 'This unfreeze link is incomplete.' });
+  const [state, setState] = useState<State>(
+    token ? { kind: 'idle' } : { kind: 'failed', message: 'This unfreeze link is incomplete.' },
+  );
   const doneRef = useRef<HTMLDivElement>(null);
 
   const confirm = async () => {

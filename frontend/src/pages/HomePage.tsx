@@ -9,7 +9,11 @@ const LINKS = [
   { to: '/profile', title: 'Profile', text: 'Your name, phone, time zone and language.' },
   { to: '/security', title: 'Security', text: 'Two-factor authentication, backup codes and your password.' },
   { to: '/sessions', title: 'Sessions', text: 'Where you are signed in. Sign out of a device or everywhere.' },
-  { to: '/trading-accounts', title: 'Trading accounts', text: 'Link your Kite account, connect it each day, share access.' },
+  {
+    to: '/trading-accounts',
+    title: 'Trading accounts',
+    text: 'Link your Kite account, connect it each day, share access.',
+  },
   { to: '/audit', title: 'Activity', text: 'Sign-ins, security changes and account events.' },
 ];
 
@@ -19,7 +23,10 @@ export function HomePage() {
   const firstName = user.name?.split(/\s+/)[0] || user.email;
   return (
     <>
-      <PageHeader title={`Welcome, ${firstName}`} description="Manage your Quantagro identity and the trading accounts linked to it." />
+      <PageHeader
+        title={`Welcome, ${firstName}`}
+        description="Manage your Quantagro identity and the trading accounts linked to it."
+      />
       <section className="card summary" aria-labelledby="summary-heading">
         <h2 id="summary-heading" className="card__title">
           Your account
@@ -32,8 +39,7 @@ export function HomePage() {
           <div>
             <dt>Email</dt>
             <dd>
-              {user.email}{' '}
-              <StatusBadge status={user.email_verified ? 'verified' : 'unverified'} />
+              {user.email} <StatusBadge status={user.email_verified ? 'verified' : 'unverified'} />
             </dd>
           </div>
           <div>

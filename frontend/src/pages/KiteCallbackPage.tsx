@@ -46,7 +46,11 @@ export function KiteCallbackPage() {
       })
       .catch((err) => {
         const problem = toApiProblem(err);
-        setError(problem.code === 'broker_auth_failed' || problem.code === 'broker_rejected' ? 'Kite did not accept this sign-in (it works only once and for a few minutes).' : problem.message);
+        setError(
+          problem.code === 'broker_auth_failed' || problem.code === 'broker_rejected'
+            ? 'Kite did not accept this sign-in (it works only once and for a few minutes).'
+            : problem.message,
+        );
       });
   }, [navigate, params]);
 

@@ -4,12 +4,19 @@ import { describe, expect, it } from 'vitest';
 import { apiError, makeUser, server } from '../test/server';
 import { renderApp } from '../test/render';
 
-const tokens = (token = 'at-login') => ({ access_token: token, token_type: 'bearer', expires_in: 900, user: makeUser() });
+const tokens = (token = 'at-login') => ({
+  access_token: token,
+  token_type: 'bearer',
+  expires_in: 900,
+  user: makeUser(),
+});
 
 /** Password step (MFA on), then one code; the verify handler decides what comes back. */
 async function oneWrongCode() {
   server.use(
-    http.post('/v1/auth/login', () => HttpResponse.json({ status: 'mfa_required', session_token: 'mfa-st', methods: ['totp'] })),
+    http.post('/v1/auth/login', () =>
+      HttpResponse.json({ status: 'mfa_required', session_token: 'mfa-st', methods: ['totp'] }),
+    ),
   );
   const { user } = renderApp('/login');
   await user.type(await screen.findByLabelText('Email'), 'asha@example.com');
@@ -29,7 +36,9 @@ describe('LoginPage', () => {
         return HttpResponse.json(tokens());
       }),
       http.get('/v1/users/me', ({ request }) =>
-        request.headers.get('Authorization') === 'Bearer at-login' ? HttpResponse.json(makeUser()) : apiError(401, 'unauthorized', 'No.'),
+        request.headers.get('Authorization') === 'Bearer at-login'
+          ? HttpResponse.json(makeUser())
+          : apiError(401, 'unauthorized', 'No.'),
       ),
     );
     const { user, location } = renderApp('/login');
@@ -98,7 +107,11 @@ describe('LoginPage', () => {
     await waitFor(() => expect(codeInput).toHaveFocus());
     await user.type(codeInput, '000000');
     await user.click(screen.getByRole('button', { name: 'Verify' }));
-    expect(await screen.findByText('That code is not valid. Check your authenticator and try again.', { selector: '.field__error' })).toBeInTheDocument();
+    expect(
+      await screen.findByText('That code is not valid. Check your authenticator and try again.', {
+        selector: '.field__error',
+      }),
+    ).toBeInTheDocument();
 
     await user.type(screen.getByLabelText('Authentication code'), '123 456');
     await user.click(screen.getByRole('button', { name: 'Verify' }));
@@ -173,7 +186,9 @@ describe('LoginPage', () => {
       await user.type(await screen.findByLabelText('Authentication code'), '000000');
       await user.click(screen.getByRole('button', { name: 'Verify' }));
       if (i < 3) {
-        await screen.findByText('That code is not valid. Check your authenticator and try again.', { selector: '.field__error' });
+        await screen.findByText('That code is not valid. Check your authenticator and try again.', {
+          selector: '.field__error',
+        });
         expect(screen.queryByText(/attempts? left/)).not.toBeInTheDocument();
       }
     }

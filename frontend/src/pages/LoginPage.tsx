@@ -20,7 +20,8 @@ const REASON_MESSAGES: Record<string, string> = {
   signed_out_everywhere: 'You have signed out on all devices.',
   expired: 'Your session has ended. Please sign in again.',
   ended_elsewhere: 'You were signed out on another device. Sign in again to continue.',
-  frozen: 'Your account is frozen and every device is signed out. Trading stays off until you unfreeze it: sign in, then open Security.',
+  frozen:
+    'Your account is frozen and every device is signed out. Trading stays off until you unfreeze it: sign in, then open Security.',
 };
 
 interface MfaStep {
@@ -36,7 +37,9 @@ export function LoginPage() {
   // Kept across the two steps (and a dead MFA step), and pre-filled after registration.
   const [email, setEmail] = useState(state?.email ?? '');
   const [notice, setNotice] = useState<string | null>(
-    state?.notice ?? (state?.reason ? REASON_MESSAGES[state.reason] : endReason ? REASON_MESSAGES[endReason] : null) ?? null,
+    state?.notice ??
+      (state?.reason ? REASON_MESSAGES[state.reason] : endReason ? REASON_MESSAGES[endReason] : null) ??
+      null,
   );
 
   if (mfa) {
@@ -90,7 +93,8 @@ function PasswordStepForm({
       validate: () => {
         const errors: Record<string, string> = {};
         if (!email.trim()) errors.email = 'Enter your email address.';
-        else if (!/^\S+@\S+\.\S+$/.test(email.trim())) errors.email = 'Enter a valid email address, like name@example.com.';
+        else if (!/^\S+@\S+\.\S+$/.test(email.trim()))
+          errors.email = 'Enter a valid email address, like name@example.com.';
         if (!password) errors.password = 'Enter your password.';
         return errors;
       },
@@ -176,7 +180,9 @@ function MfaStepForm({
   onExpired(message: string): void;
 }) {
   const canUseBackup = step.methods.includes('backup_code');
-  const [method, setMethod] = useState<MfaMethod>(step.methods.includes('totp') || !canUseBackup ? 'totp' : 'backup_code');
+  const [method, setMethod] = useState<MfaMethod>(
+    step.methods.includes('totp') || !canUseBackup ? 'totp' : 'backup_code',
+  );
   const [code, setCode] = useState('');
   const form = useAsyncForm();
   const inputRef = useRef<HTMLInputElement>(null);
@@ -186,6 +192,7 @@ function MfaStepForm({
   const wait = useCountdown(limitedUntil);
   const limited = wait > 0;
 
+  // biome-ignore lint/correctness/useExhaustiveDependencies: focus returns to the code field whenever the method changes
   useEffect(() => {
     inputRef.current?.focus();
   }, [method]);
@@ -196,7 +203,10 @@ function MfaStepForm({
     const result = await form.run(() => verify(step.sessionToken, value), {
       codeToField: { invalid_mfa_code: 'code', validation_error: 'code' },
       validate: () => {
-        if (!value) return { code: method === 'totp' ? 'Enter the 6-digit code from your app.' : 'Enter one of your backup codes.' };
+        if (!value)
+          return {
+            code: method === 'totp' ? 'Enter the 6-digit code from your app.' : 'Enter one of your backup codes.',
+          };
         if (method === 'totp' && !/^\d{6}$/.test(value)) return { code: 'The code has 6 digits.' };
         return {};
       },
@@ -215,7 +225,9 @@ function MfaStepForm({
     const problem = result.problem;
     if (!problem) return;
     if (problem.code === 'mfa_session_expired' || problem.code === 'mfa_session_invalid') {
-      setDead(problem.code === 'mfa_session_expired' ? 'This sign-in step timed out.' : 'This sign-in attempt has ended.');
+      setDead(
+        problem.code === 'mfa_session_expired' ? 'This sign-in step timed out.' : 'This sign-in attempt has ended.',
+      );
     } else if (problem.code === 'rate_limited') {
       setLimitedUntil(Date.now() + (problem.retryAfter ?? 30) * 1000);
     } else if (problem.attemptsRemaining !== null) {
@@ -260,9 +272,7 @@ function MfaStepForm({
         />
       ) : null}
       {limited ? (
-        <Alert tone="warning">
-          Too many attempts. Try again in {formatWait(wait)}.
-        </Alert>
+        <Alert tone="warning">Too many attempts. Try again in {formatWait(wait)}.</Alert>
       ) : (
         <FormAlert form={form} />
       )}

@@ -13,7 +13,10 @@ afterEach(() => vi.restoreAllMocks());
 
 describe('Continue with Google', () => {
   it('is offered on the sign-in page only when the service has a provider', async () => {
-    server.use(...anonymousHandlers, http.get('/v1/auth/providers', () => HttpResponse.json({ providers: [] })));
+    server.use(
+      ...anonymousHandlers,
+      http.get('/v1/auth/providers', () => HttpResponse.json({ providers: [] })),
+    );
     const first = renderApp('/login');
     expect(await first.findByRole('button', { name: 'Sign in' })).toBeInTheDocument();
     expect(first.queryByRole('button', { name: 'Continue with Google' })).not.toBeInTheDocument();
@@ -96,7 +99,12 @@ describe('Continue with Google', () => {
     server.use(
       ...anonymousHandlers,
       http.post('/v1/auth/oidc/google/callback', () =>
-        HttpResponse.json({ status: 'mfa_required', session_token: 'qms_1', methods: ['totp', 'backup_code'], expires_in: 600 }),
+        HttpResponse.json({
+          status: 'mfa_required',
+          session_token: 'qms_1',
+          methods: ['totp', 'backup_code'],
+          expires_in: 600,
+        }),
       ),
       http.post('/v1/auth/mfa/verify', () =>
         HttpResponse.json({ access_token: 'at', token_type: 'bearer', expires_in: 900, user: makeUser() }),
@@ -117,7 +125,9 @@ describe('Continue with Google', () => {
       ),
     );
     renderApp('/login/google/callback?code=c&state=s');
-    expect(await screen.findByText('The Google sign-in expired or was started in another browser. Start again.')).toBeInTheDocument();
+    expect(
+      await screen.findByText('The Google sign-in expired or was started in another browser. Start again.'),
+    ).toBeInTheDocument();
     expect(screen.getByRole('link', { name: 'Back to sign in' })).toHaveAttribute('href', '/login');
   });
 

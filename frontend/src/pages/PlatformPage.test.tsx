@@ -146,7 +146,9 @@ describe('PlatformPage', () => {
   it('says when the trader has no positions, alerts or streaming account', async () => {
     server.use(
       ...signedInHandlers(),
-      http.get(`${BACKEND}/api/positions`, () => HttpResponse.json({ auth_method: 'jwt', user_id: 'u-1', positions: [] })),
+      http.get(`${BACKEND}/api/positions`, () =>
+        HttpResponse.json({ auth_method: 'jwt', user_id: 'u-1', positions: [] }),
+      ),
       http.get(`${ALERTS}/alerts`, () => HttpResponse.json({ items: [], next_cursor: null })),
     );
     await openPlatform();
@@ -155,7 +157,10 @@ describe('PlatformPage', () => {
     expect(await within(positionsCard()).findByText('You have no open positions.')).toBeInTheDocument();
     expect(await within(alertsCard()).findByText(/No alerts yet/)).toBeInTheDocument();
     expect(within(quotesCard()).getByText(/No trading account is streaming quotes/)).toBeInTheDocument();
-    expect(within(quotesCard()).getByRole('link', { name: 'Link a Kite account' })).toHaveAttribute('href', '/trading-accounts');
+    expect(within(quotesCard()).getByRole('link', { name: 'Link a Kite account' })).toHaveAttribute(
+      'href',
+      '/trading-accounts',
+    );
   });
 
   it('creates an alert, checks the form first, and deletes one', async () => {
@@ -251,11 +256,7 @@ describe('PlatformPage', () => {
   });
 
   it('renews the socket’s token after every refresh', async () => {
-    server.use(
-      rotatingRefresh(),
-      ...signedInHandlers(),
-      ...platformHandlers(),
-    );
+    server.use(rotatingRefresh(), ...signedInHandlers(), ...platformHandlers());
     await openPlatform();
     const socket = acceptWithAccount();
     await refreshAccessToken();
@@ -286,7 +287,9 @@ describe('PlatformPage', () => {
 
     await user.click(within(ended).getByRole('button', { name: 'Sign in again' }));
     expect(await screen.findByRole('heading', { level: 1, name: 'Sign in' })).toBeInTheDocument();
-    expect(screen.getByRole('status')).toHaveTextContent('You were signed out on another device. Sign in again to continue.');
+    expect(screen.getByRole('status')).toHaveTextContent(
+      'You were signed out on another device. Sign in again to continue.',
+    );
   });
 
   it('says so when the account was disabled while the page was open', async () => {
@@ -325,11 +328,7 @@ describe('PlatformPage', () => {
   });
 
   it('refreshes once and reconnects when the ticker refuses an expired token', async () => {
-    server.use(
-      rotatingRefresh(),
-      ...signedInHandlers(),
-      ...platformHandlers(),
-    );
+    server.use(rotatingRefresh(), ...signedInHandlers(), ...platformHandlers());
     await openPlatform();
     const first = FakeWebSocket.latest();
     first.accept();
@@ -359,7 +358,9 @@ describe('PlatformPage', () => {
       FakeWebSocket.latest().serverClose(1006);
       await waitFor(() => expect(FakeWebSocket.instances).toHaveLength(3));
       FakeWebSocket.latest().serverClose(1006);
-      const down = (await within(quotesCard()).findByText('Quotes are unavailable right now.')).closest('.alert') as HTMLElement;
+      const down = (await within(quotesCard()).findByText('Quotes are unavailable right now.')).closest(
+        '.alert',
+      ) as HTMLElement;
       expect(down).toHaveTextContent('Your positions and alerts still work.');
       expect(streamStatus()).toHaveTextContent('Unavailable');
       await new Promise((resolve) => setTimeout(resolve, 50));
@@ -386,7 +387,11 @@ describe('PlatformPage', () => {
       );
       server.use(...signedInHandlers(), ...platformHandlers());
       renderApp('/platform');
-      expect(await within(await screen.findByRole('region', { name: 'Live quotes' })).findByText('Quotes are unavailable right now.')).toBeInTheDocument();
+      expect(
+        await within(await screen.findByRole('region', { name: 'Live quotes' })).findByText(
+          'Quotes are unavailable right now.',
+        ),
+      ).toBeInTheDocument();
       expect(attempts).toBe(3);
       expect(await within(alertsCard()).findByRole('list', { name: 'Your alerts' })).toBeInTheDocument();
     });
@@ -399,7 +404,9 @@ describe('PlatformPage', () => {
     socket.receive({ type: 'account_error', account_id: 'acc-1', code: 'account_not_active' });
     expect(within(quotesCard()).getByText(/Not connected today/)).toBeInTheDocument();
     socket.serverClose(1008, 'Trading account unlinked');
-    expect(within(quotesCard()).getByText('A trading account was unlinked, so its live quotes stopped.')).toBeInTheDocument();
+    expect(
+      within(quotesCard()).getByText('A trading account was unlinked, so its live quotes stopped.'),
+    ).toBeInTheDocument();
     expect(within(quotesCard()).getByRole('button', { name: 'Reconnect' })).toBeInTheDocument();
     expect(screen.queryByText(/signed out/)).not.toBeInTheDocument();
     expect(quotesCard()).not.toHaveTextContent('account_not_active');

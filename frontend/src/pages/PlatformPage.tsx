@@ -38,7 +38,10 @@ export function PlatformPage() {
   if (user?.frozen) {
     return (
       <>
-        <PageHeader title="Platform" description="Your positions, live quotes from your Kite accounts, and your price alerts." />
+        <PageHeader
+          title="Platform"
+          description="Your positions, live quotes from your Kite accounts, and your price alerts."
+        />
         <Alert tone="warning" title="Trading is frozen.">
           <p>
             You froze your account, so quotes, positions and orders are off, including for people you share your trading

@@ -82,7 +82,8 @@ export function ProfilePage() {
           const errors: Record<string, string> = {};
           if (!name.trim()) errors.name = 'Enter your name.';
           if (phone.trim() && !isPhone(phone.trim()))
-            errors.phone = 'Enter a phone number with its country code, e.g. +91 98765 43210 (digits, spaces, brackets and dashes only).';
+            errors.phone =
+              'Enter a phone number with its country code, e.g. +91 98765 43210 (digits, spaces, brackets and dashes only).';
           if (locale.trim() && !isLocale(locale.trim()))
             errors.locale = 'Pick a language and region from the list, e.g. en-IN.';
           if (timezone.trim() && !isTimeZone(timezone.trim()))
@@ -152,7 +153,14 @@ export function ProfilePage() {
               }}
               error={form.fieldErrors.name}
             />
-            <TextField label="Email" name="email" value={user.email} readOnly disabled hint="Your email address cannot be changed here." />
+            <TextField
+              label="Email"
+              name="email"
+              value={user.email}
+              readOnly
+              disabled
+              hint="Your email address cannot be changed here."
+            />
             <TextField
               label="Phone"
               name="phone"

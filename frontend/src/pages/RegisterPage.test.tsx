@@ -19,7 +19,11 @@ describe('RegisterPage', () => {
       http.post('/v1/auth/register', () =>
         apiError(422, 'weak_password', 'The password does not meet the policy.', {
           errors: [
-            { field: 'password', message: 'This password appears in a list of breached passwords.', code: 'common_password' },
+            {
+              field: 'password',
+              message: 'This password appears in a list of breached passwords.',
+              code: 'common_password',
+            },
           ],
         }),
       ),
@@ -82,7 +86,10 @@ describe('RegisterPage', () => {
     server.use(
       http.post('/v1/auth/register', async ({ request }) => {
         body = (await request.json()) as Record<string, unknown>;
-        return HttpResponse.json({ user_id: 'u-9', email: 'asha@example.com', name: 'Asha Rao', status: 'active' }, { status: 201 });
+        return HttpResponse.json(
+          { user_id: 'u-9', email: 'asha@example.com', name: 'Asha Rao', status: 'active' },
+          { status: 201 },
+        );
       }),
     );
     const { user } = renderApp('/register');

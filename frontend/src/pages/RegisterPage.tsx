@@ -62,7 +62,8 @@ export function RegisterPage() {
           const errors: Record<string, string> = {};
           if (!name.trim()) errors.name = 'Enter your name.';
           if (!email.trim()) errors.email = 'Enter your email address.';
-          else if (!/^\S+@\S+\.\S+$/.test(email.trim())) errors.email = 'Enter a valid email address, like name@example.com.';
+          else if (!/^\S+@\S+\.\S+$/.test(email.trim()))
+            errors.email = 'Enter a valid email address, like name@example.com.';
           if (!password) errors.password = 'Choose a password.';
           else if (policy.checks.some((check) => check.met === false))
             errors.password = 'The password does not meet every requirement below.';

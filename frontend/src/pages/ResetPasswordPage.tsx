@@ -14,11 +14,14 @@ import { toApiProblem } from '../services/errors';
 import { PageLoader } from '../components/Spinner';
 
 /** What a dead e-mailed link says, by the service's `reason`. */
+const DEAD_LINK = 'This link no longer works. Ask for a new one.';
+
 export const LINK_REASONS: Record<string, string> = {
   token_used: 'This link was already used. If you did not change your password, ask for a new link.',
-  token_replaced: 'This link was replaced by a newer e-mail. Open the most recent e-mail from us, or ask for a new link.',
+  token_replaced:
+    'This link was replaced by a newer e-mail. Open the most recent e-mail from us, or ask for a new link.',
   token_expired: 'This link has expired: reset links work for 30 minutes. Ask for a new one.',
-  token_invalid: 'This link no longer works. Ask for a new one.',
+  token_invalid: DEAD_LINK,
 };
 
 type LinkState = { kind: 'checking' } | { kind: 'ok' } | { kind: 'dead'; message: string; retry: boolean };
@@ -36,6 +39,7 @@ export function ResetPasswordPage() {
   const [link, setLink] = useState<LinkState>({ kind: 'checking' });
   const [attempt, setAttempt] = useState(0);
 
+  // biome-ignore lint/correctness/useExhaustiveDependencies: `attempt` is the Retry button: it checks the link again
   useEffect(() => {
     // Checked before any form is shown: a used, replaced or expired link never shows one.
     if (!token) return;
@@ -48,7 +52,11 @@ export function ResetPasswordPage() {
         if (!active) return;
         const problem = toApiProblem(error);
         if (problem.code === 'reset_token_invalid') {
-          setLink({ kind: 'dead', message: LINK_REASONS[problem.reason ?? ''] ?? LINK_REASONS.token_invalid!, retry: false });
+          setLink({
+            kind: 'dead',
+            message: LINK_REASONS[problem.reason ?? ''] ?? DEAD_LINK,
+            retry: false,
+          });
         } else {
           setLink({ kind: 'dead', message: problem.message, retry: true });
         }
@@ -62,7 +70,9 @@ export function ResetPasswordPage() {
     return (
       <>
         <PageHeader title="Reset your password" />
-        <Alert tone="error">This reset link is incomplete. Open the link from the email again, or ask for a new one.</Alert>
+        <Alert tone="error">
+          This reset link is incomplete. Open the link from the email again, or ask for a new one.
+        </Alert>
         <Link className="btn btn--primary btn--block" to="/forgot-password">
           Request a new link
         </Link>
@@ -74,7 +84,9 @@ export function ResetPasswordPage() {
     return (
       <>
         <PageHeader title="Password changed" />
-        <Alert tone="success">Your password was changed and every session was signed out. Sign in with the new password.</Alert>
+        <Alert tone="success">
+          Your password was changed and every session was signed out. Sign in with the new password.
+        </Alert>
         <Link className="btn btn--primary btn--block" to="/login">
           Sign in
         </Link>
@@ -133,7 +145,10 @@ export function ResetPasswordPage() {
 
   return (
     <>
-      <PageHeader title="Choose a new password" description="Signing in with the new password will work on every device." />
+      <PageHeader
+        title="Choose a new password"
+        description="Signing in with the new password will work on every device."
+      />
       <FormAlert form={form}>
         {form.problem?.code === 'reset_token_invalid' ? (
           <>

@@ -71,7 +71,10 @@ describe('SecurityPage', () => {
     const dialog = await screen.findByRole('alertdialog', { name: 'Confirm it’s you' });
     await user.type(within(dialog).getByLabelText('Current password'), 'Correct-horse-42');
     await user.click(within(dialog).getByRole('button', { name: 'Continue' }));
-    expect(await screen.findByRole('img', { name: /QR code/ })).toHaveAttribute('src', 'data:image/svg+xml;base64,PHN2Zy8+');
+    expect(await screen.findByRole('img', { name: /QR code/ })).toHaveAttribute(
+      'src',
+      'data:image/svg+xml;base64,PHN2Zy8+',
+    );
     expect(reauthBody).toEqual({ password: 'Correct-horse-42' });
     expect(setupBody).toEqual({ name: 'work phone' });
     expect(screen.getByTestId('totp-secret')).toHaveTextContent('JBSW Y3DP EHPK 3PXP JBSW Y3DP EHPK 3PXP');
@@ -81,7 +84,11 @@ describe('SecurityPage', () => {
 
     await user.type(codeField, '111111');
     await user.click(screen.getByRole('button', { name: 'Turn on' }));
-    expect(await screen.findByText('That code is not valid. Check your authenticator and try again.', { selector: '.field__error' })).toBeInTheDocument();
+    expect(
+      await screen.findByText('That code is not valid. Check your authenticator and try again.', {
+        selector: '.field__error',
+      }),
+    ).toBeInTheDocument();
 
     await user.type(screen.getByLabelText('Code from the app'), '654321');
     await user.click(screen.getByRole('button', { name: 'Turn on' }));
@@ -92,7 +99,9 @@ describe('SecurityPage', () => {
     await user.click(screen.getByLabelText('I have saved these codes somewhere safe'));
     await user.click(done);
     await waitFor(() => expect(screen.getByText('On')).toBeInTheDocument());
-    expect(within(screen.getByRole('list', { name: 'Your authenticators' })).getByText('work phone')).toBeInTheDocument();
+    expect(
+      within(screen.getByRole('list', { name: 'Your authenticators' })).getByText('work phone'),
+    ).toBeInTheDocument();
   });
 
   it('cancels a TOTP setup without turning anything on', async () => {
@@ -102,7 +111,11 @@ describe('SecurityPage', () => {
       http.get('/v1/mfa/factors', () => HttpResponse.json(factorList([]))),
       http.post('/v1/auth/reauthenticate', () => HttpResponse.json({ recent_auth_until: '2026-11-30T12:05:00Z' })),
       http.post('/v1/mfa/totp/setup', () =>
-        HttpResponse.json({ secret: 'JBSWY3DPEHPK3PXP', otpauth_uri: 'otpauth://totp/x', qr_code_uri: 'data:image/svg+xml;base64,PHN2Zy8+' }),
+        HttpResponse.json({
+          secret: 'JBSWY3DPEHPK3PXP',
+          otpauth_uri: 'otpauth://totp/x',
+          qr_code_uri: 'data:image/svg+xml;base64,PHN2Zy8+',
+        }),
       ),
       http.post('/v1/mfa/totp/enable', () => {
         enabled = true;

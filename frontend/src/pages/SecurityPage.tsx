@@ -109,7 +109,12 @@ function useRecentAuth() {
     >
       <p>Changing how you sign in needs your password again.</p>
       {error ? <Alert tone="error">{error}</Alert> : null}
-      <div onKeyDown={(event) => event.key === 'Enter' && void submit()}>
+      <form
+        onSubmit={(event) => {
+          event.preventDefault();
+          void submit();
+        }}
+      >
         <PasswordField
           label="Current password"
           name="reauth-password"
@@ -120,7 +125,7 @@ function useRecentAuth() {
             setError(null);
           }}
         />
-      </div>
+      </form>
     </ConfirmDialog>
   );
   return { guarded, dialog };
@@ -203,11 +208,7 @@ export function SecurityPage() {
           ) : null}
           {list ? (
             <>
-              <FactorsList
-                list={list}
-                guarded={recentAuth.guarded}
-                onChanged={(message) => void changed(message)}
-              />
+              <FactorsList list={list} guarded={recentAuth.guarded} onChanged={(message) => void changed(message)} />
               <AddFactor guarded={recentAuth.guarded} onAdded={(message, codes) => void changed(message, codes)} />
               {list.mfa_enabled ? (
                 <BackupCodesStatus
@@ -308,7 +309,12 @@ function FactorsList({
                   </div>
                 </div>
                 <div className="form__actions">
-                  <Button variant="ghost" size="sm" onClick={() => setRenaming(factor.id)} aria-label={`Rename ${factor.name}`}>
+                  <Button
+                    variant="ghost"
+                    size="sm"
+                    onClick={() => setRenaming(factor.id)}
+                    aria-label={`Rename ${factor.name}`}
+                  >
                     Rename
                   </Button>
                   <Button
@@ -446,7 +452,13 @@ function AddFactor({ guarded, onAdded }: { guarded: Guard; onAdded(message: stri
   }
 
   return (
-    <form ref={form.formRef} onSubmit={start} noValidate className="form form--compact subcard" aria-labelledby="add-heading">
+    <form
+      ref={form.formRef}
+      onSubmit={start}
+      noValidate
+      className="form form--compact subcard"
+      aria-labelledby="add-heading"
+    >
       <h3 id="add-heading" className="section-title">
         {adding === 'passkey' ? 'Add a passkey' : 'Add an authenticator app'}
       </h3>
@@ -454,7 +466,9 @@ function AddFactor({ guarded, onAdded }: { guarded: Guard; onAdded(message: stri
       <TextField
         label="Name"
         name="new-factor-name"
-        hint={adding === 'passkey' ? 'So you can tell it apart, e.g. “YubiKey” or “MacBook”.' : 'For example “work phone”.'}
+        hint={
+          adding === 'passkey' ? 'So you can tell it apart, e.g. “YubiKey” or “MacBook”.' : 'For example “work phone”.'
+        }
         maxLength={64}
         value={name}
         onChange={(e) => setName(e.target.value)}
@@ -510,14 +524,17 @@ function TotpEnrollment({
       </ol>
       <div className="mfa-setup__grid">
         <figure className="qr">
-          <img src={setup.qr_code_uri} alt="QR code for adding Quantagro to your authenticator app" width={200} height={200} />
+          <img
+            src={setup.qr_code_uri}
+            alt="QR code for adding Quantagro to your authenticator app"
+            width={200}
+            height={200}
+          />
         </figure>
         <div>
           <p className="muted">Can’t scan? Enter this key by hand (time-based, 6 digits, 30 seconds):</p>
           <p className="secret">
-            <code data-testid="totp-secret" aria-label="Setup key">
-              {groupSecret(setup.secret)}
-            </code>
+            <code data-testid="totp-secret">{groupSecret(setup.secret)}</code>
           </p>
           <CopyButton text={setup.secret} label="Copy key" />
           <form ref={form.formRef} onSubmit={onSubmit} noValidate className="form form--compact">
@@ -592,7 +609,7 @@ function BackupCodesStatus({
   };
 
   return (
-    <div className="subcard" aria-labelledby="backup-status-heading">
+    <section className="subcard" aria-labelledby="backup-status-heading">
       <h3 id="backup-status-heading" className="section-title">
         Backup codes
       </h3>
@@ -632,7 +649,7 @@ function BackupCodesStatus({
           </Button>
         ) : null}
       </form>
-    </div>
+    </section>
   );
 }
 

@@ -27,14 +27,15 @@ function RiskBadges({ session }: { session: Session }) {
   if (reasons.length === 0) return null;
   const score = session.risk_score ?? 0;
   return (
-    <p className="list__meta" aria-label={`Sign-in risk ${score} of 100`}>
+    // biome-ignore lint/a11y/useSemanticElements: a group of badges, not of form controls (what a fieldset is for)
+    <div className="list__meta" role="group" aria-label={`Sign-in risk ${score} of 100`}>
       {reasons.map((reason) => (
         <span key={reason} className={`badge ${score >= 60 ? 'badge--danger' : 'badge--warning'}`}>
           {RISK_LABELS[reason] ?? reason}
         </span>
       ))}
       <span>Risk {score}/100</span>
-    </p>
+    </div>
   );
 }
 
@@ -135,7 +136,10 @@ export function SessionsPage() {
                       {session.country ? <span>Country {session.country}</span> : null}
                       <span>
                         Last active{' '}
-                        <time dateTime={session.last_active_at ?? undefined} title={formatDateTime(session.last_active_at)}>
+                        <time
+                          dateTime={session.last_active_at ?? undefined}
+                          title={formatDateTime(session.last_active_at)}
+                        >
                           {formatRelative(session.last_active_at ?? session.created_at)}
                         </time>
                       </span>

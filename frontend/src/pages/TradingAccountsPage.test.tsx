@@ -18,7 +18,9 @@ const account = {
   access_token_expires_at: null,
 };
 
-const noMembers = http.get('/v1/trading-accounts/:id/members', () => HttpResponse.json({ items: [], next_cursor: null }));
+const noMembers = http.get('/v1/trading-accounts/:id/members', () =>
+  HttpResponse.json({ items: [], next_cursor: null }),
+);
 
 afterEach(() => vi.unstubAllGlobals());
 
@@ -78,7 +80,12 @@ describe('TradingAccountsPage', () => {
     expect(within(list).getByText('Not connected')).toBeInTheDocument();
     expect(within(list).getByRole('button', { name: 'Verify' })).toBeDisabled();
     expect(within(list).getByText(/Connect with Kite first/)).toBeInTheDocument();
-    expect(body).toEqual({ broker: 'kite', user_id_broker: 'AB1234', api_key: 'kiteapikey123456', api_secret: 'kitesecret' });
+    expect(body).toEqual({
+      broker: 'kite',
+      user_id_broker: 'AB1234',
+      api_key: 'kiteapikey123456',
+      api_secret: 'kitesecret',
+    });
     expect(screen.getByRole('status')).toHaveTextContent('Kite account AB1234 was linked.');
   });
 
@@ -112,7 +119,9 @@ describe('TradingAccountsPage', () => {
         exchanged = await request.json();
         return HttpResponse.json({ ...account, status: 'active' });
       }),
-      http.get('/v1/trading-accounts', () => HttpResponse.json({ items: [{ ...account, status: 'active' }], next_cursor: null })),
+      http.get('/v1/trading-accounts', () =>
+        HttpResponse.json({ items: [{ ...account, status: 'active' }], next_cursor: null }),
+      ),
     );
     sessionStorage.setItem(KITE_PENDING_ACCOUNT_KEY, 'acc-1');
     const { location } = renderApp('/trading-accounts/kite-callback?request_token=rt-9&action=login&status=success');
@@ -179,7 +188,9 @@ describe('TradingAccountsPage', () => {
     await user.click(screen.getByRole('button', { name: 'Remove ravi@example.com' }));
     const dialog = await screen.findByRole('alertdialog', { name: 'Remove ravi@example.com?' });
     await user.click(within(dialog).getByRole('button', { name: 'Remove access' }));
-    await waitFor(() => expect(screen.queryByRole('button', { name: 'Remove ravi@example.com' })).not.toBeInTheDocument());
+    await waitFor(() =>
+      expect(screen.queryByRole('button', { name: 'Remove ravi@example.com' })).not.toBeInTheDocument(),
+    );
     expect(screen.getByRole('status')).toHaveTextContent('ravi@example.com no longer has access to AB1234.');
     expect(screen.getByRole('status')).not.toHaveTextContent('Shared AB1234');
   });
@@ -193,7 +204,14 @@ describe('TradingAccountsPage', () => {
       http.post('/v1/trading-accounts/acc-1/members', () => {
         added += 1;
         return HttpResponse.json(
-          { user_id: 'u-2', email: 'ravi@example.com', name: 'Ravi', permissions: ['view', 'manage'], added_by: 'u-1', created_at: '2025-01-01T00:00:00Z' },
+          {
+            user_id: 'u-2',
+            email: 'ravi@example.com',
+            name: 'Ravi',
+            permissions: ['view', 'manage'],
+            added_by: 'u-1',
+            created_at: '2025-01-01T00:00:00Z',
+          },
           { status: 201 },
         );
       }),
@@ -250,7 +268,14 @@ describe('TradingAccountsPage', () => {
       http.get('/v1/trading-accounts/acc-1/members', () =>
         HttpResponse.json({
           items: [
-            { user_id: 'u-3', email: 'meera@example.com', name: 'Meera', permissions: ['view'], added_by: 'u-1', created_at: '2025-01-01T00:00:00Z' },
+            {
+              user_id: 'u-3',
+              email: 'meera@example.com',
+              name: 'Meera',
+              permissions: ['view'],
+              added_by: 'u-1',
+              created_at: '2025-01-01T00:00:00Z',
+            },
           ],
           next_cursor: null,
         }),
@@ -265,10 +290,18 @@ describe('TradingAccountsPage', () => {
       ...signedInHandlers(),
       noMembers,
       http.get('/v1/trading-accounts', () =>
-        HttpResponse.json({ items: [{ ...account, status: 'active', access_token_expires_at: '2099-01-01T00:30:00Z' }], next_cursor: null }),
+        HttpResponse.json({
+          items: [{ ...account, status: 'active', access_token_expires_at: '2099-01-01T00:30:00Z' }],
+          next_cursor: null,
+        }),
       ),
       http.post('/v1/trading-accounts/acc-1/verify', () =>
-        HttpResponse.json({ ...account, status: 'expired', access_token_expires_at: '2020-01-01T00:30:00Z', reason: 'access_token_expired' }),
+        HttpResponse.json({
+          ...account,
+          status: 'expired',
+          access_token_expires_at: '2020-01-01T00:30:00Z',
+          reason: 'access_token_expired',
+        }),
       ),
     );
     const { user } = renderApp('/trading-accounts');
@@ -288,7 +321,10 @@ describe('TradingAccountsPage', () => {
       noMembers,
       http.get('/v1/trading-accounts', () => HttpResponse.json({ items: [account], next_cursor: null })),
       http.get('/v1/trading-accounts/acc-1/kite/login-url', () =>
-        HttpResponse.json({ detail: 'Kite is unavailable (HTTP 503): Gateway error from OMS', code: 'broker_unavailable' }, { status: 502 }),
+        HttpResponse.json(
+          { detail: 'Kite is unavailable (HTTP 503): Gateway error from OMS', code: 'broker_unavailable' },
+          { status: 502 },
+        ),
       ),
     );
     const { user } = renderApp('/trading-accounts');
@@ -298,7 +334,11 @@ describe('TradingAccountsPage', () => {
   });
 
   it('shows the redirect URL to paste into the Kite Connect app', async () => {
-    server.use(...signedInHandlers(), noMembers, http.get('/v1/trading-accounts', () => HttpResponse.json({ items: [], next_cursor: null })));
+    server.use(
+      ...signedInHandlers(),
+      noMembers,
+      http.get('/v1/trading-accounts', () => HttpResponse.json({ items: [], next_cursor: null })),
+    );
     renderApp('/trading-accounts');
     expect(await screen.findByText(`${window.location.origin}/trading-accounts/kite/callback`)).toBeInTheDocument();
     expect(screen.getByRole('button', { name: 'Copy redirect URL' })).toBeInTheDocument();
@@ -306,7 +346,9 @@ describe('TradingAccountsPage', () => {
   });
 
   it('adds redirect_params only when the login URL has none', () => {
-    expect(withRedirectParams('http://k.test/connect/login?v=3&api_key=a', 'x')).toContain('redirect_params=account%3Dx');
+    expect(withRedirectParams('http://k.test/connect/login?v=3&api_key=a', 'x')).toContain(
+      'redirect_params=account%3Dx',
+    );
     expect(withRedirectParams('http://k.test/connect/login?redirect_params=account%3Dy', 'x')).toContain('account%3Dy');
   });
 });
@@ -317,7 +359,9 @@ describe('bounded sharing', () => {
     server.use(
       ...signedInHandlers(),
       noMembers,
-      http.get('/v1/trading-accounts', () => HttpResponse.json({ items: [{ ...account, status: 'active' }], next_cursor: null })),
+      http.get('/v1/trading-accounts', () =>
+        HttpResponse.json({ items: [{ ...account, status: 'active' }], next_cursor: null }),
+      ),
       http.post('/v1/trading-accounts/:id/members', async ({ request }) => {
         body = (await request.json()) as Record<string, unknown>;
         return HttpResponse.json(

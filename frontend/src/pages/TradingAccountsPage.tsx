@@ -42,9 +42,17 @@ export function kiteRedirectUrl(): string {
 }
 
 /** What the card says about the broker session (never a status code). */
-export function sessionSummary(account: TradingAccount): { needsConnection: boolean; hasSession: boolean; text: string | null } {
+export function sessionSummary(account: TradingAccount): {
+  needsConnection: boolean;
+  hasSession: boolean;
+  text: string | null;
+} {
   if (account.status === 'expired') {
-    return { needsConnection: true, hasSession: false, text: 'Kite ends sessions daily at 6:00 — reconnect to trade today.' };
+    return {
+      needsConnection: true,
+      hasSession: false,
+      text: 'Kite ends sessions daily at 6:00 — reconnect to trade today.',
+    };
   }
   if (account.status === 'invalid') {
     return {
@@ -54,9 +62,17 @@ export function sessionSummary(account: TradingAccount): { needsConnection: bool
     };
   }
   if (!account.access_token_expires_at) {
-    return { needsConnection: true, hasSession: false, text: 'Not connected yet: Connect with Kite to start today’s session.' };
+    return {
+      needsConnection: true,
+      hasSession: false,
+      text: 'Not connected yet: Connect with Kite to start today’s session.',
+    };
   }
-  return { needsConnection: false, hasSession: true, text: `Connected until ${formatDateTime(account.access_token_expires_at)}.` };
+  return {
+    needsConnection: false,
+    hasSession: true,
+    text: `Connected until ${formatDateTime(account.access_token_expires_at)}.`,
+  };
 }
 
 /**
@@ -86,7 +102,8 @@ export function TradingAccountsPage() {
 
   useEffect(() => {
     // The notice came through navigation state; do not show it again on reload.
-    if ((location.state as { notice?: string } | null)?.notice) navigate(location.pathname, { replace: true, state: null });
+    if ((location.state as { notice?: string } | null)?.notice)
+      navigate(location.pathname, { replace: true, state: null });
   }, [location.pathname, location.state, navigate]);
 
   const load = useCallback(async () => {
@@ -126,7 +143,9 @@ export function TradingAccountsPage() {
           onLinked={(account) => {
             setAccounts((list) => [...(list ?? []), account]);
             setShowLinkForm(false);
-            setNotice(`Kite account ${account.user_id_broker} was linked. Connect it with Kite to start trading today.`);
+            setNotice(
+              `Kite account ${account.user_id_broker} was linked. Connect it with Kite to start trading today.`,
+            );
           }}
         />
       ) : null}
@@ -154,7 +173,9 @@ export function TradingAccountsPage() {
               onGone={() => {
                 void load();
                 setNotice(null);
-                setGoneNotice(`This account (${account.user_id_broker}) is no longer shared with you: its owner unlinked it or ended your access.`);
+                setGoneNotice(
+                  `This account (${account.user_id_broker}) is no longer shared with you: its owner unlinked it or ended your access.`,
+                );
               }}
             />
           ))}
@@ -164,7 +185,13 @@ export function TradingAccountsPage() {
   );
 }
 
-function LinkAccountForm({ onLinked, onCancel }: { onLinked(account: TradingAccount): void; onCancel?: (() => void) | undefined }) {
+function LinkAccountForm({
+  onLinked,
+  onCancel,
+}: {
+  onLinked(account: TradingAccount): void;
+  onCancel?: (() => void) | undefined;
+}) {
   const [userIdBroker, setUserIdBroker] = useState('');
   const [apiKey, setApiKey] = useState('');
   const [apiSecret, setApiSecret] = useState('');
@@ -211,9 +238,7 @@ function LinkAccountForm({ onLinked, onCancel }: { onLinked(account: TradingAcco
         </p>
         <p className="muted">Paste this as the app’s Redirect URL, so Kite sends you back here after you sign in.</p>
         <div className="redirect-url__row">
-          <code className="redirect-url__value" aria-labelledby="redirect-url-label">
-            {kiteRedirectUrl()}
-          </code>
+          <code className="redirect-url__value">{kiteRedirectUrl()}</code>
           <CopyButton text={kiteRedirectUrl()} label="Copy redirect URL" />
         </div>
       </div>
@@ -368,7 +393,7 @@ function AccountCard({
         setError(
           updated.reason
             ? messageForCode(updated.reason === 'access_token_expired' ? 'session_ended_daily' : updated.reason)
-            : sessionSummary(updated).text ?? 'Kite did not confirm this account.',
+            : (sessionSummary(updated).text ?? 'Kite did not confirm this account.'),
         );
       }
     } catch (err) {
@@ -464,11 +489,23 @@ function AccountCard({
       </Button>
     ) : null,
     owner ? (
-      <Button key="unlink" variant="danger-ghost" className="account__unlink" onClick={() => setConfirmUnlink(true)} disabled={busy !== null}>
+      <Button
+        key="unlink"
+        variant="danger-ghost"
+        className="account__unlink"
+        onClick={() => setConfirmUnlink(true)}
+        disabled={busy !== null}
+      >
         Unlink
       </Button>
     ) : (
-      <Button key="leave" variant="danger-ghost" className="account__unlink" onClick={() => setConfirmLeave(true)} disabled={leaving}>
+      <Button
+        key="leave"
+        variant="danger-ghost"
+        className="account__unlink"
+        onClick={() => setConfirmLeave(true)}
+        disabled={leaving}
+      >
         Leave
       </Button>
     ),
@@ -495,7 +532,9 @@ function AccountCard({
             {account.verified_at ? <span>Checked {formatDateTime(account.verified_at)}</span> : null}
           </p>
           {session.text ? (
-            <p className={session.needsConnection ? 'account__session account__session--warn' : 'account__session'}>{session.text}</p>
+            <p className={session.needsConnection ? 'account__session account__session--warn' : 'account__session'}>
+              {session.text}
+            </p>
           ) : null}
         </div>
         <StatusBadge status={account.status} label={statusLabel(account.status)} />
@@ -525,7 +564,8 @@ function AccountCard({
       </div>
       {!session.hasSession && !frozen ? (
         <p className="muted account__hint" id={`${headingId}-verify-hint`}>
-          Verify needs today’s Kite session: {manage ? 'Connect with Kite first.' : 'ask the owner to connect with Kite.'}
+          Verify needs today’s Kite session:{' '}
+          {manage ? 'Connect with Kite first.' : 'ask the owner to connect with Kite.'}
         </p>
       ) : null}
       {panel === 'rotate' ? (
@@ -535,7 +575,9 @@ function AccountCard({
           onRotated={(updated) => {
             onChanged(updated);
             setPanel('none');
-            onNotice(`New credentials for ${account.user_id_broker} were saved. Connect with Kite to get a new session.`);
+            onNotice(
+              `New credentials for ${account.user_id_broker} were saved. Connect with Kite to get a new session.`,
+            );
           }}
         />
       ) : null}
@@ -612,7 +654,11 @@ function RotateCredentialsForm({
   const onSubmit = async (event: FormEvent) => {
     event.preventDefault();
     const result = await form.run(
-      () => tradingAccountsApi.rotateCredentials(account.account_id, { api_key: apiKey.trim(), api_secret: apiSecret.trim() }),
+      () =>
+        tradingAccountsApi.rotateCredentials(account.account_id, {
+          api_key: apiKey.trim(),
+          api_secret: apiSecret.trim(),
+        }),
       {
         validate: () => {
           const errors: Record<string, string> = {};
@@ -625,7 +671,13 @@ function RotateCredentialsForm({
     if (result.ok) onRotated(result.value ?? account);
   };
   return (
-    <form ref={form.formRef} onSubmit={onSubmit} noValidate className="form subcard" aria-label={`Rotate credentials of ${account.user_id_broker}`}>
+    <form
+      ref={form.formRef}
+      onSubmit={onSubmit}
+      noValidate
+      className="form subcard"
+      aria-label={`Rotate credentials of ${account.user_id_broker}`}
+    >
       <h3 className="section-title">Rotate credentials</h3>
       <FormAlert form={form} />
       <div className="form__grid">
@@ -715,7 +767,8 @@ function ShareForm({
           else if (!/^\S+@\S+\.\S+$/.test(email.trim())) errors.email = 'Enter a valid email address.';
           if (permissions.length === 0) errors.permissions = 'Choose at least one permission.';
           if (expires && !expiresAt) errors.expires_at = 'Enter a valid date and time.';
-          else if (expiresAt && new Date(expiresAt).getTime() <= Date.now()) errors.expires_at = 'Choose a time in the future.';
+          else if (expiresAt && new Date(expiresAt).getTime() <= Date.now())
+            errors.expires_at = 'Choose a time in the future.';
           else if (!owner && account.expires_at && (!expiresAt || expiresAt > account.expires_at)) {
             errors.expires_at = `Your own access ends ${formatDateTime(account.expires_at)}: choose an end on or before it.`;
           }
@@ -732,7 +785,13 @@ function ShareForm({
   };
 
   return (
-    <form ref={form.formRef} onSubmit={onSubmit} noValidate className="form subcard" aria-label={`Share ${account.user_id_broker}`}>
+    <form
+      ref={form.formRef}
+      onSubmit={onSubmit}
+      noValidate
+      className="form subcard"
+      aria-label={`Share ${account.user_id_broker}`}
+    >
       <h3 className="section-title">Share with a Quantagro user</h3>
       <FormAlert form={form} />
       <TextField
@@ -747,7 +806,11 @@ function ShareForm({
         }}
         error={form.fieldErrors.email}
       />
-      <fieldset className="fieldset" aria-invalid={form.fieldErrors.permissions ? true : undefined} aria-describedby={form.fieldErrors.permissions ? 'perm-error' : undefined}>
+      <fieldset
+        className="fieldset"
+        aria-invalid={form.fieldErrors.permissions ? true : undefined}
+        aria-describedby={form.fieldErrors.permissions ? 'perm-error' : undefined}
+      >
         <legend className="field__label">Permissions</legend>
         <div className="chips">
           {offered.map((perm) => (
@@ -842,7 +905,12 @@ function MemberList({
               {member.email} <span className="muted">({member.permissions.join(', ')})</span>
               {member.expires_at ? <span className="muted"> · until {formatDateTime(member.expires_at)}</span> : null}
             </span>
-            <Button variant="ghost" size="sm" onClick={() => setConfirming(member)} aria-label={`Remove ${member.email}`}>
+            <Button
+              variant="ghost"
+              size="sm"
+              onClick={() => setConfirming(member)}
+              aria-label={`Remove ${member.email}`}
+            >
               Remove
             </Button>
           </li>

@@ -14,11 +14,13 @@ type State =
   | { kind: 'already' }
   | { kind: 'failed'; message: string; retry: boolean };
 
+const DEAD_LINK = 'This link no longer works.';
+
 const VERIFY_REASONS: Record<string, string> = {
   token_replaced: 'This link was replaced by a newer e-mail. Open the most recent e-mail from us.',
   token_expired: 'This link has expired: verification links work for 24 hours.',
   token_used: 'This link was already used.',
-  token_invalid: 'This link no longer works.',
+  token_invalid: DEAD_LINK,
 };
 
 export function VerifyEmailPage() {
@@ -42,11 +44,19 @@ export function VerifyEmailPage() {
       .catch((error) => {
         const problem = toApiProblem(error);
         if (problem.code !== 'verification_token_invalid') {
-          setState({ kind: 'failed', message: problem.message, retry: problem.status === null || (problem.status ?? 0) >= 500 || problem.status === 429 });
+          setState({
+            kind: 'failed',
+            message: problem.message,
+            retry: problem.status === null || (problem.status ?? 0) >= 500 || problem.status === 429,
+          });
         } else if (problem.reason === 'email_already_verified') {
           setState({ kind: 'already' });
         } else {
-          setState({ kind: 'failed', message: VERIFY_REASONS[problem.reason ?? ''] ?? VERIFY_REASONS.token_invalid!, retry: false });
+          setState({
+            kind: 'failed',
+            message: VERIFY_REASONS[problem.reason ?? ''] ?? DEAD_LINK,
+            retry: false,
+          });
         }
       });
   }, [token, attempt]);

@@ -131,7 +131,7 @@ export function refreshAccessToken(): Promise<RefreshResponse> {
     })
       .then((data) => {
         accessToken = data.access_token;
-        refreshListeners.forEach((listener) => listener(data));
+        for (const listener of refreshListeners) listener(data);
         return data;
       })
       .finally(() => {

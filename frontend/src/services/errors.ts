@@ -22,6 +22,8 @@ export interface ApiProblem {
  * `detail` is never shown as is: it may name endpoints, codes or a broker's raw message.
  * Pages may pass their own sentence for a code (useAsyncForm's `messages`), never the detail.
  */
+const NETWORK_ERROR = 'Cannot reach the server. Check your connection and try again.';
+
 export const ERROR_MESSAGES: Record<string, string> = {
   // signing in and sessions
   invalid_credentials: 'The email or password is incorrect.',
@@ -100,7 +102,8 @@ export const ERROR_MESSAGES: Record<string, string> = {
   broker_auth_failed: 'Kite refused the session. Connect with Kite again.',
   broker_rejected: 'Kite refused the request. Check the API key and secret of your Kite Connect app.',
   broker_input_invalid: 'Kite did not accept the details. Check the client ID, API key and secret.',
-  broker_user_mismatch: 'You signed in to Kite as a different client ID. Connect again and sign in to Kite with this account’s client ID.',
+  broker_user_mismatch:
+    'You signed in to Kite as a different client ID. Connect again and sign in to Kite with this account’s client ID.',
   broker_unavailable: 'Kite is not answering right now. Try again in a few minutes.',
   broker_error: 'Kite is not answering right now. Try again in a few minutes.',
   broker_timeout: 'Kite took too long to answer. Try again in a few minutes.',
@@ -124,7 +127,7 @@ export const ERROR_MESSAGES: Record<string, string> = {
   service_unavailable: 'The service is busy right now. Try again in a moment.',
   bad_gateway: 'A service we depend on is not answering. Try again in a moment.',
   gateway_timeout: 'A service we depend on took too long to answer. Try again in a moment.',
-  network_error: 'Cannot reach the server. Check your connection and try again.',
+  network_error: NETWORK_ERROR,
 };
 
 /** One sentence for any code, never the server's detail. */
@@ -160,7 +163,7 @@ export function toApiProblem(error: unknown): ApiProblem {
       return {
         status: null,
         code: 'network_error',
-        message: ERROR_MESSAGES.network_error!,
+        message: NETWORK_ERROR,
         fieldErrors: {},
         retryAfter: null,
         reason: null,
@@ -180,7 +183,8 @@ export function toApiProblem(error: unknown): ApiProblem {
       if (name && !fieldErrors[name]) fieldErrors[name] = message;
       else if (name) fieldErrors[name] = `${fieldErrors[name]} ${message}`;
     }
-    const reason = typeof (body as { reason?: unknown }).reason === 'string' ? (body as { reason: string }).reason : null;
+    const reason =
+      typeof (body as { reason?: unknown }).reason === 'string' ? (body as { reason: string }).reason : null;
     const attemptsRemaining =
       typeof (body as { attempts_remaining?: unknown }).attempts_remaining === 'number'
         ? (body as { attempts_remaining: number }).attempts_remaining

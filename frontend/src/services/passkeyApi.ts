@@ -6,12 +6,7 @@ import {
   WebAuthnAbortService,
 } from '@simplewebauthn/browser';
 import { apiClient } from './apiClient';
-import type {
-  PasskeyCeremony,
-  PasskeyRegistered,
-  StepUpResponse,
-  TokenResponse,
-} from '../api/types';
+import type { PasskeyCeremony, PasskeyRegistered, StepUpResponse, TokenResponse } from '../api/types';
 
 type Credential = Record<string, unknown>;
 
@@ -41,11 +36,22 @@ export const passkeyApi = {
   /** Passwordless sign-in with a discoverable credential. `autofill` waits for the browser's
    * conditional UI (the e-mail field's passkey suggestions) instead of opening a dialog. */
   async signIn(persistSession: boolean, autofill = false): Promise<TokenResponse> {
-    const { data: ceremony } = await apiClient.post<PasskeyCeremony>('/v1/auth/passkey/options', {}, { skipAuth: true });
-    const credential = await startAuthentication({ optionsJSON: ceremony.options as never, useBrowserAutofill: autofill });
+    const { data: ceremony } = await apiClient.post<PasskeyCeremony>(
+      '/v1/auth/passkey/options',
+      {},
+      { skipAuth: true },
+    );
+    const credential = await startAuthentication({
+      optionsJSON: ceremony.options as never,
+      useBrowserAutofill: autofill,
+    });
     const { data } = await apiClient.post<TokenResponse>(
       '/v1/auth/passkey/verify',
-      { challenge_id: ceremony.challenge_id, credential: credential as unknown as Credential, persist_session: persistSession },
+      {
+        challenge_id: ceremony.challenge_id,
+        credential: credential as unknown as Credential,
+        persist_session: persistSession,
+      },
       { skipAuth: true },
     );
     return data;
@@ -61,7 +67,11 @@ export const passkeyApi = {
     const credential = await startAuthentication({ optionsJSON: ceremony.options as never });
     const { data } = await apiClient.post<TokenResponse>(
       '/v1/auth/passkey/mfa/verify',
-      { session_token: sessionToken, challenge_id: ceremony.challenge_id, credential: credential as unknown as Credential },
+      {
+        session_token: sessionToken,
+        challenge_id: ceremony.challenge_id,
+        credential: credential as unknown as Credential,
+      },
       { skipAuth: true },
     );
     return data;
@@ -69,7 +79,11 @@ export const passkeyApi = {
 
   /** Re-prove the second factor with a passkey (fresh `mfa_at`). */
   async stepUp(): Promise<StepUpResponse> {
-    const { data: ceremony } = await apiClient.post<PasskeyCeremony>('/v1/auth/passkey/step-up/options', {}, { skipStepUp: true });
+    const { data: ceremony } = await apiClient.post<PasskeyCeremony>(
+      '/v1/auth/passkey/step-up/options',
+      {},
+      { skipStepUp: true },
+    );
     const credential = await startAuthentication({ optionsJSON: ceremony.options as never });
     const { data } = await apiClient.post<StepUpResponse>(
       '/v1/auth/passkey/step-up/verify',

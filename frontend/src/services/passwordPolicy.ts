@@ -24,12 +24,48 @@ export interface PolicyResult {
 
 /** A short list for the moment before the dictionary-backed estimator has loaded. */
 const COMMON_PASSWORDS = new Set([
-  'password', 'password1', 'password123', 'passw0rd', 'p@ssw0rd', 'p@ssword', '123456', '12345678',
-  '123456789', '1234567890', 'qwerty', 'qwerty123', 'qwertyuiop', 'iloveyou', 'admin', 'admin123',
-  'welcome', 'welcome1', 'welcome123', 'letmein', 'monkey', 'dragon', 'football', 'baseball',
-  'sunshine', 'princess', 'abc123', 'trustno1', 'superman', 'master', 'changeme', 'secret',
-  'password!', 'password1!', 'password123!', 'p@ssw0rd123', 'p@ssw0rd!', 'qwerty123!', 'welcome123!',
-  'passwordpassword', 'letmein123', 'administrator',
+  'password',
+  'password1',
+  'password123',
+  'passw0rd',
+  'p@ssw0rd',
+  'p@ssword',
+  '123456',
+  '12345678',
+  '123456789',
+  '1234567890',
+  'qwerty',
+  'qwerty123',
+  'qwertyuiop',
+  'iloveyou',
+  'admin',
+  'admin123',
+  'welcome',
+  'welcome1',
+  'welcome123',
+  'letmein',
+  'monkey',
+  'dragon',
+  'football',
+  'baseball',
+  'sunshine',
+  'princess',
+  'abc123',
+  'trustno1',
+  'superman',
+  'master',
+  'changeme',
+  'secret',
+  'password!',
+  'password1!',
+  'password123!',
+  'p@ssw0rd123',
+  'p@ssw0rd!',
+  'qwerty123!',
+  'welcome123!',
+  'passwordpassword',
+  'letmein123',
+  'administrator',
 ]);
 
 export function normalisePassword(password: string): string {
@@ -83,7 +119,10 @@ export function estimateStrength(est: Estimator, password: string, userInputs: s
   // The Python zxcvbn scores the first 72 characters; so do we.
   const sample = password.slice(0, 72);
   // Like the service: the user's name and email (and the email's parts) count against them.
-  const inputs = userInputs.filter(Boolean).flatMap((value) => [value, ...value.split('@')]).filter(Boolean);
+  const inputs = userInputs
+    .filter(Boolean)
+    .flatMap((value) => [value, ...value.split('@')])
+    .filter(Boolean);
   const result = est.check(sample, inputs);
   const only = result.sequence.length === 1 ? result.sequence[0] : undefined;
   const common =

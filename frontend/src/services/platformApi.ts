@@ -152,7 +152,11 @@ export function toPlatformProblem(error: unknown, service: string): PlatformProb
   if (status >= 500 || status === 429) return unavailable;
   const problem = toApiProblem(error);
   if (status === 403) {
-    return { kind: 'failed', message: `Your account is not allowed to do this with ${service.toLowerCase()}.`, fieldErrors: {} };
+    return {
+      kind: 'failed',
+      message: `Your account is not allowed to do this with ${service.toLowerCase()}.`,
+      fieldErrors: {},
+    };
   }
   if (status === 404) {
     return { kind: 'gone', message: 'That alert no longer exists. The list has been updated.' };

@@ -44,7 +44,8 @@ const ACCOUNT_REASONS: Record<string, string> = {
   'Trading account credentials changed': 'A trading account’s API credentials changed, so its live quotes stopped.',
   'Trading account session expired':
     'Your Kite login for today has expired. Connect the account again on Trading accounts to resume quotes.',
-  'Access to the trading account was removed': 'You no longer have access to a shared trading account, so its quotes stopped.',
+  'Access to the trading account was removed':
+    'You no longer have access to a shared trading account, so its quotes stopped.',
   'Trading account unavailable': 'A trading account is no longer available, so live quotes stopped.',
 };
 

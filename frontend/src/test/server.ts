@@ -21,7 +21,13 @@ export function makeUser(overrides: Partial<User> = {}): User {
   };
 }
 
-export function apiError(status: number, code: string, detail: string, extra: Record<string, unknown> = {}, headers: Record<string, string> = {}) {
+export function apiError(
+  status: number,
+  code: string,
+  detail: string,
+  extra: Record<string, unknown> = {},
+  headers: Record<string, string> = {},
+) {
   return HttpResponse.json({ detail, code, ...extra }, { status, headers });
 }
 

@@ -107,7 +107,9 @@ export function AlertsCard({ disabled, symbols, onSessionEnded }: AlertsCardProp
     setSubmitting(true);
     try {
       const created = await alertsApi.create(body);
-      setLoad((current) => (current.kind === 'ready' ? { kind: 'ready', alerts: [...current.alerts, created] } : current));
+      setLoad((current) =>
+        current.kind === 'ready' ? { kind: 'ready', alerts: [...current.alerts, created] } : current,
+      );
       setForm((current) => ({ ...EMPTY_FORM, condition: current.condition }));
       setNotice(`Alert created: ${describeAlert(created)}.`);
     } catch (error) {
@@ -125,13 +127,18 @@ export function AlertsCard({ disabled, symbols, onSessionEnded }: AlertsCardProp
   };
 
   /** Runs one alert's action: one at a time, its outcome in the status or error region. */
-  const act = async (alert: PriceAlert, action: () => Promise<{ alerts: (list: PriceAlert[]) => PriceAlert[]; notice: string }>) => {
+  const act = async (
+    alert: PriceAlert,
+    action: () => Promise<{ alerts: (list: PriceAlert[]) => PriceAlert[]; notice: string }>,
+  ) => {
     setBusy(alert.alert_id);
     setNotice(null);
     setActionError(null);
     try {
       const done = await action();
-      setLoad((current) => (current.kind === 'ready' ? { kind: 'ready', alerts: done.alerts(current.alerts) } : current));
+      setLoad((current) =>
+        current.kind === 'ready' ? { kind: 'ready', alerts: done.alerts(current.alerts) } : current,
+      );
       setNotice(done.notice);
     } catch (error) {
       const problem = toPlatformProblem(error, 'Alerts');
@@ -173,7 +180,13 @@ export function AlertsCard({ disabled, symbols, onSessionEnded }: AlertsCardProp
         </h2>
       </div>
 
-      <form ref={formRef} className="form alert-form" aria-label="New price alert" noValidate onSubmit={(e) => void create(e)}>
+      <form
+        ref={formRef}
+        className="form alert-form"
+        aria-label="New price alert"
+        noValidate
+        onSubmit={(e) => void create(e)}
+      >
         {formError ? (
           <Alert ref={formErrorRef} tone="error">
             {formError}
@@ -248,7 +261,12 @@ export function AlertsCard({ disabled, symbols, onSessionEnded }: AlertsCardProp
         </p>
       ) : null}
       {load.kind === 'error' ? (
-        <ServiceDown title={load.message} others="Your positions and quotes still work." onRetry={() => void fetchAlerts()} disabled={disabled} />
+        <ServiceDown
+          title={load.message}
+          others="Your positions and quotes still work."
+          onRetry={() => void fetchAlerts()}
+          disabled={disabled}
+        />
       ) : null}
       {load.kind === 'ready' && alerts.length === 0 ? (
         <p className="empty">No alerts yet. Create one above to hear when a price crosses your level.</p>
@@ -277,6 +295,7 @@ export function AlertsCard({ disabled, symbols, onSessionEnded }: AlertsCardProp
                         type="checkbox"
                         role="switch"
                         checked={alert.active !== false}
+                        aria-checked={alert.active !== false}
                         disabled={disabled || busy !== null}
                         onChange={() => void toggle(alert)}
                         aria-label={`Alert ${label} active`}

@@ -71,7 +71,8 @@ export function OrderCard({ disabled, onSessionEnded }: { disabled: boolean; onS
     const qty = Number(quantity);
     const found: Record<string, string> = {};
     if (!SYMBOL.test(symbol.trim())) found.symbol = 'Enter an instrument like NSE:INFY.';
-    if (!Number.isInteger(qty) || qty <= 0 || qty > 100_000) found.quantity = 'Enter a whole number of shares, 1 to 100000.';
+    if (!Number.isInteger(qty) || qty <= 0 || qty > 100_000)
+      found.quantity = 'Enter a whole number of shares, 1 to 100000.';
     setErrors(found);
     setMessage(null);
     setPlaced(null);
@@ -107,7 +108,12 @@ export function OrderCard({ disabled, onSessionEnded }: { disabled: boolean; onS
             </Alert>
           ) : null}
           {message ? <Alert tone="error">{message}</Alert> : null}
-          <SelectField label="Account" name="order-account" value={accountId} onChange={(e) => setAccountId(e.target.value)}>
+          <SelectField
+            label="Account"
+            name="order-account"
+            value={accountId}
+            onChange={(e) => setAccountId(e.target.value)}
+          >
             {tradable.map((account) => (
               <option key={account.account_id} value={account.account_id}>
                 Kite {account.user_id_broker}
@@ -121,7 +127,12 @@ export function OrderCard({ disabled, onSessionEnded }: { disabled: boolean; onS
             onChange={(e) => setSymbol(e.target.value.toUpperCase())}
             error={errors.symbol}
           />
-          <SelectField label="Side" name="order-side" value={side} onChange={(e) => setSide(e.target.value as OrderSide)}>
+          <SelectField
+            label="Side"
+            name="order-side"
+            value={side}
+            onChange={(e) => setSide(e.target.value as OrderSide)}
+          >
             <option value="BUY">Buy</option>
             <option value="SELL">Sell</option>
           </SelectField>

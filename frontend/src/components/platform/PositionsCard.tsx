@@ -41,7 +41,13 @@ export function PositionsCard({ disabled, onSessionEnded }: { disabled: boolean;
         <h2 id="positions-heading" className="card__title">
           Positions
         </h2>
-        <Button variant="secondary" size="sm" onClick={() => void fetchPositions()} loading={refreshing} disabled={disabled}>
+        <Button
+          variant="secondary"
+          size="sm"
+          onClick={() => void fetchPositions()}
+          loading={refreshing}
+          disabled={disabled}
+        >
           Refresh<span className="visually-hidden"> positions</span>
         </Button>
       </div>
@@ -51,9 +57,16 @@ export function PositionsCard({ disabled, onSessionEnded }: { disabled: boolean;
         </p>
       ) : null}
       {load.kind === 'error' ? (
-        <ServiceDown title={load.message} others="Your quotes and alerts still work." onRetry={() => void fetchPositions()} disabled={disabled} />
+        <ServiceDown
+          title={load.message}
+          others="Your quotes and alerts still work."
+          onRetry={() => void fetchPositions()}
+          disabled={disabled}
+        />
       ) : null}
-      {load.kind === 'ready' && load.positions.length === 0 ? <p className="empty">You have no open positions.</p> : null}
+      {load.kind === 'ready' && load.positions.length === 0 ? (
+        <p className="empty">You have no open positions.</p>
+      ) : null}
       {load.kind === 'ready' && load.positions.length > 0 ? (
         <>
           <p className="positions__total">
@@ -64,7 +77,9 @@ export function PositionsCard({ disabled, onSessionEnded }: { disabled: boolean;
             <table className="table table--stack positions" role="table" aria-labelledby="positions-heading">
               <thead role="rowgroup">
                 <tr role="row">
-                  <th scope="col" role="columnheader">Instrument</th>
+                  <th scope="col" role="columnheader">
+                    Instrument
+                  </th>
                   <th scope="col" role="columnheader" className="num">
                     Qty
                   </th>

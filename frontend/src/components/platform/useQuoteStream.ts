@@ -40,7 +40,13 @@ export interface QuoteStreamState {
 export const RECONNECT_DELAYS_MS = [1_000, 3_000, 8_000];
 export const UNAVAILABLE = 'Quotes are unavailable right now.';
 
-const INITIAL: QuoteStreamState = { status: 'connecting', message: null, accounts: null, quotes: [], accountErrors: {} };
+const INITIAL: QuoteStreamState = {
+  status: 'connecting',
+  message: null,
+  accounts: null,
+  quotes: [],
+  accountErrors: {},
+};
 
 function applyQuote(rows: QuoteRow[], message: Extract<TickerMessage, { type: 'quote' }>): QuoteRow[] {
   const index = rows.findIndex((row) => row.accountId === message.account_id && row.symbol === message.symbol);
@@ -55,7 +61,8 @@ function applyQuote(rows: QuoteRow[], message: Extract<TickerMessage, { type: 'q
     };
     return [...rows, added].sort((a, b) => a.accountId.localeCompare(b.accountId) || a.symbol.localeCompare(b.symbol));
   }
-  const current = rows[index]!;
+  const current = rows[index];
+  if (!current) return rows;
   const next = [...rows];
   next[index] = {
     ...current,
@@ -73,15 +80,24 @@ function applyQuote(rows: QuoteRow[], message: Extract<TickerMessage, { type: 'q
  * refresh-and-reconnect when the ticker refuses the token, a few spaced reconnections after a
  * drop, and none at all once the session has ended (`onSessionEnded`) — no reconnect loop.
  */
-export function useQuoteStream({ enabled, onSessionEnded }: { enabled: boolean; onSessionEnded(end: SessionEnd): void }) {
+export function useQuoteStream({
+  enabled,
+  onSessionEnded,
+}: {
+  enabled: boolean;
+  onSessionEnded(end: SessionEnd): void;
+}) {
   const [state, setState] = useState<QuoteStreamState>(INITIAL);
   const [generation, setGeneration] = useState(0);
   const sessionEnded = useRef(onSessionEnded);
   sessionEnded.current = onSessionEnded;
 
+  // biome-ignore lint/correctness/useExhaustiveDependencies: a new generation (reconnect) opens a new socket
   useEffect(() => {
     if (!enabled) {
-      setState((s) => (s.status === 'stopped' ? s : { ...s, status: 'stopped', message: s.message ?? 'Live quotes have stopped.' }));
+      setState((s) =>
+        s.status === 'stopped' ? s : { ...s, status: 'stopped', message: s.message ?? 'Live quotes have stopped.' },
+      );
       return;
     }
     let cancelled = false;
