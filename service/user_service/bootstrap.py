@@ -13,7 +13,6 @@ from user_service.auth.password_policy import PasswordRules
 from user_service.authz.cache import DecisionCache
 from user_service.config import Settings
 from user_service.db import (
-    COMMAND_TIMEOUT_SECONDS,
     create_engine,
     create_sessionmaker,
     read_only,
@@ -79,7 +78,9 @@ async def build_services(settings: Settings) -> AppServices:
         settings.database_url,
         pool_size=settings.database_pool_size,
         echo=settings.sql_echo,
-        command_timeout=COMMAND_TIMEOUT_SECONDS,
+        command_timeout=settings.db_statement_timeout_seconds,
+        connect_timeout=settings.db_connect_timeout_seconds,
+        pool_timeout=settings.db_pool_timeout_seconds,
     )
     sessionmaker = create_sessionmaker(engine)
     try:

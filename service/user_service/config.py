@@ -42,6 +42,11 @@ class Settings(BaseSettings):
     redis_url: str | None = None
     redis_key_prefix: str = Field("qus", pattern=r"^[A-Za-z0-9_.:-]{1,40}$")
     database_pool_size: int = Field(10, ge=1)
+    # PostgreSQL time limits of the serving engine: a database that is down, restarting or
+    # frozen costs a request a quick 503 instead of a hang (docs/reliability.md).
+    db_connect_timeout_seconds: float = Field(3.0, gt=0, le=60)
+    db_pool_timeout_seconds: float = Field(5.0, gt=0, le=120)
+    db_statement_timeout_seconds: float = Field(5.0, gt=0, le=600)
     sql_echo: bool = False
 
     # --- cryptography --------------------------------------------------------------------

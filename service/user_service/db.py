@@ -120,7 +120,8 @@ def secure_sqlite_file(database_url: str) -> None:
 # a quick 503 instead of a hang (docs/reliability.md): a new connection gets CONNECT_TIMEOUT
 # seconds, a request waits at most POOL_TIMEOUT for a pooled connection, and — on the serving
 # engine only (``build_services``), not for migrations or the CLI's long reads — one statement
-# (the pool's pre-ping included) at most COMMAND_TIMEOUT before asyncpg gives up on it.
+# (the pool's pre-ping included) at most COMMAND_TIMEOUT before asyncpg gives up on it. The
+# serving engine takes them from the settings (``DB_*_TIMEOUT_SECONDS``); these are defaults.
 CONNECT_TIMEOUT_SECONDS = 3.0
 POOL_TIMEOUT_SECONDS = 5.0
 COMMAND_TIMEOUT_SECONDS = 5.0
@@ -132,6 +133,8 @@ def create_engine(
     pool_size: int = 10,
     echo: bool = False,
     command_timeout: float | None = None,
+    connect_timeout: float = CONNECT_TIMEOUT_SECONDS,
+    pool_timeout: float = POOL_TIMEOUT_SECONDS,
 ) -> AsyncEngine:
     # hide_parameters: a failed statement's error (and log line) never quotes bound values —
     # an e-mail, a password hash, a sealed secret.
@@ -147,8 +150,8 @@ def create_engine(
         pool_size=pool_size,
         max_overflow=pool_size,
         pool_pre_ping=True,
-        pool_timeout=POOL_TIMEOUT_SECONDS,
-        connect_args={"timeout": CONNECT_TIMEOUT_SECONDS, "command_timeout": command_timeout},
+        pool_timeout=pool_timeout,
+        connect_args={"timeout": connect_timeout, "command_timeout": command_timeout},
     )
 
 

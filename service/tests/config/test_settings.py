@@ -64,3 +64,14 @@ def test_a_named_host_is_its_own_rp_id_and_gets_no_twin():
         "https://id.quantagro.in",
     ]
     assert deployed.allowed_origins == {"https://app.quantagro.in"}
+
+
+def test_database_time_limits_are_settings_with_the_production_defaults():
+    defaults = settings()
+    assert (
+        defaults.db_connect_timeout_seconds,
+        defaults.db_pool_timeout_seconds,
+        defaults.db_statement_timeout_seconds,
+    ) == (3.0, 5.0, 5.0)
+    with pytest.raises(ValidationError):
+        settings(db_statement_timeout_seconds=0)

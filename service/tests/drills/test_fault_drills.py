@@ -57,8 +57,18 @@ def own(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Own]:
         yield Own(pg, redis, Backend("drill", url, redis.url(0), workdir / "master.key", workdir))
 
 
+# The production time limits (config.py's defaults): the drills prove the fast 503s.
+PRODUCTION_DB_TIMEOUTS = {
+    "db_connect_timeout_seconds": 3.0,
+    "db_pool_timeout_seconds": 5.0,
+    "db_statement_timeout_seconds": 5.0,
+}
+
+
 def settings_for(own: Own, **overrides: object):
-    return make_settings(own.backend, redis_key_prefix="drill", **overrides)
+    return make_settings(
+        own.backend, redis_key_prefix="drill", **{**PRODUCTION_DB_TIMEOUTS, **overrides}
+    )
 
 
 async def test_postgres_restart_gives_fast_503s_then_recovers_by_itself(own: Own) -> None:

@@ -130,3 +130,23 @@ def test_only_unavailability_is_classified_as_unavailable():
         sa_exc.IntegrityError("INSERT", {}, asyncpg.exceptions.UniqueViolationError())
     )
     assert not database_unavailable(ValueError("bad"))
+
+
+@pytest.mark.parametrize(
+    "settings_overrides",
+    [
+        {
+            "db_connect_timeout_seconds": 2.5,
+            "db_pool_timeout_seconds": 4.5,
+            "db_statement_timeout_seconds": 6.5,
+        }
+    ],
+)
+async def test_the_serving_engine_takes_its_time_limits_from_the_settings(app, settings_overrides):
+    engine = app.state.services.engine
+    if engine.dialect.name == "sqlite":
+        pytest.skip("the time limits are PostgreSQL's (SQLite has its busy timeout)")
+    assert engine.pool.timeout() == 4.5
+    async with engine.connect() as connection:
+        raw = (await connection.get_raw_connection()).driver_connection
+        assert raw._config.command_timeout == 6.5
