@@ -63,11 +63,12 @@ def make_settings(backend: Backend, **overrides: Any) -> Settings:
         "mail_dir": backend.workdir / "mail",
         "frontend_url": "http://testserver",
         "signing_key_refresh_seconds": 1,
-        # A loaded CI machine can take seconds to open a connection; the drills and the
-        # outage tests set the production limits themselves.
+        # A loaded CI machine can take seconds to open a connection or answer a Redis call; the
+        # drills set the production limits themselves.
         "db_connect_timeout_seconds": 15,
         "db_pool_timeout_seconds": 15,
         "db_statement_timeout_seconds": 15,
+        "redis_timeout_seconds": 5,
         **RELAXED_LIMITS,
         **overrides,
     }

@@ -100,7 +100,11 @@ async def build_services(settings: Settings) -> AppServices:
         access_ttl=settings.access_token_ttl_seconds,
         service_ttl=settings.service_token_ttl_seconds,
     )
-    redis = create_redis(settings.redis_url) if settings.redis_url else None
+    redis = (
+        create_redis(settings.redis_url, settings.redis_timeout_seconds)
+        if settings.redis_url
+        else None
+    )
     return AppServices(
         settings=settings,
         engine=engine,
@@ -113,6 +117,7 @@ async def build_services(settings: Settings) -> AppServices:
             settings.redis_url,
             key_prefix=f"{settings.redis_key_prefix}:rl",
             key_secret=provider.derive_secret(b"rate-limit-keys"),
+            timeout=settings.redis_timeout_seconds,
         ),
         trusted_proxies=parse_networks(settings.trusted_proxies),
         password_rules=PasswordRules(

@@ -47,6 +47,9 @@ class Settings(BaseSettings):
     db_connect_timeout_seconds: float = Field(3.0, gt=0, le=60)
     db_pool_timeout_seconds: float = Field(5.0, gt=0, le=120)
     db_statement_timeout_seconds: float = Field(5.0, gt=0, le=600)
+    # One Redis call (connect or command): past it, rate limits fall back to the instance's
+    # own windows and the cache to the database, so a slow Redis never slows a request much.
+    redis_timeout_seconds: float = Field(0.5, gt=0, le=30)
     sql_echo: bool = False
 
     # --- cryptography --------------------------------------------------------------------

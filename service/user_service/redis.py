@@ -5,11 +5,11 @@ from __future__ import annotations
 from redis.asyncio import Redis
 
 
-def create_redis(url: str) -> Redis:
+def create_redis(url: str, timeout: float = 0.5) -> Redis:
     return Redis.from_url(
         url,
-        socket_timeout=0.5,
-        socket_connect_timeout=0.5,
+        socket_timeout=timeout,
+        socket_connect_timeout=timeout,
         health_check_interval=15,
         decode_responses=False,
     )

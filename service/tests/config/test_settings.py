@@ -75,3 +75,9 @@ def test_database_time_limits_are_settings_with_the_production_defaults():
     ) == (3.0, 5.0, 5.0)
     with pytest.raises(ValidationError):
         settings(db_statement_timeout_seconds=0)
+
+
+def test_a_slow_redis_call_gives_up_after_half_a_second_by_default():
+    assert settings().redis_timeout_seconds == 0.5
+    with pytest.raises(ValidationError):
+        settings(redis_timeout_seconds=0)

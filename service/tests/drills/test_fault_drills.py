@@ -62,6 +62,7 @@ PRODUCTION_DB_TIMEOUTS = {
     "db_connect_timeout_seconds": 3.0,
     "db_pool_timeout_seconds": 5.0,
     "db_statement_timeout_seconds": 5.0,
+    "redis_timeout_seconds": 0.5,
 }
 
 

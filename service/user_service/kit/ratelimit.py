@@ -141,12 +141,16 @@ class RateLimiter:
         key_prefix: str = "qus:rl",
         *,
         key_secret: bytes | None = None,
+        timeout: float = 0.5,
     ) -> None:
         self._memory = _MemoryWindows()
         self._redis: Redis | None = None
         if redis_url:
             self._redis = Redis.from_url(
-                redis_url, socket_timeout=0.5, socket_connect_timeout=0.5, health_check_interval=0
+                redis_url,
+                socket_timeout=timeout,
+                socket_connect_timeout=timeout,
+                health_check_interval=0,
             )
         self._acquire_script = self._redis.register_script(_ACQUIRE) if self._redis else None
         self._peek_script = self._redis.register_script(_PEEK) if self._redis else None
