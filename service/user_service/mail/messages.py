@@ -105,13 +105,13 @@ def password_changed(
     name: str | None = None,
 ) -> EmailMessage:
     """Notice after a password change or reset, so a hijack does not go unnoticed."""
-    return render(
+    return _notice(
         MailKind.PASSWORD_CHANGED,
         to=to,
         sender=sender,
-        name=_greeting_name(name),
-        when=_when(when),
-        ip=ip or _UNKNOWN,
+        name=name,
+        when=when,
+        ip=ip,
         forgot_link=frontend_link(frontend_url, FORGOT_PASSWORD_PATH),
     )
 
@@ -150,13 +150,13 @@ def mfa_changed(
         MailKind.MFA_FACTOR_REMOVED,
     ):
         raise ValueError(f"{kind} is not a second-factor notice")
-    return render(
+    return _notice(
         kind,
         to=to,
         sender=sender,
-        name=_greeting_name(name),
-        when=_when(when),
-        ip=ip or _UNKNOWN,
+        name=name,
+        when=when,
+        ip=ip,
         signed_out=_signed_out(sessions_revoked),
         forgot_link=frontend_link(frontend_url, FORGOT_PASSWORD_PATH),
         security_link=frontend_link(frontend_url, SECURITY_PATH),
@@ -175,13 +175,13 @@ def backup_codes_low(
     name: str | None = None,
 ) -> EmailMessage:
     """A backup code was spent and at most three are left: time for a new set."""
-    return render(
+    return _notice(
         MailKind.BACKUP_CODES_LOW,
         to=to,
         sender=sender,
-        name=_greeting_name(name),
-        when=_when(when),
-        ip=ip or _UNKNOWN,
+        name=name,
+        when=when,
+        ip=ip,
         remaining="no backup codes"
         if remaining == 0
         else f"{remaining} backup code" + ("s" if remaining != 1 else ""),
@@ -204,13 +204,13 @@ def new_sign_in(
 ) -> EmailMessage:
     """Notice of a sign-in from a new device, with a single-use "freeze my account" link
     (``users.freeze.issue_freeze_link`` makes the token; docs/freeze.md)."""
-    return render(
+    return _notice(
         MailKind.NEW_SIGN_IN,
         to=to,
         sender=sender,
-        name=_greeting_name(name),
-        when=_when(when),
-        ip=ip or _UNKNOWN,
+        name=name,
+        when=when,
+        ip=ip,
         device=device or "an unknown device",
         forgot_link=frontend_link(frontend_url, FORGOT_PASSWORD_PATH),
         sessions_link=frontend_link(frontend_url, SESSIONS_PATH),
@@ -231,13 +231,13 @@ def risky_sign_in_refused(
 ) -> EmailMessage:
     """A risky sign-in with the right password was refused: the account has no second factor
     and ``RISKY_SIGN_IN_POLICY=require_mfa`` (docs/risk.md)."""
-    return render(
+    return _notice(
         MailKind.RISKY_SIGN_IN_REFUSED,
         to=to,
         sender=sender,
-        name=_greeting_name(name),
-        when=_when(when),
-        ip=ip or _UNKNOWN,
+        name=name,
+        when=when,
+        ip=ip,
         device=device or "an unknown device",
         forgot_link=frontend_link(frontend_url, FORGOT_PASSWORD_PATH),
         security_link=frontend_link(frontend_url, SECURITY_PATH),
@@ -303,13 +303,13 @@ def unfreeze_confirmation(
     valid_for: timedelta = UNFREEZE_CONFIRMATION_TTL,
 ) -> EmailMessage:
     """The second step of an unfreeze for users without a second factor (single-use, 30 min)."""
-    return render(
+    return _notice(
         MailKind.UNFREEZE_CONFIRMATION,
         to=to,
         sender=sender,
-        name=_greeting_name(name),
-        when=_when(when),
-        ip=ip or _UNKNOWN,
+        name=name,
+        when=when,
+        ip=ip,
         link=frontend_link(frontend_url, UNFREEZE_PATH, token),
         valid_for=_duration(valid_for),
         forgot_link=frontend_link(frontend_url, FORGOT_PASSWORD_PATH),
@@ -332,6 +332,32 @@ def identity_changed(
     way into the account, so its owner must hear of every new one (docs/oidc.md)."""
     if kind not in (MailKind.IDENTITY_LINKED, MailKind.IDENTITY_UNLINKED):
         raise ValueError(f"{kind} is not a linked-identity notice")
+    return _notice(
+        kind,
+        to=to,
+        sender=sender,
+        name=name,
+        when=when,
+        ip=ip,
+        provider=provider,
+        account=account or _UNKNOWN,
+        security_link=frontend_link(frontend_url, SECURITY_PATH),
+        forgot_link=frontend_link(frontend_url, FORGOT_PASSWORD_PATH),
+    )
+
+
+def _notice(
+    kind: MailKind,
+    *,
+    to: str,
+    sender: str,
+    name: str | None,
+    when: datetime,
+    ip: str | None,
+    **fields: str,
+) -> EmailMessage:
+    """A security notice: the greeting, the moment (UTC) and the IP every notice shows, then
+    the fields of its kind."""
     return render(
         kind,
         to=to,
@@ -339,10 +365,7 @@ def identity_changed(
         name=_greeting_name(name),
         when=_when(when),
         ip=ip or _UNKNOWN,
-        provider=provider,
-        account=account or _UNKNOWN,
-        security_link=frontend_link(frontend_url, SECURITY_PATH),
-        forgot_link=frontend_link(frontend_url, FORGOT_PASSWORD_PATH),
+        **fields,
     )
 
 
