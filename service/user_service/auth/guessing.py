@@ -17,8 +17,13 @@ from __future__ import annotations
 
 import uuid
 
-from user_service.exceptions import RateLimited
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from user_service.audit import service as audit
+from user_service.audit.service import RequestContext
+from user_service.exceptions import BadRequest, RateLimited
 from user_service.kit.ratelimit import Attempt
+from user_service.models import User
 from user_service.state import AppServices
 
 
@@ -53,3 +58,33 @@ async def code_attempt(services: AppServices, user_id: uuid.UUID) -> Attempt:
 async def succeeded(services: AppServices, attempt: Attempt) -> None:
     """The secret was right: this attempt does not count against the user."""
     await services.rate_limiter.refund(attempt)
+
+
+async def confirm_password(
+    db: AsyncSession,
+    services: AppServices,
+    user: User,
+    password: str,
+    context: RequestContext,
+    *,
+    failed_event: str,
+    risk_score: int = 50,
+    **details: object,
+) -> Attempt:
+    """The signed-in user's password, asked again before a sensitive action (freeze, factor
+    changes, linking an identity): drawn on the password budget before bcrypt; a wrong one is
+    audited as ``failed_event`` and answers 400 ``invalid_password`` (a 401 would make the
+    console refresh and sign the user out). The caller gives the attempt back with
+    ``succeeded`` once the whole action succeeded."""
+    attempt = await password_attempt(services, user.id)
+    if not await services.hasher.verify(password, user.password_hash):
+        await audit.record(
+            db,
+            failed_event,
+            context=context,
+            user_id=user.id,
+            risk_score=risk_score,
+            details={**details, "method": "password"},
+        )
+        raise BadRequest("The password is not correct.", code="invalid_password", commit=True)
+    return attempt

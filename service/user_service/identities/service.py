@@ -50,11 +50,11 @@ from user_service.mail import messages
 from user_service.mail.dispatch import notify
 from user_service.mail.templates import MailKind
 from user_service.mfa import repository as mfa_repository
+from user_service.mfa import service as mfa_service
 from user_service.models import ExternalIdentity, OidcFlow, User
 from user_service.sessions import repository as sessions_repository
 from user_service.sessions.service import SessionGrant
 from user_service.state import AppServices
-from user_service.users import freeze
 from user_service.users import repository as users_repository
 
 LINK_TOKEN_PREFIX = "qol_"
@@ -171,9 +171,14 @@ async def start_link(
     (password, or a TOTP or backup code): a stolen session alone cannot add one."""
     _provider(services, provider_name)  # 404 before any secret is checked
     if password is not None:
-        await freeze._check_password(db, services, auth.user, password, context, "identity_link")
+        attempt = await guessing.confirm_password(
+            db, services, auth.user, password, context, failed_event="user.identity_link_failed"
+        )
+        await guessing.succeeded(services, attempt)
     elif code is not None:
-        await freeze._check_code(db, services, auth.user, code, context, "identity_link")
+        await mfa_service.prove_second_factor(
+            db, services, auth.user, code, context, "identity_link"
+        )
     return await start(db, services, provider_name, context, link_for=auth)
 
 
@@ -542,7 +547,7 @@ async def complete_link(
         )
     if mfa_enabled:
         assert code is not None
-        await freeze._check_code(db, services, user, code, context, "identity_link")
+        await mfa_service.prove_second_factor(db, services, user, code, context, "identity_link")
     await auth_service.refuse_inactive(db, user, context)
     if not await repository.claim_link(db, flow.id, now=now, max_attempts=LINK_MAX_ATTEMPTS):
         raise _link_invalid()

@@ -180,11 +180,16 @@ async def _check_password(
 ) -> Attempt:
     """The account password, counted against the per-user password budget; the attempt is
     returned for the caller to give back once the whole action succeeds."""
-    attempt = await guessing.password_attempt(services, user.id)
-    if not await services.hasher.verify(password, user.password_hash):
-        await record_failure(db, user.id, context, purpose, method="password")
-        raise BadRequest("The password is not correct.", code="invalid_password", commit=True)
-    return attempt
+    return await guessing.confirm_password(
+        db,
+        services,
+        user,
+        password,
+        context,
+        failed_event="mfa.failed",
+        risk_score=60,
+        purpose=purpose,
+    )
 
 
 # --- TOTP enrolment -------------------------------------------------------------------------

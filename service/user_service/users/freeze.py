@@ -67,30 +67,10 @@ async def _check_password(
     context: RequestContext,
     purpose: str,
 ) -> None:
-    attempt = await guessing.password_attempt(services, user.id)
-    if not await services.hasher.verify(password, user.password_hash):
-        await audit.record(
-            db,
-            f"user.{purpose}_failed",
-            context=context,
-            user_id=user.id,
-            risk_score=50,
-            details={"method": "password"},
-        )
-        # 400, not 401: a 401 would make the console refresh and sign the user out.
-        raise BadRequest("The password is not correct.", code="invalid_password", commit=True)
+    attempt = await guessing.confirm_password(
+        db, services, user, password, context, failed_event=f"user.{purpose}_failed"
+    )
     await guessing.succeeded(services, attempt)
-
-
-async def _check_code(
-    db: AsyncSession,
-    services: AppServices,
-    user: User,
-    code: str,
-    context: RequestContext,
-    purpose: str,
-) -> str:
-    return await mfa_service.prove_second_factor(db, services, user, code, context, purpose)
 
 
 # --- freeze -------------------------------------------------------------------------------------
@@ -186,7 +166,7 @@ async def freeze_self(
         await _check_password(db, services, user, password, context, "freeze")
     else:
         assert code is not None
-        await _check_code(db, services, user, code, context, "freeze")
+        await mfa_service.prove_second_factor(db, services, user, code, context, "freeze")
     return await freeze(db, services, user, context, via="self")
 
 
@@ -333,7 +313,9 @@ async def unfreeze_self(
     await _check_password(db, services, user, password, context, "unfreeze")
     if has_mfa:
         assert code is not None
-        method = await _check_code(db, services, user, code, context, "unfreeze")
+        method = await mfa_service.prove_second_factor(
+            db, services, user, code, context, "unfreeze"
+        )
         return await unfreeze(
             db, services, user, context, via="self", verified_with=["password", method]
         )
