@@ -1,6 +1,7 @@
 """The one-second cache of who is calling (auth/cache.py) never outlives a change: the instance
 that makes it refuses at once, another instance within a second (at once through Redis)."""
 
+import json
 import time
 
 import anyio
@@ -161,3 +162,21 @@ async def test_a_session_revoked_on_one_instance_is_refused_by_another(backend, 
             await anyio.sleep(0.01)
         # through Redis it is at once: B heard of it before the logout answered
         assert time.monotonic() - started < 0.2
+
+
+def test_an_instance_ignores_the_echo_of_its_own_invalidation():
+    """The commit already dropped the entries here; its echo, heard later, must not drop
+    what was read since (that made the first cached read on PostgreSQL + Redis a miss)."""
+    cache, other = AuthCache(), AuthCache()
+    assert cache.instance != other.instance
+    cache.put("key", user_owner("u1"), "value", cache.ticket())
+
+    cache._heard(json.dumps({"from": cache.instance, "owners": [user_owner("u1")]}))
+    assert cache.get("key") == "value"
+
+    cache._heard(json.dumps({"from": other.instance, "owners": [user_owner("u1")]}))
+    assert cache.get("key") is None
+
+    cache.put("key", user_owner("u1"), "value", cache.ticket())
+    cache._heard(b"not json")  # unreadable: everything goes
+    assert cache.get("key") is None

@@ -14,7 +14,9 @@ read, in process, under three rules that keep the guarantees of docs/api.md §4:
    that began before the commit cannot store its (older) answer afterwards.
 3. **At once elsewhere, through Redis.** The same invalidation is published on
    ``{prefix}:auth:invalidate`` (awaited before the response when it happens in a request);
-   every instance drops the entries as it hears it. Rule 1 bounds a lost message.
+   every other instance drops the entries as it hears it (an instance ignores its own
+   messages: it dropped them at commit, and hearing its echo later would drop answers read
+   since). Rule 1 bounds a lost message.
 
 Only positive answers are cached: a refused token is looked up every time.
 """
@@ -81,6 +83,7 @@ class AuthCache:
     redis: Redis | None = None
     key_prefix: str = "qus"
     ttl: float = TTL_SECONDS
+    instance: str = field(default_factory=lambda: uuid.uuid4().hex)  # names its own messages
     _entries: dict[Hashable, _Entry[Any]] = field(default_factory=dict)
     _sequence: int = 0
     _changed: dict[str, int] = field(default_factory=dict)  # owner -> sequence of its change
@@ -171,7 +174,8 @@ class AuthCache:
         if self.redis is None:
             return
         try:
-            await self.redis.publish(self.channel, json.dumps(sorted(set(owners))))
+            message = {"from": self.instance, "owners": sorted(set(owners))}
+            await self.redis.publish(self.channel, json.dumps(message))
         except Exception as exc:  # the one-second TTL still bounds the other instances
             log.warning("auth_invalidation_not_published", error=type(exc).__name__)
 
@@ -198,10 +202,14 @@ class AuthCache:
             delay = min(delay * 2, _RECONNECT_SECONDS[1])
 
     def _heard(self, data: Any) -> None:
+        """Drop what another instance changed; a message that cannot be read drops all."""
         try:
-            owners = json.loads(data)
+            message = json.loads(data)
         except (TypeError, ValueError):
-            owners = [EVERYTHING]
+            message = None
+        if isinstance(message, dict) and message.get("from") == self.instance:
+            return
+        owners = message.get("owners") if isinstance(message, dict) else message
         if not isinstance(owners, list):
             owners = [EVERYTHING]
         self.forget(str(owner) for owner in owners)
