@@ -133,19 +133,26 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         version="1.0.0",
         description="Identity provider and policy decision point of the Quantagro platform.",
         lifespan=lifespan,
+        telemetry=None
+        if settings.otel_telemetry
+        else {"tracing": False, "metrics": False, "logs": False},
     )
     install_error_handlers(app)
     _health_router(app)  # first: probes match before the routers are searched
+    # Routers are searched in this order, route by route (FastAPI matches each included router
+    # in turn), so the platform's hot paths come first: token checks and decisions of every
+    # service, then a user's own reads and refreshes. Order changes no answer: no two routers
+    # claim the same path (tests/operations/test_routing.py).
     for router in (
-        auth_router,
-        sessions_router,
+        oauth_router,
+        authz_router,
         users_router,
+        sessions_router,
+        auth_router,
         freeze_link_router,
         keys_router,
         trading_accounts_router,
         internal_trading_accounts_router,
-        authz_router,
-        oauth_router,
         admin_router,
         audit_router,
         mfa_router,

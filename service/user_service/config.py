@@ -34,6 +34,9 @@ class Settings(BaseSettings):
     log_level: str = "INFO"
     log_json: bool = False
     access_log: bool = True  # our structured access log (route template, masked IP, request id)
+    # FastAPI's OpenTelemetry bridge: off unless an OpenTelemetry SDK is set up in the process
+    # (it only checks, per request, whether one is; metrics and logs here are our own).
+    otel_telemetry: bool = False
     frontend_dist: Path | None = None
     max_body_bytes: int = Field(1_048_576, ge=1024)
 

@@ -13,8 +13,12 @@ headers are read once, ``send`` is wrapped once, and the rules are the same:
   (PostgreSQL cannot store U+0000 while SQLite can: the same input would get different answers).
 * **Bodies over** ``max_bytes`` get 413 before any parsing (declared length, or counted while
   a chunked body is read).
-* **OWASP secure headers** and a strict CSP on every answer (no CSP for the API docs pages),
-  never overriding a header the endpoint set.
+* **OWASP secure headers** on every answer, never overriding a header the endpoint set:
+  documents (the console, static files) get the full set and a strict CSP (no CSP for the API
+  docs pages); JSON answers get what the OWASP REST Security Cheat Sheet asks of an API —
+  ``nosniff``, ``X-Frame-Options: DENY``, ``default-src 'none'; frame-ancestors 'none'``, HSTS
+  — since referrer, opener and permissions policies govern what a document loads, and a JSON
+  answer loads nothing (docs/decisions.md).
 * **Request id**: ``X-Request-ID`` when the caller sent a sane one, else a new one; echoed in
   the response, bound to every log line written while the request runs.
 * **Metrics and access log** by route template (``metrics.record_request``).
@@ -72,8 +76,24 @@ def security_headers(hsts: bool, connect_sources: Sequence[str] = ()) -> list[tu
         ),
     ]
     if hsts:
-        headers.append((b"strict-transport-security", b"max-age=31536000; includeSubDomains"))
+        headers.append(_HSTS)
     return headers
+
+
+def api_security_headers(hsts: bool) -> list[tuple[bytes, bytes]]:
+    """The headers of a JSON answer: it must not be sniffed as a document, framed, or run
+    anything if opened directly (a CSP stricter than the console's)."""
+    headers = [
+        (b"x-content-type-options", b"nosniff"),
+        (b"x-frame-options", b"DENY"),
+        (b"content-security-policy", b"default-src 'none'; frame-ancestors 'none'"),
+    ]
+    if hsts:
+        headers.append(_HSTS)
+    return headers
+
+
+_HSTS = (b"strict-transport-security", b"max-age=31536000; includeSubDomains")
 
 
 class EdgeMiddleware:
@@ -96,7 +116,7 @@ class EdgeMiddleware:
         self.cors_app = cors(app) if cors is not None else None
         self.max_bytes = max_bytes
         self.headers = security_headers(hsts, connect_sources)
-        self.header_names = frozenset(name for name, _ in self.headers)
+        self.api_headers = api_security_headers(hsts)
         self.docs_headers = [h for h in self.headers if h[0] != b"content-security-policy"]
         self.allowed_hosts = (
             None if allowed_hosts is None else frozenset(h.lower() for h in allowed_hosts)
@@ -135,7 +155,7 @@ class EdgeMiddleware:
             request_id = _new_request_id()
         request_id_text = request_id.decode()
         path: str = scope.get("path", "")
-        extra = self.docs_headers if path.startswith(_DOCS_PATHS) else self.headers
+        docs = path.startswith(_DOCS_PATHS)
         app = self.app
         vary_origin = False
         if self.cors_app is not None:
@@ -149,7 +169,16 @@ class EdgeMiddleware:
                 status = message["status"]
                 started = True
                 headers = message.get("headers", [])
-                existing = {name.lower() for name, _ in headers}
+                existing: set[bytes] = set()
+                json_answer = False
+                for name, value in headers:
+                    name = name.lower()
+                    existing.add(name)
+                    if name == b"content-type":
+                        json_answer = b"json" in value
+                extra = (
+                    self.docs_headers if docs else self.api_headers if json_answer else self.headers
+                )
                 added = [h for h in extra if h[0] not in existing]
                 if vary_origin:
                     headers = _vary_origin(headers, b"vary" in existing)

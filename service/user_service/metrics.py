@@ -14,6 +14,7 @@ import functools
 import json
 import re
 import sys
+import time
 from collections.abc import Sequence
 from typing import Any, TextIO
 
@@ -140,23 +141,35 @@ class JsonAccessLog:
     def __init__(self, stream: TextIO | None = None) -> None:
         self._stream = stream
         self._pending: list[str] = []
+        self._second = -1
+        self._second_text = ""
 
     def write(
         self, method: str, route: str, status: int, elapsed: float, ip: str | None, rid: str
     ) -> None:
-        request_id = rid if _PLAIN_ID.match(rid) else mask_text(rid)
-        now = dt.datetime.now(dt.UTC).isoformat().replace("+00:00", "Z")
+        # An id of plain characters needs neither masking nor JSON escaping.
+        request_id = f'"{rid}"' if _PLAIN_ID.match(rid) else json.dumps(mask_text(rid))
         self._pending.append(
             f'{{{_request_json(method, route)},"status":{int(status)},'
             f'"duration_ms":{round(elapsed * 1000, 2)},"ip":{_masked_ip_json(ip)},'
-            f'"request_id":{json.dumps(request_id)},"event":"http.request","level":"info",'
-            f'"timestamp":"{now}"}}\n'
+            f'"request_id":{request_id},"event":"http.request","level":"info",'
+            f'"timestamp":"{self._timestamp()}"}}\n'
         )
         if len(self._pending) == 1:
             try:
                 asyncio.get_running_loop().call_soon(self.flush)
             except RuntimeError:  # no loop (a test calling the app synchronously)
                 self.flush()
+
+    def _timestamp(self) -> str:
+        """UTC, ISO 8601 with microseconds; the date and time of day formatted once a second."""
+        now = time.time()
+        second = int(now)
+        if second != self._second:
+            self._second = second
+            moment = dt.datetime.fromtimestamp(second, dt.UTC)
+            self._second_text = moment.strftime("%Y-%m-%dT%H:%M:%S")
+        return f"{self._second_text}.{int((now - second) * 1_000_000):06d}Z"
 
     def flush(self) -> None:
         lines, self._pending = self._pending, []

@@ -1,6 +1,7 @@
 """Review item 6: the access log of ``user-service serve`` names route templates, masks IPs
 and never writes a token from a URL (uvicorn's own access log wrote them verbatim)."""
 
+import datetime as dt
 import os
 import signal
 import subprocess
@@ -94,6 +95,9 @@ def test_the_json_access_line_carries_the_structlog_fields_masked():
     assert first["status"] == 200 and first["duration_ms"] == 1.23
     assert first["ip"] == "203.0.113.x" and first["request_id"] == "ab12cd34ef56"
     assert first["timestamp"].endswith("Z")
+    written = dt.datetime.fromisoformat(first["timestamp"].replace("Z", "+00:00"))
+    assert abs((dt.datetime.now(dt.UTC) - written).total_seconds()) < 5
+    assert len(first["timestamp"]) == len("2026-11-30T23:26:56.531068Z")
     assert lines[1]["ip"] == "2001:db8:1::/48"
     assert "qrt_" not in stream.getvalue() and lines[1]["request_id"] == "[redacted-token]"
     assert lines[2]["ip"] is None and lines[2]["request_id"] == "trace-abcdef123"

@@ -56,12 +56,40 @@ async def test_metrics_use_route_templates(client):
     assert "user_service_http_request_duration_seconds_bucket" in text
 
 
-async def test_security_headers_on_every_response(client):
-    response = await client.get("/health/live")
-    assert response.headers["x-content-type-options"] == "nosniff"
-    assert response.headers["x-frame-options"] == "DENY"
-    assert "frame-ancestors 'none'" in response.headers["content-security-policy"]
-    assert response.headers["referrer-policy"] == "no-referrer"
+_DOCUMENT_ONLY = ("referrer-policy", "cross-origin-opener-policy", "permissions-policy")
+
+
+async def test_security_headers_on_every_json_answer(client):
+    """A JSON answer gets the OWASP REST set, its CSP allowing nothing at all."""
+    for response in (
+        await client.get("/health/live"),
+        await client.get("/v1/does-not-exist"),
+        await client.post("/v1/auth/login", json={}),
+    ):
+        assert response.headers["content-type"].startswith("application/json")
+        assert response.headers["x-content-type-options"] == "nosniff"
+        assert response.headers["x-frame-options"] == "DENY"
+        csp = response.headers["content-security-policy"]
+        assert csp == "default-src 'none'; frame-ancestors 'none'"
+        assert not [name for name in _DOCUMENT_ONLY if name in response.headers]
+
+
+async def test_documents_get_the_full_set_of_security_headers(backend_settings, tmp_path):
+    dist = tmp_path / "dist"
+    dist.mkdir()
+    (dist / "index.html").write_text("<html>app</html>")
+    settings = backend_settings(frontend_dist=dist, cookie_secure=True)
+    async with running_app(settings) as app, client_for(app) as http:
+        for response in (await http.get("/"), await http.get("/metrics")):
+            assert response.status_code == 200
+            assert response.headers["x-content-type-options"] == "nosniff"
+            assert response.headers["x-frame-options"] == "DENY"
+            assert response.headers["referrer-policy"] == "no-referrer"
+            assert response.headers["cross-origin-opener-policy"] == "same-origin"
+            assert "camera=()" in response.headers["permissions-policy"]
+            csp = response.headers["content-security-policy"]
+            assert "script-src 'self'" in csp and "frame-ancestors 'none'" in csp
+            assert "max-age=31536000" in response.headers["strict-transport-security"]
 
 
 @pytest.mark.parametrize("settings_overrides", [{"cors_origins": ["https://app.quantagro.in"]}])
