@@ -30,11 +30,10 @@ export function ResetPasswordPage() {
   const [params] = useSearchParams();
   const token = params.get('token') ?? '';
   const { status, endSession } = useAuth();
-  const [password, setPassword] = useState('');
-  const [confirm, setConfirm] = useState('');
+  const form = useAsyncForm({ new_password: '', confirm_password: '' });
+  const { new_password: password, confirm_password: confirm } = form.values;
   const [touched, setTouched] = useState(false);
   const [done, setDone] = useState(false);
-  const form = useAsyncForm();
   const policy = usePasswordPolicy(password);
   const [link, setLink] = useState<LinkState>({ kind: 'checking' });
   const [attempt, setAttempt] = useState(0);
@@ -160,29 +159,14 @@ export function ResetPasswordPage() {
       <form ref={form.formRef} onSubmit={onSubmit} noValidate className="form">
         <PasswordField
           label="New password"
-          name="new_password"
           autoComplete="new-password"
-          value={password}
-          onChange={(e) => {
-            setPassword(e.target.value);
-            form.clearField('new_password');
-          }}
+          {...form.field('new_password')}
           onBlur={() => password && setTouched(true)}
           error={form.fieldErrors.new_password ?? form.fieldErrors.password}
           aria-describedby="password-policy"
         />
         <PasswordChecklist id="password-policy" result={policy} touched={touched} />
-        <PasswordField
-          label="Confirm new password"
-          name="confirm_password"
-          autoComplete="new-password"
-          value={confirm}
-          onChange={(e) => {
-            setConfirm(e.target.value);
-            form.clearField('confirm_password');
-          }}
-          error={form.fieldErrors.confirm_password}
-        />
+        <PasswordField label="Confirm new password" autoComplete="new-password" {...form.field('confirm_password')} />
         <Button type="submit" block loading={form.submitting}>
           Set new password
         </Button>

@@ -355,8 +355,8 @@ function FactorsList({
 }
 
 function RenameForm({ factor, onDone }: { factor: Factor; onDone(renamed: string | null): void }) {
-  const [name, setName] = useState(factor.name);
-  const form = useAsyncForm();
+  const form = useAsyncForm({ name: factor.name });
+  const { name } = form.values;
   const onSubmit = async (event: FormEvent) => {
     event.preventDefault();
     const result = await form.run(() => mfaApi.renameFactor(factor.id, name.trim()), {
@@ -367,17 +367,7 @@ function RenameForm({ factor, onDone }: { factor: Factor; onDone(renamed: string
   return (
     <form ref={form.formRef} onSubmit={onSubmit} noValidate className="form form--compact">
       <FormAlert form={form} />
-      <TextField
-        label={`New name for “${factor.name}”`}
-        name="factor-name"
-        maxLength={64}
-        value={name}
-        onChange={(e) => {
-          setName(e.target.value);
-          form.clearField('name');
-        }}
-        error={form.fieldErrors.name}
-      />
+      <TextField label={`New name for “${factor.name}”`} maxLength={64} {...form.field('name')} name="factor-name" />
       <div className="form__actions">
         <Button type="submit" size="sm" loading={form.submitting}>
           Save
@@ -392,14 +382,14 @@ function RenameForm({ factor, onDone }: { factor: Factor; onDone(renamed: string
 
 function AddFactor({ guarded, onAdded }: { guarded: Guard; onAdded(message: string, codes: string[]): void }) {
   const [adding, setAdding] = useState<'totp' | 'passkey' | null>(null);
-  const [name, setName] = useState('');
   const [setup, setSetup] = useState<TotpSetupResponse | null>(null);
-  const form = useAsyncForm();
+  const form = useAsyncForm({ name: '' });
+  const { name } = form.values;
 
   const reset = () => {
     setAdding(null);
     setSetup(null);
-    setName('');
+    form.setValue('name', '');
     form.reset();
   };
 
@@ -465,13 +455,12 @@ function AddFactor({ guarded, onAdded }: { guarded: Guard; onAdded(message: stri
       <FormAlert form={form} />
       <TextField
         label="Name"
-        name="new-factor-name"
         hint={
           adding === 'passkey' ? 'So you can tell it apart, e.g. “YubiKey” or “MacBook”.' : 'For example “work phone”.'
         }
         maxLength={64}
-        value={name}
-        onChange={(e) => setName(e.target.value)}
+        {...form.field('name')}
+        name="new-factor-name"
       />
       <div className="form__actions">
         <Button type="submit" loading={form.submitting}>
@@ -494,8 +483,8 @@ function TotpEnrollment({
   onEnabled(codes: string[]): void;
   onCancel(): void;
 }) {
-  const [code, setCode] = useState('');
-  const form = useAsyncForm();
+  const form = useAsyncForm({ code: '' });
+  const { code } = form.values;
   const setupHeading = useRef<HTMLHeadingElement>(null);
 
   useEffect(() => {
@@ -510,7 +499,7 @@ function TotpEnrollment({
       validate: () => (/^\d{6}$/.test(value) ? {} : { code: 'Enter the 6-digit code from your authenticator app.' }),
     });
     if (result.ok) onEnabled(result.value.backup_codes);
-    else setCode('');
+    else form.setValue('code', '');
   };
 
   return (
@@ -541,19 +530,13 @@ function TotpEnrollment({
             <FormAlert form={form} />
             <TextField
               label="Code from the app"
-              name="code"
               inputMode="numeric"
               autoComplete="one-time-code"
               pattern="[0-9]*"
               maxLength={7}
               size={7}
               className="input--code input--six"
-              value={code}
-              onChange={(e) => {
-                setCode(e.target.value);
-                form.clearField('code');
-              }}
-              error={form.fieldErrors.code}
+              {...form.field('code')}
             />
             <div className="form__actions">
               <Button type="submit" loading={form.submitting}>
@@ -581,8 +564,8 @@ function BackupCodesStatus({
   hasTotp: boolean;
   onRegenerated(codes: string[]): void;
 }) {
-  const [code, setCode] = useState('');
-  const form = useAsyncForm();
+  const form = useAsyncForm({ code: '' });
+  const { code } = form.values;
   const low = remaining <= LOW_BACKUP_CODES;
 
   const onSubmit = async (event: FormEvent) => {
@@ -592,7 +575,7 @@ function BackupCodesStatus({
       validate: () => codeError(code),
     });
     if (result.ok) onRegenerated(result.value.backup_codes);
-    else setCode('');
+    else form.setValue('code', '');
   };
 
   const withPasskey = async () => {
@@ -625,18 +608,13 @@ function BackupCodesStatus({
           <>
             <TextField
               label="Code from your authenticator app"
-              name="regen-code"
               inputMode="numeric"
               autoComplete="one-time-code"
               maxLength={11}
               size={11}
               className="input--code"
-              value={code}
-              onChange={(e) => {
-                setCode(e.target.value);
-                form.clearField('code');
-              }}
-              error={form.fieldErrors.code}
+              {...form.field('code')}
+              name="regen-code"
             />
             <Button type="submit" variant="secondary" loading={form.submitting}>
               Generate new backup codes

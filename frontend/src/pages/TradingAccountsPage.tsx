@@ -192,11 +192,13 @@ function LinkAccountForm({
   onLinked(account: TradingAccount): void;
   onCancel?: (() => void) | undefined;
 }) {
-  const [userIdBroker, setUserIdBroker] = useState('');
-  const [apiKey, setApiKey] = useState('');
-  const [apiSecret, setApiSecret] = useState('');
-  const [accessToken, setAccessToken] = useState('');
-  const form = useAsyncForm();
+  const form = useAsyncForm({ user_id_broker: '', api_key: '', api_secret: '', access_token: '' });
+  const {
+    user_id_broker: userIdBroker,
+    api_key: apiKey,
+    api_secret: apiSecret,
+    access_token: accessToken,
+  } = form.values;
 
   const onSubmit = async (event: FormEvent) => {
     event.preventDefault();
@@ -248,56 +250,32 @@ function LinkAccountForm({
           <TextField label="Broker" name="broker" value="Zerodha Kite" readOnly disabled />
           <TextField
             label="Kite client ID"
-            name="user_id_broker"
             autoComplete="off"
             spellCheck={false}
             autoCapitalize="characters"
             hint="The ID you sign in to Kite with, like ZX1234."
-            value={userIdBroker}
-            onChange={(e) => {
-              setUserIdBroker(e.target.value);
-              form.clearField('user_id_broker');
-            }}
-            error={form.fieldErrors.user_id_broker}
+            {...form.field('user_id_broker')}
           />
           <TextField
             label="API key"
-            name="api_key"
             autoComplete="off"
             spellCheck={false}
             hint="Shown on your Kite Connect app’s page."
-            value={apiKey}
-            onChange={(e) => {
-              setApiKey(e.target.value);
-              form.clearField('api_key');
-            }}
-            error={form.fieldErrors.api_key}
+            {...form.field('api_key')}
           />
           <PasswordField
             label="API secret"
             hint="Next to the API key; keep it private."
-            name="api_secret"
             autoComplete="off"
-            value={apiSecret}
-            onChange={(e) => {
-              setApiSecret(e.target.value);
-              form.clearField('api_secret');
-            }}
-            error={form.fieldErrors.api_secret}
+            {...form.field('api_secret')}
           />
         </div>
         <PasswordField
           label="Access token"
-          name="access_token"
           optional
           autoComplete="off"
           hint="Leave empty: after linking, “Connect with Kite” gets today’s session for you."
-          value={accessToken}
-          onChange={(e) => {
-            setAccessToken(e.target.value);
-            form.clearField('access_token');
-          }}
-          error={form.fieldErrors.access_token}
+          {...form.field('access_token')}
         />
         <div className="form__actions">
           <Button type="submit" loading={form.submitting}>
@@ -648,9 +626,8 @@ function RotateCredentialsForm({
   onRotated(account: TradingAccount): void;
   onCancel(): void;
 }) {
-  const [apiKey, setApiKey] = useState('');
-  const [apiSecret, setApiSecret] = useState('');
-  const form = useAsyncForm();
+  const form = useAsyncForm({ api_key: '', api_secret: '' });
+  const { api_key: apiKey, api_secret: apiSecret } = form.values;
   const onSubmit = async (event: FormEvent) => {
     event.preventDefault();
     const result = await form.run(
@@ -681,29 +658,8 @@ function RotateCredentialsForm({
       <h3 className="section-title">Rotate credentials</h3>
       <FormAlert form={form} />
       <div className="form__grid">
-        <TextField
-          label="New API key"
-          name="api_key"
-          autoComplete="off"
-          spellCheck={false}
-          value={apiKey}
-          onChange={(e) => {
-            setApiKey(e.target.value);
-            form.clearField('api_key');
-          }}
-          error={form.fieldErrors.api_key}
-        />
-        <PasswordField
-          label="New API secret"
-          name="api_secret"
-          autoComplete="off"
-          value={apiSecret}
-          onChange={(e) => {
-            setApiSecret(e.target.value);
-            form.clearField('api_secret');
-          }}
-          error={form.fieldErrors.api_secret}
-        />
+        <TextField label="New API key" autoComplete="off" spellCheck={false} {...form.field('api_key')} />
+        <PasswordField label="New API secret" autoComplete="off" {...form.field('api_secret')} />
       </div>
       <div className="form__actions">
         <Button type="submit" loading={form.submitting}>
@@ -726,11 +682,10 @@ function ShareForm({
   onAdded(member: TradingAccountMember): void;
   onCancel(): void;
 }) {
-  const [email, setEmail] = useState('');
   const [permissions, setPermissions] = useState<AccountPermission[]>(['view']);
-  const [expires, setExpires] = useState('');
   const [confirmManage, setConfirmManage] = useState(false);
-  const form = useAsyncForm();
+  const form = useAsyncForm({ email: '', expires_at: '' });
+  const { email, expires_at: expires } = form.values;
   const owner = account.role === 'owner';
   const offered = owner ? PERMISSIONS : PERMISSIONS.filter((perm) => perm.id !== 'manage');
   const toggle = (id: AccountPermission) =>
@@ -778,9 +733,8 @@ function ShareForm({
     );
     if (result.ok) {
       onAdded(result.value);
-      setEmail('');
+      form.setValues({ email: '', expires_at: '' });
       setPermissions(['view']);
-      setExpires('');
     }
   };
 
@@ -794,18 +748,7 @@ function ShareForm({
     >
       <h3 className="section-title">Share with a Quantagro user</h3>
       <FormAlert form={form} />
-      <TextField
-        label="Their email"
-        name="member_email"
-        type="email"
-        autoComplete="off"
-        value={email}
-        onChange={(e) => {
-          setEmail(e.target.value);
-          form.clearField('email');
-        }}
-        error={form.fieldErrors.email}
-      />
+      <TextField label="Their email" type="email" autoComplete="off" {...form.field('email')} name="member_email" />
       <fieldset
         className="fieldset"
         aria-invalid={form.fieldErrors.permissions ? true : undefined}
@@ -830,7 +773,6 @@ function ShareForm({
       </fieldset>
       <TextField
         label="Access ends (optional)"
-        name="expires_at"
         type="datetime-local"
         optional
         hint={
@@ -838,12 +780,7 @@ function ShareForm({
             ? `Your own access ends ${formatDateTime(account.expires_at)}; theirs must end by then.`
             : 'Leave empty to share until you remove them (at most one year ahead otherwise).'
         }
-        value={expires}
-        onChange={(e) => {
-          setExpires(e.target.value);
-          form.clearField('expires_at');
-        }}
-        error={form.fieldErrors.expires_at}
+        {...form.field('expires_at')}
       />
       <div className="form__actions">
         <Button type="submit" loading={form.submitting}>
