@@ -1,3 +1,4 @@
+import { useQueryClient } from '@tanstack/react-query';
 import { useCallback, useEffect, useRef, useState, type FormEvent } from 'react';
 import { Link } from 'react-router';
 import type { Factor, FactorList, TotpSetupResponse } from '../api/types';
@@ -9,6 +10,7 @@ import { PasswordField, TextField } from '../components/Field';
 import { FormAlert } from '../components/FormAlert';
 import { FreezeCard } from '../components/FreezeCard';
 import { LinkedIdentitiesCard } from '../components/LinkedIdentitiesCard';
+import { LoadError } from '../components/LoadError';
 import { PageHeader } from '../components/PageHeader';
 import { StatusBadge } from '../components/StatusBadge';
 import { formatDate, formatRelative } from '../components/format';
@@ -17,6 +19,7 @@ import { useAuth } from '../contexts/AuthContext';
 import { toApiProblem } from '../services/errors';
 import { mfaApi } from '../services/mfaApi';
 import { isWebAuthnCancel, passkeyApi } from '../services/passkeyApi';
+import { queryKeys, useFactorsQuery } from '../services/queries';
 
 /** How long the page trusts a password it just asked for (the server allows 5 minutes). */
 const RECENT_AUTH_MS = 4 * 60 * 1000;
@@ -137,24 +140,14 @@ export function SecurityPage() {
   const { user, refreshUser } = useAuth();
   const [backupCodes, setBackupCodes] = useState<{ codes: string[]; reason: 'enabled' | 'regenerated' } | null>(null);
   const [notice, setNotice] = useState<string | null>(null);
-  const [list, setList] = useState<FactorList | null>(null);
-  const [loadError, setLoadError] = useState<string | null>(null);
+  const queryClient = useQueryClient();
+  const factors = useFactorsQuery();
+  const list = factors.data;
   const recentAuth = useRecentAuth();
 
-  const reload = useCallback(async () => {
-    try {
-      setList(await mfaApi.factors());
-      setLoadError(null);
-    } catch (failure) {
-      setLoadError(toApiProblem(failure).message);
-    }
-  }, []);
-
-  useEffect(() => {
-    void reload();
-  }, [reload]);
-
   if (!user) return null;
+
+  const reload = () => queryClient.invalidateQueries({ queryKey: queryKeys.factors });
 
   const changed = async (message: string | null, codes?: string[]) => {
     await Promise.all([reload(), refreshUser()]);
@@ -198,14 +191,7 @@ export function SecurityPage() {
             A second step when you sign in: a passkey (your phone, laptop or security key) or a 6-digit code from an
             authenticator app. Trading actions may ask for it again. You can keep several, each with its own name.
           </p>
-          {loadError ? (
-            <Alert tone="error">
-              {loadError}{' '}
-              <button type="button" className="link-button" onClick={() => void reload()}>
-                Retry
-              </button>
-            </Alert>
-          ) : null}
+          {factors.isError ? <LoadError error={factors.error} onRetry={() => void factors.refetch()} /> : null}
           {list ? (
             <>
               <FactorsList list={list} guarded={recentAuth.guarded} onChanged={(message) => void changed(message)} />

@@ -1,0 +1,52 @@
+/**
+ * What the console reads, as TanStack Query hooks, and the keys mutations invalidate.
+ * The client's defaults (retries, caching) are in `queryClient.ts`.
+ */
+import { useQuery } from '@tanstack/react-query';
+import { authApi } from './authApi';
+import { identitiesApi } from './identitiesApi';
+import { mfaApi } from './mfaApi';
+import { tradingAccountsApi } from './tradingAccountsApi';
+
+export const queryKeys = {
+  sessions: ['sessions'],
+  factors: ['mfa', 'factors'],
+  identities: ['identities'],
+  providers: ['identity-providers'],
+  /** Every trading-account query (the list and each account's members) starts with this. */
+  tradingAccounts: ['trading-accounts'],
+  members: (accountId: string) => ['trading-accounts', accountId, 'members'],
+} as const;
+
+/** This browser's session first. */
+export function useSessionsQuery() {
+  return useQuery({
+    queryKey: queryKeys.sessions,
+    queryFn: authApi.listSessions,
+    select: (data) => [...data.sessions].sort((a, b) => Number(b.current) - Number(a.current)),
+  });
+}
+
+export function useFactorsQuery() {
+  return useQuery({ queryKey: queryKeys.factors, queryFn: mfaApi.factors });
+}
+
+export function useIdentitiesQuery() {
+  return useQuery({ queryKey: queryKeys.identities, queryFn: identitiesApi.list });
+}
+
+export function useProvidersQuery() {
+  return useQuery({ queryKey: queryKeys.providers, queryFn: identitiesApi.providers });
+}
+
+export function useTradingAccountsQuery() {
+  return useQuery({ queryKey: queryKeys.tradingAccounts, queryFn: tradingAccountsApi.list });
+}
+
+export function useMembersQuery(accountId: string, enabled = true) {
+  return useQuery({
+    queryKey: queryKeys.members(accountId),
+    queryFn: () => tradingAccountsApi.listMembers(accountId),
+    enabled,
+  });
+}
