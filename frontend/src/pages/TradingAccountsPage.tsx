@@ -1,4 +1,5 @@
-import { useCallback, useEffect, useId, useState, type FormEvent } from 'react';
+import { useQueryClient } from '@tanstack/react-query';
+import { useEffect, useId, useState, type FormEvent } from 'react';
 import { CopyButton } from '../components/CopyButton';
 import { useAuth } from '../contexts/AuthContext';
 import { useLocation, useNavigate } from 'react-router';
@@ -6,6 +7,7 @@ import type { AccountPermission, TradingAccount, TradingAccountMember } from '..
 import { Alert } from '../components/Alert';
 import { Button } from '../components/Button';
 import { FormAlert } from '../components/FormAlert';
+import { LoadError } from '../components/LoadError';
 import { ConfirmDialog } from '../components/ConfirmDialog';
 import { PasswordField, TextField } from '../components/Field';
 import { PageHeader } from '../components/PageHeader';
@@ -14,6 +16,7 @@ import { StatusBadge } from '../components/StatusBadge';
 import { formatDate, formatDateTime } from '../components/format';
 import { useAsyncForm } from '../components/useAsyncForm';
 import { messageForCode, toApiProblem } from '../services/errors';
+import { queryKeys, useMembersQuery, useTradingAccountsQuery } from '../services/queries';
 import { tradingAccountsApi } from '../services/tradingAccountsApi';
 
 /** Non-secret key: which account a Kite login round trip belongs to. */
@@ -94,8 +97,9 @@ export function withRedirectParams(loginUrl: string, accountId: string): string 
 export function TradingAccountsPage() {
   const location = useLocation();
   const navigate = useNavigate();
-  const [accounts, setAccounts] = useState<TradingAccount[] | null>(null);
-  const [loadError, setLoadError] = useState<string | null>(null);
+  const queryClient = useQueryClient();
+  const query = useTradingAccountsQuery();
+  const accounts = query.data ?? null;
   const [notice, setNotice] = useState<string | null>((location.state as { notice?: string } | null)?.notice ?? null);
   const [showLinkForm, setShowLinkForm] = useState(false);
   const [goneNotice, setGoneNotice] = useState<string | null>(null);
@@ -106,21 +110,11 @@ export function TradingAccountsPage() {
       navigate(location.pathname, { replace: true, state: null });
   }, [location.pathname, location.state, navigate]);
 
-  const load = useCallback(async () => {
-    setLoadError(null);
-    try {
-      setAccounts(await tradingAccountsApi.list());
-    } catch (error) {
-      setLoadError(toApiProblem(error).message);
-    }
-  }, []);
-
-  useEffect(() => {
-    void load();
-  }, [load]);
-
+  /** An action's answer is the account's new state: write it into the cached list. */
+  const setAccounts = (update: (list: TradingAccount[]) => TradingAccount[]) =>
+    queryClient.setQueryData<TradingAccount[]>(queryKeys.tradingAccounts, (list) => update(list ?? []));
   const replace = (updated: TradingAccount) =>
-    setAccounts((list) => list?.map((a) => (a.account_id === updated.account_id ? { ...a, ...updated } : a)) ?? null);
+    setAccounts((list) => list.map((a) => (a.account_id === updated.account_id ? { ...a, ...updated } : a)));
 
   return (
     <>
@@ -141,7 +135,7 @@ export function TradingAccountsPage() {
         <LinkAccountForm
           onCancel={accounts && accounts.length > 0 ? () => setShowLinkForm(false) : undefined}
           onLinked={(account) => {
-            setAccounts((list) => [...(list ?? []), account]);
+            setAccounts((list) => [...list, account]);
             setShowLinkForm(false);
             setNotice(
               `Kite account ${account.user_id_broker} was linked. Connect it with Kite to start trading today.`,
@@ -149,15 +143,8 @@ export function TradingAccountsPage() {
           }}
         />
       ) : null}
-      {loadError ? (
-        <Alert tone="error">
-          {loadError}{' '}
-          <Button variant="link" onClick={() => void load()}>
-            Try again
-          </Button>
-        </Alert>
-      ) : null}
-      {accounts === null && !loadError ? <PageLoader label="Loading trading accounts…" /> : null}
+      {query.isError ? <LoadError error={query.error} onRetry={() => void query.refetch()} /> : null}
+      {query.isPending ? <PageLoader label="Loading trading accounts…" /> : null}
       {accounts && accounts.length > 0 ? (
         <ul className="accounts" aria-label="Linked trading accounts">
           {accounts.map((account) => (
@@ -166,12 +153,12 @@ export function TradingAccountsPage() {
               account={account}
               onChanged={replace}
               onUnlinked={() => {
-                setAccounts((list) => list?.filter((a) => a.account_id !== account.account_id) ?? null);
+                setAccounts((list) => list.filter((a) => a.account_id !== account.account_id));
                 setNotice(`Kite account ${account.user_id_broker} was unlinked and its credentials destroyed.`);
               }}
               onNotice={setNotice}
               onGone={() => {
-                void load();
+                void queryClient.invalidateQueries({ queryKey: queryKeys.tradingAccounts });
                 setNotice(null);
                 setGoneNotice(
                   `This account (${account.user_id_broker}) is no longer shared with you: its owner unlinked it or ended your access.`,
@@ -318,23 +305,17 @@ function AccountCard({
   const [confirmLeave, setConfirmLeave] = useState(false);
   const [leaving, setLeaving] = useState(false);
   const [menuOpen, setMenuOpen] = useState(false);
-  const [members, setMembers] = useState<TradingAccountMember[]>([]);
+  const queryClient = useQueryClient();
   const manage = canManage(account);
+  // The list is a convenience: sharing still works when it does not load.
+  const members = useMembersQuery(account.account_id, manage).data ?? [];
+  const setMembers = (update: (list: TradingAccountMember[]) => TradingAccountMember[]) =>
+    queryClient.setQueryData<TradingAccountMember[]>(queryKeys.members(account.account_id), (list) =>
+      update(list ?? []),
+    );
   const frozen = Boolean(account.frozen);
   const session = sessionSummary(account);
   const owner = account.role === 'owner';
-
-  useEffect(() => {
-    if (!manage) return;
-    let active = true;
-    tradingAccountsApi
-      .listMembers(account.account_id)
-      .then((items) => active && setMembers(items))
-      .catch(() => undefined); // the list is a convenience; sharing still works without it
-    return () => {
-      active = false;
-    };
-  }, [account.account_id, manage]);
 
   const failed = (err: unknown) => {
     const problem = toApiProblem(err);
