@@ -2,11 +2,13 @@
  * What the console reads, as TanStack Query hooks, and the keys mutations invalidate.
  * The client's defaults (retries, caching) are in `queryClient.ts`.
  */
-import { useQuery } from '@tanstack/react-query';
+import { keepPreviousData, useInfiniteQuery, useQuery } from '@tanstack/react-query';
+import type { AuditQuery } from '../api/types';
 import { authApi } from './authApi';
 import { identitiesApi } from './identitiesApi';
 import { mfaApi } from './mfaApi';
 import { tradingAccountsApi } from './tradingAccountsApi';
+import { usersApi } from './usersApi';
 
 export const queryKeys = {
   sessions: ['sessions'],
@@ -16,6 +18,7 @@ export const queryKeys = {
   /** Every trading-account query (the list and each account's members) starts with this. */
   tradingAccounts: ['trading-accounts'],
   members: (accountId: string) => ['trading-accounts', accountId, 'members'],
+  audit: (filter: Omit<AuditQuery, 'cursor'>) => ['audit', filter],
 } as const;
 
 /** This browser's session first. */
@@ -24,6 +27,20 @@ export function useSessionsQuery() {
     queryKey: queryKeys.sessions,
     queryFn: authApi.listSessions,
     select: (data) => [...data.sessions].sort((a, b) => Number(b.current) - Number(a.current)),
+  });
+}
+
+/**
+ * The activity log, a page at a time ("Load more" is `fetchNextPage`). While other filters load,
+ * the rows of the previous ones stay on screen (`isPlaceholderData`).
+ */
+export function useAuditQuery(filter: Omit<AuditQuery, 'cursor'>) {
+  return useInfiniteQuery({
+    queryKey: queryKeys.audit(filter),
+    queryFn: ({ pageParam }) => usersApi.audit({ ...filter, cursor: pageParam }),
+    initialPageParam: null as string | null,
+    getNextPageParam: (page) => page.next_cursor,
+    placeholderData: keepPreviousData,
   });
 }
 
