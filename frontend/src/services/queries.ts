@@ -18,6 +18,10 @@ export const queryKeys = {
   /** Every trading-account query (the list and each account's members) starts with this. */
   tradingAccounts: ['trading-accounts'],
   members: (accountId: string) => ['trading-accounts', accountId, 'members'],
+  /** `POST /v1/auth/password/reset/check`: the token travels in the body, never in a URL. */
+  resetLink: (token: string) => ['reset-link', token],
+  positions: ['platform', 'positions'],
+  alerts: ['platform', 'alerts'],
   audit: (filter: Omit<AuditQuery, 'cursor'>) => ['audit', filter],
 } as const;
 
