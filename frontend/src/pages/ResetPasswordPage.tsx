@@ -38,7 +38,8 @@ export function ResetPasswordPage() {
   // Checked before any form is shown: a used, replaced or expired link never shows one.
   const check = useQuery({
     queryKey: queryKeys.resetLink(token),
-    queryFn: () => authApi.checkResetToken(token),
+    // A query's data cannot be `undefined`: the answer is "the link works".
+    queryFn: () => authApi.checkResetToken(token).then(() => true),
     enabled: Boolean(token),
   });
 
