@@ -302,18 +302,28 @@ export async function linkStandInAccount(email, token) {
   return { app, accountId: linked.data.account_id };
 }
 
-/** Registers and verifies the trader, and links a Kite account connected for today (the API). */
-export async function traderWithActiveKiteAccount(trader) {
-  const registered = await api('POST', '/v1/auth/register', trader);
+/** Registers `user` ({name, email, password}) and verifies the e-mail from the mailed link (the API). */
+export async function registerVerified(user) {
+  const registered = await api('POST', '/v1/auth/register', user);
   assert.equal(registered.status, 201, JSON.stringify(registered.data));
-  const link = await waitForLink(trader.email, '/verify-email');
+  const link = await waitForLink(user.email, '/verify-email');
   const verified = await api('POST', '/v1/auth/email/verify', {
     token: new URL(link, BASE_URL).searchParams.get('token'),
   });
   assert.equal(verified.status, 200, JSON.stringify(verified.data));
-  const login = await api('POST', '/v1/auth/login', { email: trader.email, password: trader.password });
+}
+
+/** An access token for `user` (no second factor), from the API. */
+export async function apiSignIn(user) {
+  const login = await api('POST', '/v1/auth/login', { email: user.email, password: user.password });
   assert.equal(login.status, 200, JSON.stringify(login.data));
-  const token = login.data.access_token;
+  return login.data.access_token;
+}
+
+/** Registers and verifies the trader, and links a Kite account connected for today (the API). */
+export async function traderWithActiveKiteAccount(trader) {
+  await registerVerified(trader);
+  const token = await apiSignIn(trader);
 
   const { app, accountId } = await linkStandInAccount(trader.email, token);
   const loginUrl = await api('GET', `/v1/trading-accounts/${accountId}/kite/login-url`, undefined, { token });

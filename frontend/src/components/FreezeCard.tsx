@@ -93,10 +93,9 @@ function FreezeForm({ mfaEnabled }: { mfaEnabled: boolean }) {
 
 function UnfreezeForm({ mfaEnabled }: { mfaEnabled: boolean }) {
   const { refreshUser } = useAuth();
-  const [password, setPassword] = useState('');
-  const [code, setCode] = useState('');
   const [sent, setSent] = useState(false);
-  const form = useAsyncForm();
+  const form = useAsyncForm({ password: '', code: '' });
+  const { password, code } = form.values;
 
   const onSubmit = async (event: FormEvent) => {
     event.preventDefault();
@@ -112,8 +111,7 @@ function UnfreezeForm({ mfaEnabled }: { mfaEnabled: boolean }) {
         }),
       },
     );
-    setPassword('');
-    setCode('');
+    form.setValues({ password: '', code: '' });
     if (!result.ok) return;
     if (result.value.status === 'confirmation_sent') setSent(true);
     else await refreshUser();
@@ -141,27 +139,17 @@ function UnfreezeForm({ mfaEnabled }: { mfaEnabled: boolean }) {
         <FormAlert form={form} />
         <PasswordField
           label="Your password"
-          name="unfreeze-password"
           autoComplete="current-password"
-          value={password}
-          onChange={(e) => {
-            setPassword(e.target.value);
-            form.clearField('password');
-          }}
-          error={form.fieldErrors.password}
+          {...form.field('password')}
+          name="unfreeze-password"
         />
         {mfaEnabled ? (
           <TextField
             label="Code from your app, or a backup code"
-            name="unfreeze-code"
             autoComplete="one-time-code"
             className="input--code"
-            value={code}
-            onChange={(e) => {
-              setCode(e.target.value);
-              form.clearField('code');
-            }}
-            error={form.fieldErrors.code}
+            {...form.field('code')}
+            name="unfreeze-code"
           />
         ) : null}
         <Button type="submit" loading={form.submitting}>

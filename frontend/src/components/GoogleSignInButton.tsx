@@ -1,6 +1,7 @@
-import { useEffect, useState } from 'react';
+import { useState } from 'react';
 import { toApiProblem } from '../services/errors';
-import { browserNavigation, identitiesApi, type Provider } from '../services/identitiesApi';
+import { browserNavigation, identitiesApi } from '../services/identitiesApi';
+import { useProvidersQuery } from '../services/queries';
 import { Alert } from './Alert';
 import { Button } from './Button';
 
@@ -11,20 +12,10 @@ import { Button } from './Button';
  * which comes back to `/login/{provider}/callback`.
  */
 export function GoogleSignInButton({ persistSession = true }: { persistSession?: boolean }) {
-  const [providers, setProviders] = useState<Provider[]>([]);
+  // Without an answer the password form still works: nothing is shown.
+  const providers = useProvidersQuery().data ?? [];
   const [busy, setBusy] = useState<string | null>(null);
   const [error, setError] = useState<string | null>(null);
-
-  useEffect(() => {
-    let live = true;
-    identitiesApi
-      .providers()
-      .then((list) => live && setProviders(list))
-      .catch(() => live && setProviders([])); // the password form still works
-    return () => {
-      live = false;
-    };
-  }, []);
 
   if (providers.length === 0) return null;
 

@@ -1,20 +1,16 @@
-import { useCallback, useEffect, useState, type FormEvent } from 'react';
+import { useQueryClient } from '@tanstack/react-query';
+import { useState, type FormEvent } from 'react';
 import { Link, useLocation } from 'react-router';
 import { useAuth } from '../contexts/AuthContext';
 import type { IdentityNoticeState } from '../pages/OidcCallbackPage';
-import { toApiProblem } from '../services/errors';
-import {
-  browserNavigation,
-  identitiesApi,
-  type IdentitiesResponse,
-  type LinkedIdentity,
-  type Provider,
-} from '../services/identitiesApi';
+import { browserNavigation, identitiesApi, type LinkedIdentity, type Provider } from '../services/identitiesApi';
+import { queryKeys, useIdentitiesQuery, useProvidersQuery } from '../services/queries';
 import { Alert } from './Alert';
 import { Button } from './Button';
 import { ConfirmDialog } from './ConfirmDialog';
 import { FormAlert } from './FormAlert';
 import { formatDateTime } from './format';
+import { LoadError } from './LoadError';
 import { ProofFields, useProof } from './ProofFields';
 import { useAsyncForm } from './useAsyncForm';
 
@@ -27,9 +23,12 @@ import { useAsyncForm } from './useAsyncForm';
 export function LinkedIdentitiesCard() {
   const { user } = useAuth();
   const location = useLocation();
-  const [providers, setProviders] = useState<Provider[]>([]);
-  const [data, setData] = useState<IdentitiesResponse | null>(null);
-  const [loadError, setLoadError] = useState<string | null>(null);
+  const queryClient = useQueryClient();
+  const offered = useProvidersQuery();
+  const mine = useIdentitiesQuery();
+  const providers = offered.data ?? [];
+  const data = mine.data;
+  const loadError = offered.error ?? mine.error;
   const [notice, setNotice] = useState<string | null>(
     (location.state as IdentityNoticeState | null)?.identityNotice ?? null,
   );
@@ -37,23 +36,8 @@ export function LinkedIdentitiesCard() {
   const [linking, setLinking] = useState<Provider | null>(null);
   const unlinkForm = useAsyncForm();
 
-  const load = useCallback(async () => {
-    try {
-      const [offered, mine] = await Promise.all([identitiesApi.providers(), identitiesApi.list()]);
-      setProviders(offered);
-      setData(mine);
-      setLoadError(null);
-    } catch (error) {
-      setLoadError(toApiProblem(error).message);
-    }
-  }, []);
-
-  useEffect(() => {
-    void load();
-  }, [load]);
-
   if (!user) return null;
-  if (!loadError && (!data || (providers.length === 0 && data.items.length === 0))) return null;
+  if (!loadError && (!data || !offered.data || (providers.length === 0 && data.items.length === 0))) return null;
 
   const unlink = async () => {
     if (!unlinking) return;
@@ -62,7 +46,7 @@ export function LinkedIdentitiesCard() {
     setUnlinking(null);
     if (result.ok) {
       setNotice(`${label(target.provider, providers)} (${target.email ?? 'account'}) is unlinked.`);
-      await load();
+      await queryClient.invalidateQueries({ queryKey: queryKeys.identities });
     }
   };
 
@@ -76,7 +60,15 @@ export function LinkedIdentitiesCard() {
         </h2>
       </div>
       {notice ? <Alert tone="success">{notice}</Alert> : null}
-      {loadError ? <Alert>{loadError}</Alert> : null}
+      {loadError ? (
+        <LoadError
+          error={loadError}
+          onRetry={() => {
+            if (offered.isError) void offered.refetch();
+            if (mine.isError) void mine.refetch();
+          }}
+        />
+      ) : null}
       <FormAlert form={unlinkForm} />
       {data && data.items.length > 0 ? (
         <ul className="list" aria-label="Linked sign-in accounts">

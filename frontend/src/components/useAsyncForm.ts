@@ -1,4 +1,4 @@
-import { useCallback, useEffect, useRef, useState } from 'react';
+import { useCallback, useEffect, useRef, useState, type ChangeEvent } from 'react';
 import { toApiProblem, type ApiProblem } from '../services/errors';
 
 export type FieldErrors = Record<string, string>;
@@ -14,11 +14,31 @@ interface RunOptions {
 
 export type RunResult<T> = { ok: true; value: T } | { ok: false; problem: ApiProblem | null };
 
+type Values = Record<string, string>;
+
+interface FieldOptions {
+  /** Runs after the value is stored and the field's error cleared (e.g. hide a "saved" notice). */
+  onChange?: (value: string) => void;
+}
+
+/** The props {@link useAsyncForm}'s `field(name)` gives a `TextField`, `PasswordField` or `SelectField`. */
+export interface FieldProps {
+  name: string;
+  value: string;
+  error: string | undefined;
+  onChange(event: ChangeEvent<HTMLInputElement | HTMLSelectElement | HTMLTextAreaElement>): void;
+}
+
 /**
  * Submit state for a form: disables while a request runs, keeps the API's problem and field
  * errors, and moves focus to the first invalid field (or the alert) after a failed submit.
+ *
+ * With `initialValues` it also holds the fields' text: `field(name)` returns the props that wire
+ * an input to its value and its error (typing clears that field's error), so a page writes
+ * `<TextField label="Email" {...form.field('email')} />`.
  */
-export function useAsyncForm() {
+export function useAsyncForm<V extends Values = Record<never, string>>(initialValues?: V) {
+  const [values, setValues] = useState<V>(() => initialValues ?? ({} as V));
   const [submitting, setSubmitting] = useState(false);
   const [problem, setProblem] = useState<ApiProblem | null>(null);
   const [fieldErrors, setFieldErrors] = useState<FieldErrors>({});
@@ -78,8 +98,44 @@ export function useAsyncForm() {
     setFieldErrors({});
   }, []);
 
+  const setValue = useCallback((name: keyof V & string, value: string) => {
+    setValues((current) => ({ ...current, [name]: value }));
+  }, []);
+
+  const field = (name: keyof V & string, options: FieldOptions = {}): FieldProps => ({
+    name,
+    value: values[name] ?? '',
+    error: fieldErrors[name],
+    onChange: (event) => {
+      setValue(name, event.target.value);
+      clearField(name);
+      options.onChange?.(event.target.value);
+    },
+  });
+
   /** The problem's sentence already stands next to a field: the alert would only repeat it. */
   const problemInline = !!problem && Object.values(fieldErrors).includes(problem.message);
 
-  return { submitting, problem, problemInline, fieldErrors, run, clearField, reset, setProblem, formRef, alertRef };
+  return {
+    values,
+    setValue,
+    setValues,
+    field,
+    submitting,
+    problem,
+    problemInline,
+    fieldErrors,
+    run,
+    clearField,
+    reset,
+    setProblem,
+    formRef,
+    alertRef,
+  };
 }
+
+/** What {@link FormAlert} and shared field groups read of a form, whatever its values. */
+export type FormStatus = Pick<
+  ReturnType<typeof useAsyncForm>,
+  'problem' | 'problemInline' | 'fieldErrors' | 'alertRef' | 'clearField' | 'reset'
+>;

@@ -7,6 +7,7 @@
  * before the token expires, and the session ends (state cleared, back to /login) when a refresh
  * fails.
  */
+import { useQueryClient } from '@tanstack/react-query';
 import { createContext, useCallback, useContext, useEffect, useMemo, useRef, useState, type ReactNode } from 'react';
 import type { MfaMethod, TokenResponse, User } from '../api/types';
 import { onTokenRefreshed, refreshAccessToken, setAccessToken, setAuthFailureHandler } from '../services/apiClient';
@@ -53,6 +54,7 @@ export function refreshDelayMs(expiresIn: number): number {
 }
 
 export function AuthProvider({ children }: { children: ReactNode }) {
+  const queryClient = useQueryClient();
   const [status, setStatus] = useState<AuthStatus>('loading');
   const [user, setUserState] = useState<User | null>(null);
   const [endReason, setEndReason] = useState<EndReason>(null);
@@ -70,11 +72,13 @@ export function AuthProvider({ children }: { children: ReactNode }) {
     (reason: EndReason) => {
       clearTimer();
       setAccessToken(null);
+      // Nothing read for this session may show after it (or to the next person signing in).
+      queryClient.clear();
       setUserState(null);
       setEndReason(reason);
       setStatus('anonymous');
     },
-    [clearTimer],
+    [clearTimer, queryClient],
   );
 
   const endSession = useCallback((reason: EndReason) => clearLocal(reason), [clearLocal]);

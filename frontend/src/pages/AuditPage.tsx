@@ -1,15 +1,14 @@
-import { useCallback, useEffect, useMemo, useRef, useState, type FormEvent } from 'react';
+import { useEffect, useMemo, useState, type FormEvent } from 'react';
 import { useSearchParams } from 'react-router';
 import { useAuth } from '../contexts/AuthContext';
 import type { AuditEvent } from '../api/types';
-import { Alert } from '../components/Alert';
 import { Button } from '../components/Button';
 import { Checkbox, TextField } from '../components/Field';
+import { LoadError } from '../components/LoadError';
 import { PageHeader } from '../components/PageHeader';
 import { PageLoader } from '../components/Spinner';
 import { deviceName, formatDateTime } from '../components/format';
-import { toApiProblem } from '../services/errors';
-import { usersApi } from '../services/usersApi';
+import { useAuditQuery } from '../services/queries';
 
 const PAGE_SIZE = 20;
 
@@ -170,60 +169,18 @@ export function AuditPage() {
   const [params, setParams] = useSearchParams();
   const filters = useMemo(() => filtersFrom(params), [params]);
   const [draft, setDraft] = useState<Filters>(filters);
-  const [items, setItems] = useState<AuditEvent[] | null>(null);
-  const [cursor, setCursor] = useState<string | null>(null);
-  const [loading, setLoading] = useState(false);
-  const [loadingMore, setLoadingMore] = useState(false);
-  const [error, setError] = useState<string | null>(null);
   const [rangeError, setRangeError] = useState<string | null>(null);
-  const [attempt, setAttempt] = useState(0);
-  const requestId = useRef(0);
 
   useEffect(() => setDraft(filters), [filters]);
 
-  const query = useCallback(
-    (f: Filters, after: string | null) =>
-      usersApi.audit({
-        limit: PAGE_SIZE,
-        cursor: after,
-        event_types: FILTER_GROUPS.filter((group) => f.groups.includes(group.id)).flatMap((group) => group.types),
-        since: f.from ? startOfDayIso(f.from) : undefined,
-        until: f.to ? endOfDayIso(f.to) : undefined,
-      }),
-    [],
-  );
-
-  // biome-ignore lint/correctness/useExhaustiveDependencies: `attempt` is the Retry button: it reloads the page of events
-  useEffect(() => {
-    const id = ++requestId.current;
-    setLoading(true);
-    setError(null);
-    query(filters, null)
-      .then((page) => {
-        if (id !== requestId.current) return;
-        setItems(page.items);
-        setCursor(page.next_cursor);
-      })
-      .catch((err) => id === requestId.current && setError(toApiProblem(err).message))
-      .finally(() => id === requestId.current && setLoading(false));
-  }, [filters, query, attempt]);
-
-  const loadMore = async () => {
-    if (!cursor) return;
-    const id = requestId.current;
-    setLoadingMore(true);
-    setError(null);
-    try {
-      const page = await query(filters, cursor);
-      if (id !== requestId.current) return;
-      setItems((current) => [...(current ?? []), ...page.items]);
-      setCursor(page.next_cursor);
-    } catch (err) {
-      setError(toApiProblem(err).message);
-    } finally {
-      setLoadingMore(false);
-    }
-  };
+  const events = useAuditQuery({
+    limit: PAGE_SIZE,
+    event_types: FILTER_GROUPS.filter((group) => filters.groups.includes(group.id)).flatMap((group) => group.types),
+    since: filters.from ? startOfDayIso(filters.from) : undefined,
+    until: filters.to ? endOfDayIso(filters.to) : undefined,
+  });
+  const items: AuditEvent[] | null = events.data?.pages.flatMap((page) => page.items) ?? null;
+  const loading = events.isFetching && !events.isFetchingNextPage;
 
   const apply = (event: FormEvent) => {
     event.preventDefault();
@@ -298,7 +255,7 @@ export function AuditPage() {
           onChange={(e) => setDraft({ ...draft, to: e.target.value })}
         />
         <div className="filters__actions">
-          <Button type="submit" loading={loading && !loadingMore}>
+          <Button type="submit" loading={loading}>
             Apply filters
           </Button>
           {filtered ? (
@@ -320,16 +277,11 @@ export function AuditPage() {
           </span>
         ) : null}
       </div>
-      {error ? (
-        <Alert tone="error">
-          {error}{' '}
-          <Button
-            variant="link"
-            onClick={() => (items === null || !cursor ? setAttempt((n) => n + 1) : void loadMore())}
-          >
-            Retry
-          </Button>
-        </Alert>
+      {events.isError ? (
+        <LoadError
+          error={events.error}
+          onRetry={() => void (events.isFetchNextPageError ? events.fetchNextPage() : events.refetch())}
+        />
       ) : null}
       {items === null && loading ? <PageLoader label="Loading activity…" /> : null}
       {items !== null ? (
@@ -396,9 +348,9 @@ export function AuditPage() {
           </div>
         )
       ) : null}
-      {cursor ? (
+      {events.hasNextPage ? (
         <div className="load-more">
-          <Button variant="secondary" onClick={() => void loadMore()} loading={loadingMore}>
+          <Button variant="secondary" onClick={() => void events.fetchNextPage()} loading={events.isFetchingNextPage}>
             Load more
           </Button>
         </div>

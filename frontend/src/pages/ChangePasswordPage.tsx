@@ -13,12 +13,10 @@ import { authApi } from '../services/authApi';
 
 export function ChangePasswordPage() {
   const { user } = useAuth();
-  const [current, setCurrent] = useState('');
-  const [next, setNext] = useState('');
-  const [confirm, setConfirm] = useState('');
+  const form = useAsyncForm({ current_password: '', new_password: '', confirm_password: '' });
+  const { current_password: current, new_password: next, confirm_password: confirm } = form.values;
   const [touched, setTouched] = useState(false);
   const [done, setDone] = useState(false);
-  const form = useAsyncForm();
   const policy = usePasswordPolicy(next, [user?.email ?? '', user?.name ?? '']);
 
   const onSubmit = async (event: FormEvent) => {
@@ -47,9 +45,7 @@ export function ChangePasswordPage() {
     });
     if (result.ok) {
       setDone(true);
-      setCurrent('');
-      setNext('');
-      setConfirm('');
+      form.setValues({ current_password: '', new_password: '', confirm_password: '' });
       setTouched(false);
     }
   };
@@ -72,41 +68,18 @@ export function ChangePasswordPage() {
           <input type="text" name="username" autoComplete="username" value={user?.email ?? ''} readOnly hidden />
           <PasswordField
             label="Current password"
-            name="current_password"
             autoComplete="current-password"
-            value={current}
-            onChange={(e) => {
-              setCurrent(e.target.value);
-              setDone(false);
-              form.clearField('current_password');
-            }}
-            error={form.fieldErrors.current_password}
+            {...form.field('current_password', { onChange: () => setDone(false) })}
           />
           <PasswordField
             label="New password"
-            name="new_password"
             autoComplete="new-password"
-            value={next}
-            onChange={(e) => {
-              setNext(e.target.value);
-              form.clearField('new_password');
-            }}
+            {...form.field('new_password')}
             onBlur={() => next && setTouched(true)}
-            error={form.fieldErrors.new_password}
             aria-describedby="password-policy"
           />
           <PasswordChecklist id="password-policy" result={policy} touched={touched} />
-          <PasswordField
-            label="Confirm new password"
-            name="confirm_password"
-            autoComplete="new-password"
-            value={confirm}
-            onChange={(e) => {
-              setConfirm(e.target.value);
-              form.clearField('confirm_password');
-            }}
-            error={form.fieldErrors.confirm_password}
-          />
+          <PasswordField label="Confirm new password" autoComplete="new-password" {...form.field('confirm_password')} />
           <div className="form__actions">
             <Button type="submit" loading={form.submitting}>
               Change password

@@ -9,13 +9,12 @@ import { useAsyncForm } from '../components/useAsyncForm';
 import { authApi } from '../services/authApi';
 
 export function ForgotPasswordPage() {
-  const [email, setEmail] = useState('');
   const [sentTo, setSentTo] = useState<string | null>(null);
-  const form = useAsyncForm();
+  const form = useAsyncForm({ email: '' });
 
   const onSubmit = async (event: FormEvent) => {
     event.preventDefault();
-    const value = email.trim();
+    const value = form.values.email.trim();
     const result = await form.run(() => authApi.requestPasswordReset(value), {
       validate: () =>
         !value
@@ -52,16 +51,10 @@ export function ForgotPasswordPage() {
       <form ref={form.formRef} onSubmit={onSubmit} noValidate className="form">
         <TextField
           label="Email"
-          name="email"
           type="email"
           autoComplete="email"
           inputMode="email"
-          value={email}
-          onChange={(e) => {
-            setEmail(e.target.value);
-            form.clearField('email');
-          }}
-          error={form.fieldErrors.email}
+          {...form.field('email')}
           required
         />
         <Button type="submit" block loading={form.submitting}>

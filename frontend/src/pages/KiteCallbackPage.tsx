@@ -1,9 +1,11 @@
+import { useQueryClient } from '@tanstack/react-query';
 import { useEffect, useRef, useState } from 'react';
 import { Link, useNavigate, useSearchParams } from 'react-router';
 import { Alert } from '../components/Alert';
 import { PageHeader } from '../components/PageHeader';
 import { PageLoader } from '../components/Spinner';
 import { toApiProblem } from '../services/errors';
+import { queryKeys } from '../services/queries';
 import { tradingAccountsApi } from '../services/tradingAccountsApi';
 import { KITE_PENDING_ACCOUNT_KEY, withRedirectParams } from './TradingAccountsPage';
 import { Button } from '../components/Button';
@@ -15,6 +17,7 @@ import { Button } from '../components/Button';
 export function KiteCallbackPage() {
   const [params] = useSearchParams();
   const navigate = useNavigate();
+  const queryClient = useQueryClient();
   const [error, setError] = useState<string | null>(null);
   const [retryAccount, setRetryAccount] = useState<string | null>(null);
   const [retrying, setRetrying] = useState(false);
@@ -40,7 +43,8 @@ export function KiteCallbackPage() {
     }
     tradingAccountsApi
       .kiteSession(accountId, requestToken)
-      .then((account) => {
+      .then(async (account) => {
+        await queryClient.invalidateQueries({ queryKey: queryKeys.tradingAccounts });
         const name = account?.user_id_broker ? `Kite account ${account.user_id_broker}` : 'Your Kite account';
         navigate('/trading-accounts', { replace: true, state: { notice: `${name} is connected for today.` } });
       })
@@ -52,7 +56,7 @@ export function KiteCallbackPage() {
             : problem.message,
         );
       });
-  }, [navigate, params]);
+  }, [navigate, params, queryClient]);
 
   const retry = async () => {
     if (!retryAccount) return;

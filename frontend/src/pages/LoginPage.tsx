@@ -58,10 +58,10 @@ export function LoginPage() {
   return (
     <PasswordStepForm
       notice={notice}
-      email={email}
-      setEmail={setEmail}
+      initialEmail={email}
       login={login}
-      onMfaRequired={(step) => {
+      onMfaRequired={(step, typed) => {
+        setEmail(typed);
         setNotice(null);
         setMfa(step);
       }}
@@ -71,21 +71,20 @@ export function LoginPage() {
 
 function PasswordStepForm({
   notice,
-  email,
-  setEmail,
+  initialEmail,
   login,
   onMfaRequired,
 }: {
   notice: string | null;
-  email: string;
-  setEmail(email: string): void;
+  initialEmail: string;
   login: ReturnType<typeof useAuth>['login'];
-  onMfaRequired(step: MfaStep): void;
+  /** With the e-mail as typed, kept for the MFA step and a return to this one. */
+  onMfaRequired(step: MfaStep, email: string): void;
 }) {
-  const [password, setPassword] = useState('');
   // Off by default: a shared or borrowed computer must not stay signed in for weeks.
   const [persist, setPersist] = useState(false);
-  const form = useAsyncForm();
+  const form = useAsyncForm({ email: initialEmail, password: '' });
+  const { email, password } = form.values;
 
   const onSubmit = async (event: FormEvent) => {
     event.preventDefault();
@@ -100,9 +99,9 @@ function PasswordStepForm({
       },
     });
     if (result.ok && result.value.kind === 'mfa_required') {
-      onMfaRequired({ sessionToken: result.value.sessionToken, methods: result.value.methods });
+      onMfaRequired({ sessionToken: result.value.sessionToken, methods: result.value.methods }, email);
     } else if (!result.ok && result.problem?.code === 'invalid_credentials') {
-      setPassword('');
+      form.setValue('password', '');
     }
   };
 
@@ -114,30 +113,13 @@ function PasswordStepForm({
       <form ref={form.formRef} onSubmit={onSubmit} noValidate className="form">
         <TextField
           label="Email"
-          name="email"
           type="email"
           autoComplete="username webauthn"
           inputMode="email"
-          value={email}
-          onChange={(e) => {
-            setEmail(e.target.value);
-            form.clearField('email');
-          }}
-          error={form.fieldErrors.email}
+          {...form.field('email')}
           required
         />
-        <PasswordField
-          label="Password"
-          name="password"
-          autoComplete="current-password"
-          value={password}
-          onChange={(e) => {
-            setPassword(e.target.value);
-            form.clearField('password');
-          }}
-          error={form.fieldErrors.password}
-          required
-        />
+        <PasswordField label="Password" autoComplete="current-password" {...form.field('password')} required />
         <div className="form__row form__row--split">
           <Checkbox label="Keep me signed in" checked={persist} onChange={(e) => setPersist(e.target.checked)} />
           <Link to="/forgot-password">Forgot password?</Link>
@@ -183,8 +165,8 @@ function MfaStepForm({
   const [method, setMethod] = useState<MfaMethod>(
     step.methods.includes('totp') || !canUseBackup ? 'totp' : 'backup_code',
   );
-  const [code, setCode] = useState('');
-  const form = useAsyncForm();
+  const form = useAsyncForm({ code: '' });
+  const { code } = form.values;
   const inputRef = useRef<HTMLInputElement>(null);
   const [attemptsLeft, setAttemptsLeft] = useState<number | null>(null);
   const [dead, setDead] = useState<string | null>(null);
@@ -221,7 +203,7 @@ function MfaStepForm({
       }
       return;
     }
-    setCode('');
+    form.setValue('code', '');
     const problem = result.problem;
     if (!problem) return;
     if (problem.code === 'mfa_session_expired' || problem.code === 'mfa_session_invalid') {
@@ -250,7 +232,7 @@ function MfaStepForm({
 
   const switchMethod = () => {
     setMethod((current) => (current === 'totp' ? 'backup_code' : 'totp'));
-    setCode('');
+    form.setValue('code', '');
     form.reset();
   };
 
@@ -287,35 +269,23 @@ function MfaStepForm({
             key="totp"
             ref={inputRef}
             label="Authentication code"
-            name="code"
             inputMode="numeric"
             autoComplete="one-time-code"
             pattern="[0-9]*"
             maxLength={7}
             className="input--code"
-            value={code}
-            onChange={(e) => {
-              setCode(e.target.value);
-              form.clearField('code');
-            }}
-            error={form.fieldErrors.code}
+            {...form.field('code')}
           />
         ) : (
           <TextField
             key="backup"
             ref={inputRef}
             label="Backup code"
-            name="code"
             autoComplete="off"
             spellCheck={false}
             autoCapitalize="off"
             className="input--code"
-            value={code}
-            onChange={(e) => {
-              setCode(e.target.value);
-              form.clearField('code');
-            }}
-            error={form.fieldErrors.code}
+            {...form.field('code')}
           />
         )}
         <Button type="submit" block loading={form.submitting} disabled={limited}>

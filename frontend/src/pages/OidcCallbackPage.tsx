@@ -6,7 +6,7 @@ import { FormAlert } from '../components/FormAlert';
 import { PasswordField, TextField } from '../components/Field';
 import { PageHeader } from '../components/PageHeader';
 import { PageLoader } from '../components/Spinner';
-import { useAsyncForm } from '../components/useAsyncForm';
+import { type FieldProps, useAsyncForm } from '../components/useAsyncForm';
 import { useAuth } from '../contexts/AuthContext';
 import { toApiProblem } from '../services/errors';
 import { browserNavigation, identitiesApi, type LinkRequired } from '../services/identitiesApi';
@@ -97,48 +97,24 @@ function signedIn() {
 }
 
 /** A TOTP or backup code (the service tells them apart). */
-function CodeField({
-  label,
-  value,
-  onChange,
-  form,
-}: {
-  label: string;
-  value: string;
-  onChange(value: string): void;
-  form: ReturnType<typeof useAsyncForm>;
-}) {
-  return (
-    <TextField
-      label={label}
-      name="code"
-      autoComplete="one-time-code"
-      className="input--code"
-      value={value}
-      onChange={(e) => {
-        onChange(e.target.value);
-        form.clearField('code');
-      }}
-      error={form.fieldErrors.code}
-    />
-  );
+function CodeField({ label, field }: { label: string; field: FieldProps }) {
+  return <TextField label={label} autoComplete="one-time-code" className="input--code" {...field} />;
 }
 
 function SecondFactorForm({ sessionToken }: { sessionToken: string }) {
   const { verifyMfa } = useAuth();
   const navigate = useNavigate();
-  const [code, setCode] = useState('');
-  const form = useAsyncForm();
+  const form = useAsyncForm({ code: '' });
 
   const onSubmit = async (event: FormEvent) => {
     event.preventDefault();
-    const value = code.replace(/\s+/g, '');
+    const value = form.values.code.replace(/\s+/g, '');
     const result = await form.run(() => verifyMfa(sessionToken, value), {
       codeToField: { invalid_mfa_code: 'code' },
       validate: () => (value ? {} : { code: 'Enter a code from your authenticator app, or a backup code.' }),
     });
     if (result.ok) navigate('/', { replace: true });
-    else setCode('');
+    else form.setValue('code', '');
   };
 
   return (
@@ -149,7 +125,7 @@ function SecondFactorForm({ sessionToken }: { sessionToken: string }) {
       />
       <FormAlert form={form} />
       <form ref={form.formRef} onSubmit={onSubmit} noValidate className="form">
-        <CodeField label="Authentication code" value={code} onChange={setCode} form={form} />
+        <CodeField label="Authentication code" field={form.field('code')} />
         <Button type="submit" block loading={form.submitting}>
           {form.submitting ? 'Verifying…' : 'Verify'}
         </Button>
@@ -162,9 +138,8 @@ function SecondFactorForm({ sessionToken }: { sessionToken: string }) {
 }
 
 function LinkForm({ pending }: { pending: LinkRequired }) {
-  const [password, setPassword] = useState('');
-  const [code, setCode] = useState('');
-  const form = useAsyncForm();
+  const form = useAsyncForm({ password: '', code: '' });
+  const { password, code } = form.values;
   const name = providerName(pending.provider);
 
   const onSubmit = async (event: FormEvent) => {
@@ -189,10 +164,7 @@ function LinkForm({ pending }: { pending: LinkRequired }) {
       },
     );
     if (result.ok) signedIn();
-    else {
-      setPassword('');
-      setCode('');
-    }
+    else form.setValues({ password: '', code: '' });
   };
 
   return (
@@ -205,17 +177,11 @@ function LinkForm({ pending }: { pending: LinkRequired }) {
       <form ref={form.formRef} onSubmit={onSubmit} noValidate className="form">
         <PasswordField
           label="Password of your Quantagro account"
-          name="password"
           autoComplete="current-password"
-          value={password}
-          onChange={(e) => {
-            setPassword(e.target.value);
-            form.clearField('password');
-          }}
-          error={form.fieldErrors.password}
+          {...form.field('password')}
         />
         {pending.mfa_required ? (
-          <CodeField label="Code from your app, or a backup code" value={code} onChange={setCode} form={form} />
+          <CodeField label="Code from your app, or a backup code" field={form.field('code')} />
         ) : null}
         <Button type="submit" block loading={form.submitting}>
           {form.submitting ? 'Linking…' : `Link ${name} and sign in`}

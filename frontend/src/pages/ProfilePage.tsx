@@ -48,20 +48,19 @@ export function ProfilePage() {
   const { user, setUser } = useAuth();
   const [editing, setEditing] = useState(false);
   const [saved, setSaved] = useState(false);
-  const [name, setName] = useState(user?.name ?? '');
-  const [phone, setPhone] = useState(user?.phone ?? '');
-  const [timezone, setTimezone] = useState(user?.timezone ?? '');
-  const [locale, setLocale] = useState(user?.locale ?? '');
-  const form = useAsyncForm();
+  const form = useAsyncForm({ name: '', phone: '', timezone: '', locale: '' });
+  const { name, phone, timezone, locale } = form.values;
   const zones = useMemo(timezones, []);
 
   if (!user) return null;
 
   const startEditing = () => {
-    setName(user.name ?? '');
-    setPhone(user.phone ?? '');
-    setTimezone(user.timezone ?? '');
-    setLocale(user.locale ?? '');
+    form.setValues({
+      name: user.name ?? '',
+      phone: user.phone ?? '',
+      timezone: user.timezone ?? '',
+      locale: user.locale ?? '',
+    });
     setSaved(false);
     form.reset();
     setEditing(true);
@@ -142,17 +141,7 @@ export function ProfilePage() {
         ) : (
           <form ref={form.formRef} onSubmit={onSubmit} noValidate className="form">
             <FormAlert form={form} />
-            <TextField
-              label="Name"
-              name="name"
-              autoComplete="name"
-              value={name}
-              onChange={(e) => {
-                setName(e.target.value);
-                form.clearField('name');
-              }}
-              error={form.fieldErrors.name}
-            />
+            <TextField label="Name" autoComplete="name" {...form.field('name')} />
             <TextField
               label="Email"
               name="email"
@@ -161,32 +150,9 @@ export function ProfilePage() {
               disabled
               hint="Your email address cannot be changed here."
             />
-            <TextField
-              label="Phone"
-              name="phone"
-              type="tel"
-              autoComplete="tel"
-              optional
-              value={phone}
-              onChange={(e) => {
-                setPhone(e.target.value);
-                form.clearField('phone');
-              }}
-              error={form.fieldErrors.phone}
-            />
+            <TextField label="Phone" type="tel" autoComplete="tel" optional {...form.field('phone')} />
             <div className="form__grid">
-              <TextField
-                label="Time zone"
-                name="timezone"
-                list="timezone-options"
-                optional
-                value={timezone}
-                onChange={(e) => {
-                  setTimezone(e.target.value);
-                  form.clearField('timezone');
-                }}
-                error={form.fieldErrors.timezone}
-              />
+              <TextField label="Time zone" list="timezone-options" optional {...form.field('timezone')} />
               <datalist id="timezone-options">
                 {zones.map((zone) => (
                   <option key={zone} value={zone} />
@@ -194,16 +160,10 @@ export function ProfilePage() {
               </datalist>
               <TextField
                 label="Language and region"
-                name="locale"
                 list="locale-options"
                 optional
-                value={locale}
                 hint="For example en-IN."
-                onChange={(e) => {
-                  setLocale(e.target.value);
-                  form.clearField('locale');
-                }}
-                error={form.fieldErrors.locale}
+                {...form.field('locale')}
               />
               <datalist id="locale-options">
                 {LOCALES.map((code) => (

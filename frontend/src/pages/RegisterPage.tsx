@@ -19,13 +19,10 @@ function browserTimezone(): string | undefined {
 }
 
 export function RegisterPage() {
-  const [name, setName] = useState('');
-  const [email, setEmail] = useState('');
-  const [password, setPassword] = useState('');
-  const [confirm, setConfirm] = useState('');
   const [touched, setTouched] = useState(false);
   const [registeredEmail, setRegisteredEmail] = useState<string | null>(null);
-  const form = useAsyncForm();
+  const form = useAsyncForm({ name: '', email: '', password: '', confirm_password: '' });
+  const { name, email, password, confirm_password: confirm } = form.values;
   const policy = usePasswordPolicy(password, [email, name]);
 
   if (registeredEmail) {
@@ -88,57 +85,28 @@ export function RegisterPage() {
         ) : null}
       </FormAlert>
       <form ref={form.formRef} onSubmit={onSubmit} noValidate className="form">
-        <TextField
-          label="Full name"
-          name="name"
-          autoComplete="name"
-          value={name}
-          onChange={(e) => {
-            setName(e.target.value);
-            form.clearField('name');
-          }}
-          error={form.fieldErrors.name}
-          required
-        />
+        <TextField label="Full name" autoComplete="name" {...form.field('name')} required />
         <TextField
           label="Email"
-          name="email"
           type="email"
           autoComplete="email"
           inputMode="email"
-          value={email}
-          onChange={(e) => {
-            setEmail(e.target.value);
-            form.clearField('email');
-          }}
-          error={form.fieldErrors.email}
+          {...form.field('email')}
           required
         />
         <PasswordField
           label="Password"
-          name="password"
           autoComplete="new-password"
-          value={password}
-          onChange={(e) => {
-            setPassword(e.target.value);
-            form.clearField('password');
-          }}
+          {...form.field('password')}
           onBlur={() => password && setTouched(true)}
-          error={form.fieldErrors.password}
           aria-describedby="password-policy"
           required
         />
         <PasswordChecklist id="password-policy" result={policy} touched={touched} />
         <PasswordField
           label="Confirm password"
-          name="confirm_password"
           autoComplete="new-password"
-          value={confirm}
-          onChange={(e) => {
-            setConfirm(e.target.value);
-            form.clearField('confirm_password');
-          }}
-          error={form.fieldErrors.confirm_password}
+          {...form.field('confirm_password')}
           required
         />
         <Button type="submit" block loading={form.submitting}>

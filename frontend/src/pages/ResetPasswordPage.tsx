@@ -1,4 +1,5 @@
-import { useEffect, useState, type FormEvent } from 'react';
+import { useQuery } from '@tanstack/react-query';
+import { useState, type FormEvent } from 'react';
 import { Link, useSearchParams } from 'react-router';
 import { Alert } from '../components/Alert';
 import { Button } from '../components/Button';
@@ -11,6 +12,7 @@ import { usePasswordPolicy } from '../components/usePasswordPolicy';
 import { useAuth } from '../contexts/AuthContext';
 import { authApi } from '../services/authApi';
 import { toApiProblem } from '../services/errors';
+import { queryKeys } from '../services/queries';
 import { PageLoader } from '../components/Spinner';
 
 /** What a dead e-mailed link says, by the service's `reason`. */
@@ -24,47 +26,22 @@ export const LINK_REASONS: Record<string, string> = {
   token_invalid: DEAD_LINK,
 };
 
-type LinkState = { kind: 'checking' } | { kind: 'ok' } | { kind: 'dead'; message: string; retry: boolean };
-
 export function ResetPasswordPage() {
   const [params] = useSearchParams();
   const token = params.get('token') ?? '';
   const { status, endSession } = useAuth();
-  const [password, setPassword] = useState('');
-  const [confirm, setConfirm] = useState('');
+  const form = useAsyncForm({ new_password: '', confirm_password: '' });
+  const { new_password: password, confirm_password: confirm } = form.values;
   const [touched, setTouched] = useState(false);
   const [done, setDone] = useState(false);
-  const form = useAsyncForm();
   const policy = usePasswordPolicy(password);
-  const [link, setLink] = useState<LinkState>({ kind: 'checking' });
-  const [attempt, setAttempt] = useState(0);
-
-  // biome-ignore lint/correctness/useExhaustiveDependencies: `attempt` is the Retry button: it checks the link again
-  useEffect(() => {
-    // Checked before any form is shown: a used, replaced or expired link never shows one.
-    if (!token) return;
-    let active = true;
-    setLink({ kind: 'checking' });
-    authApi
-      .checkResetToken(token)
-      .then(() => active && setLink({ kind: 'ok' }))
-      .catch((error) => {
-        if (!active) return;
-        const problem = toApiProblem(error);
-        if (problem.code === 'reset_token_invalid') {
-          setLink({
-            kind: 'dead',
-            message: LINK_REASONS[problem.reason ?? ''] ?? DEAD_LINK,
-            retry: false,
-          });
-        } else {
-          setLink({ kind: 'dead', message: problem.message, retry: true });
-        }
-      });
-    return () => {
-      active = false;
-    };
-  }, [token, attempt]);
+  // Checked before any form is shown: a used, replaced or expired link never shows one.
+  const check = useQuery({
+    queryKey: queryKeys.resetLink(token),
+    // A query's data cannot be `undefined`: the answer is "the link works".
+    queryFn: () => authApi.checkResetToken(token).then(() => true),
+    enabled: Boolean(token),
+  });
 
   if (!token) {
     return (
@@ -94,7 +71,7 @@ export function ResetPasswordPage() {
     );
   }
 
-  if (link.kind === 'checking') {
+  if (check.isPending) {
     return (
       <>
         <PageHeader title="Reset your password" />
@@ -103,13 +80,15 @@ export function ResetPasswordPage() {
     );
   }
 
-  if (link.kind === 'dead') {
+  if (check.isError) {
+    const problem = toApiProblem(check.error);
+    const dead = problem.code === 'reset_token_invalid';
     return (
       <>
         <PageHeader title="Reset your password" />
-        <Alert tone="error">{link.message}</Alert>
-        {link.retry ? (
-          <Button block onClick={() => setAttempt((n) => n + 1)}>
+        <Alert tone="error">{dead ? (LINK_REASONS[problem.reason ?? ''] ?? DEAD_LINK) : problem.message}</Alert>
+        {!dead ? (
+          <Button block loading={check.isFetching} onClick={() => void check.refetch()}>
             Retry
           </Button>
         ) : (
@@ -160,29 +139,14 @@ export function ResetPasswordPage() {
       <form ref={form.formRef} onSubmit={onSubmit} noValidate className="form">
         <PasswordField
           label="New password"
-          name="new_password"
           autoComplete="new-password"
-          value={password}
-          onChange={(e) => {
-            setPassword(e.target.value);
-            form.clearField('new_password');
-          }}
+          {...form.field('new_password')}
           onBlur={() => password && setTouched(true)}
           error={form.fieldErrors.new_password ?? form.fieldErrors.password}
           aria-describedby="password-policy"
         />
         <PasswordChecklist id="password-policy" result={policy} touched={touched} />
-        <PasswordField
-          label="Confirm new password"
-          name="confirm_password"
-          autoComplete="new-password"
-          value={confirm}
-          onChange={(e) => {
-            setConfirm(e.target.value);
-            form.clearField('confirm_password');
-          }}
-          error={form.fieldErrors.confirm_password}
-        />
+        <PasswordField label="Confirm new password" autoComplete="new-password" {...form.field('confirm_password')} />
         <Button type="submit" block loading={form.submitting}>
           Set new password
         </Button>

@@ -1,3 +1,4 @@
+import { useQueryClient } from '@tanstack/react-query';
 import { useCallback, useEffect, useRef, useState, type FormEvent } from 'react';
 import { Link } from 'react-router';
 import type { Factor, FactorList, TotpSetupResponse } from '../api/types';
@@ -9,6 +10,7 @@ import { PasswordField, TextField } from '../components/Field';
 import { FormAlert } from '../components/FormAlert';
 import { FreezeCard } from '../components/FreezeCard';
 import { LinkedIdentitiesCard } from '../components/LinkedIdentitiesCard';
+import { LoadError } from '../components/LoadError';
 import { PageHeader } from '../components/PageHeader';
 import { StatusBadge } from '../components/StatusBadge';
 import { formatDate, formatRelative } from '../components/format';
@@ -17,6 +19,7 @@ import { useAuth } from '../contexts/AuthContext';
 import { toApiProblem } from '../services/errors';
 import { mfaApi } from '../services/mfaApi';
 import { isWebAuthnCancel, passkeyApi } from '../services/passkeyApi';
+import { queryKeys, useFactorsQuery } from '../services/queries';
 
 /** How long the page trusts a password it just asked for (the server allows 5 minutes). */
 const RECENT_AUTH_MS = 4 * 60 * 1000;
@@ -137,24 +140,14 @@ export function SecurityPage() {
   const { user, refreshUser } = useAuth();
   const [backupCodes, setBackupCodes] = useState<{ codes: string[]; reason: 'enabled' | 'regenerated' } | null>(null);
   const [notice, setNotice] = useState<string | null>(null);
-  const [list, setList] = useState<FactorList | null>(null);
-  const [loadError, setLoadError] = useState<string | null>(null);
+  const queryClient = useQueryClient();
+  const factors = useFactorsQuery();
+  const list = factors.data;
   const recentAuth = useRecentAuth();
 
-  const reload = useCallback(async () => {
-    try {
-      setList(await mfaApi.factors());
-      setLoadError(null);
-    } catch (failure) {
-      setLoadError(toApiProblem(failure).message);
-    }
-  }, []);
-
-  useEffect(() => {
-    void reload();
-  }, [reload]);
-
   if (!user) return null;
+
+  const reload = () => queryClient.invalidateQueries({ queryKey: queryKeys.factors });
 
   const changed = async (message: string | null, codes?: string[]) => {
     await Promise.all([reload(), refreshUser()]);
@@ -198,14 +191,7 @@ export function SecurityPage() {
             A second step when you sign in: a passkey (your phone, laptop or security key) or a 6-digit code from an
             authenticator app. Trading actions may ask for it again. You can keep several, each with its own name.
           </p>
-          {loadError ? (
-            <Alert tone="error">
-              {loadError}{' '}
-              <button type="button" className="link-button" onClick={() => void reload()}>
-                Retry
-              </button>
-            </Alert>
-          ) : null}
+          {factors.isError ? <LoadError error={factors.error} onRetry={() => void factors.refetch()} /> : null}
           {list ? (
             <>
               <FactorsList list={list} guarded={recentAuth.guarded} onChanged={(message) => void changed(message)} />
@@ -355,8 +341,8 @@ function FactorsList({
 }
 
 function RenameForm({ factor, onDone }: { factor: Factor; onDone(renamed: string | null): void }) {
-  const [name, setName] = useState(factor.name);
-  const form = useAsyncForm();
+  const form = useAsyncForm({ name: factor.name });
+  const { name } = form.values;
   const onSubmit = async (event: FormEvent) => {
     event.preventDefault();
     const result = await form.run(() => mfaApi.renameFactor(factor.id, name.trim()), {
@@ -367,17 +353,7 @@ function RenameForm({ factor, onDone }: { factor: Factor; onDone(renamed: string
   return (
     <form ref={form.formRef} onSubmit={onSubmit} noValidate className="form form--compact">
       <FormAlert form={form} />
-      <TextField
-        label={`New name for “${factor.name}”`}
-        name="factor-name"
-        maxLength={64}
-        value={name}
-        onChange={(e) => {
-          setName(e.target.value);
-          form.clearField('name');
-        }}
-        error={form.fieldErrors.name}
-      />
+      <TextField label={`New name for “${factor.name}”`} maxLength={64} {...form.field('name')} name="factor-name" />
       <div className="form__actions">
         <Button type="submit" size="sm" loading={form.submitting}>
           Save
@@ -392,14 +368,14 @@ function RenameForm({ factor, onDone }: { factor: Factor; onDone(renamed: string
 
 function AddFactor({ guarded, onAdded }: { guarded: Guard; onAdded(message: string, codes: string[]): void }) {
   const [adding, setAdding] = useState<'totp' | 'passkey' | null>(null);
-  const [name, setName] = useState('');
   const [setup, setSetup] = useState<TotpSetupResponse | null>(null);
-  const form = useAsyncForm();
+  const form = useAsyncForm({ name: '' });
+  const { name } = form.values;
 
   const reset = () => {
     setAdding(null);
     setSetup(null);
-    setName('');
+    form.setValue('name', '');
     form.reset();
   };
 
@@ -465,13 +441,12 @@ function AddFactor({ guarded, onAdded }: { guarded: Guard; onAdded(message: stri
       <FormAlert form={form} />
       <TextField
         label="Name"
-        name="new-factor-name"
         hint={
           adding === 'passkey' ? 'So you can tell it apart, e.g. “YubiKey” or “MacBook”.' : 'For example “work phone”.'
         }
         maxLength={64}
-        value={name}
-        onChange={(e) => setName(e.target.value)}
+        {...form.field('name')}
+        name="new-factor-name"
       />
       <div className="form__actions">
         <Button type="submit" loading={form.submitting}>
@@ -494,8 +469,8 @@ function TotpEnrollment({
   onEnabled(codes: string[]): void;
   onCancel(): void;
 }) {
-  const [code, setCode] = useState('');
-  const form = useAsyncForm();
+  const form = useAsyncForm({ code: '' });
+  const { code } = form.values;
   const setupHeading = useRef<HTMLHeadingElement>(null);
 
   useEffect(() => {
@@ -510,7 +485,7 @@ function TotpEnrollment({
       validate: () => (/^\d{6}$/.test(value) ? {} : { code: 'Enter the 6-digit code from your authenticator app.' }),
     });
     if (result.ok) onEnabled(result.value.backup_codes);
-    else setCode('');
+    else form.setValue('code', '');
   };
 
   return (
@@ -541,19 +516,13 @@ function TotpEnrollment({
             <FormAlert form={form} />
             <TextField
               label="Code from the app"
-              name="code"
               inputMode="numeric"
               autoComplete="one-time-code"
               pattern="[0-9]*"
               maxLength={7}
               size={7}
               className="input--code input--six"
-              value={code}
-              onChange={(e) => {
-                setCode(e.target.value);
-                form.clearField('code');
-              }}
-              error={form.fieldErrors.code}
+              {...form.field('code')}
             />
             <div className="form__actions">
               <Button type="submit" loading={form.submitting}>
@@ -581,8 +550,8 @@ function BackupCodesStatus({
   hasTotp: boolean;
   onRegenerated(codes: string[]): void;
 }) {
-  const [code, setCode] = useState('');
-  const form = useAsyncForm();
+  const form = useAsyncForm({ code: '' });
+  const { code } = form.values;
   const low = remaining <= LOW_BACKUP_CODES;
 
   const onSubmit = async (event: FormEvent) => {
@@ -592,7 +561,7 @@ function BackupCodesStatus({
       validate: () => codeError(code),
     });
     if (result.ok) onRegenerated(result.value.backup_codes);
-    else setCode('');
+    else form.setValue('code', '');
   };
 
   const withPasskey = async () => {
@@ -625,18 +594,13 @@ function BackupCodesStatus({
           <>
             <TextField
               label="Code from your authenticator app"
-              name="regen-code"
               inputMode="numeric"
               autoComplete="one-time-code"
               maxLength={11}
               size={11}
               className="input--code"
-              value={code}
-              onChange={(e) => {
-                setCode(e.target.value);
-                form.clearField('code');
-              }}
-              error={form.fieldErrors.code}
+              {...form.field('code')}
+              name="regen-code"
             />
             <Button type="submit" variant="secondary" loading={form.submitting}>
               Generate new backup codes

@@ -1,14 +1,17 @@
-import { useCallback, useEffect, useState } from 'react';
-import type { Session } from '../api/types';
+import { useQueryClient } from '@tanstack/react-query';
+import { useState } from 'react';
+import type { Session, SessionList } from '../api/types';
 import { Alert } from '../components/Alert';
 import { Button } from '../components/Button';
 import { ConfirmDialog } from '../components/ConfirmDialog';
+import { LoadError } from '../components/LoadError';
 import { PageHeader } from '../components/PageHeader';
 import { PageLoader } from '../components/Spinner';
 import { deviceName, formatDateTime, formatRelative } from '../components/format';
 import { useAuth } from '../contexts/AuthContext';
 import { authApi } from '../services/authApi';
 import { toApiProblem } from '../services/errors';
+import { queryKeys, useSessionsQuery } from '../services/queries';
 
 function describeDevice(session: Session): string {
   return deviceName(session.user_agent, session.device);
@@ -41,28 +44,14 @@ function RiskBadges({ session }: { session: Session }) {
 
 export function SessionsPage() {
   const { logout, endSession } = useAuth();
-  const [sessions, setSessions] = useState<Session[] | null>(null);
-  const [loadError, setLoadError] = useState<string | null>(null);
+  const queryClient = useQueryClient();
+  const query = useSessionsQuery();
+  const sessions = query.data;
   const [actionError, setActionError] = useState<string | null>(null);
   const [notice, setNotice] = useState<string | null>(null);
   const [revoking, setRevoking] = useState<string | null>(null);
   const [confirmAll, setConfirmAll] = useState(false);
   const [signingOutAll, setSigningOutAll] = useState(false);
-
-  const load = useCallback(async () => {
-    setLoadError(null);
-    try {
-      const data = await authApi.listSessions();
-      const sorted = [...data.sessions].sort((a, b) => Number(b.current) - Number(a.current));
-      setSessions(sorted);
-    } catch (error) {
-      setLoadError(toApiProblem(error).message);
-    }
-  }, []);
-
-  useEffect(() => {
-    void load();
-  }, [load]);
 
   const revoke = async (session: Session) => {
     setRevoking(session.session_id);
@@ -74,7 +63,10 @@ export function SessionsPage() {
         endSession('signed_out');
         return;
       }
-      setSessions((list) => list?.filter((s) => s.session_id !== session.session_id) ?? null);
+      // The answer is the new state: drop the session from the cached list, no refetch needed.
+      queryClient.setQueryData<SessionList>(queryKeys.sessions, (data) =>
+        data ? { ...data, sessions: data.sessions.filter((s) => s.session_id !== session.session_id) } : data,
+      );
       setNotice(`Signed out ${describeDevice(session)}.`);
     } catch (error) {
       setActionError(toApiProblem(error).message);
@@ -108,15 +100,8 @@ export function SessionsPage() {
       />
       {notice ? <Alert tone="success">{notice}</Alert> : null}
       {actionError ? <Alert tone="error">{actionError}</Alert> : null}
-      {loadError ? (
-        <Alert tone="error">
-          {loadError}{' '}
-          <Button variant="link" onClick={() => void load()}>
-            Try again
-          </Button>
-        </Alert>
-      ) : null}
-      {!sessions && !loadError ? <PageLoader label="Loading sessions…" /> : null}
+      {query.isError ? <LoadError error={query.error} onRetry={() => void query.refetch()} /> : null}
+      {query.isPending ? <PageLoader label="Loading sessions…" /> : null}
       {sessions ? (
         sessions.length === 0 ? (
           <p className="empty">No active sessions.</p>

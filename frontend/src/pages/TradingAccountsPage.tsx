@@ -1,4 +1,5 @@
-import { useCallback, useEffect, useId, useState, type FormEvent } from 'react';
+import { useQueryClient } from '@tanstack/react-query';
+import { useEffect, useId, useState, type FormEvent } from 'react';
 import { CopyButton } from '../components/CopyButton';
 import { useAuth } from '../contexts/AuthContext';
 import { useLocation, useNavigate } from 'react-router';
@@ -6,6 +7,7 @@ import type { AccountPermission, TradingAccount, TradingAccountMember } from '..
 import { Alert } from '../components/Alert';
 import { Button } from '../components/Button';
 import { FormAlert } from '../components/FormAlert';
+import { LoadError } from '../components/LoadError';
 import { ConfirmDialog } from '../components/ConfirmDialog';
 import { PasswordField, TextField } from '../components/Field';
 import { PageHeader } from '../components/PageHeader';
@@ -14,6 +16,7 @@ import { StatusBadge } from '../components/StatusBadge';
 import { formatDate, formatDateTime } from '../components/format';
 import { useAsyncForm } from '../components/useAsyncForm';
 import { messageForCode, toApiProblem } from '../services/errors';
+import { queryKeys, useMembersQuery, useTradingAccountsQuery } from '../services/queries';
 import { tradingAccountsApi } from '../services/tradingAccountsApi';
 
 /** Non-secret key: which account a Kite login round trip belongs to. */
@@ -94,8 +97,9 @@ export function withRedirectParams(loginUrl: string, accountId: string): string 
 export function TradingAccountsPage() {
   const location = useLocation();
   const navigate = useNavigate();
-  const [accounts, setAccounts] = useState<TradingAccount[] | null>(null);
-  const [loadError, setLoadError] = useState<string | null>(null);
+  const queryClient = useQueryClient();
+  const query = useTradingAccountsQuery();
+  const accounts = query.data ?? null;
   const [notice, setNotice] = useState<string | null>((location.state as { notice?: string } | null)?.notice ?? null);
   const [showLinkForm, setShowLinkForm] = useState(false);
   const [goneNotice, setGoneNotice] = useState<string | null>(null);
@@ -106,21 +110,11 @@ export function TradingAccountsPage() {
       navigate(location.pathname, { replace: true, state: null });
   }, [location.pathname, location.state, navigate]);
 
-  const load = useCallback(async () => {
-    setLoadError(null);
-    try {
-      setAccounts(await tradingAccountsApi.list());
-    } catch (error) {
-      setLoadError(toApiProblem(error).message);
-    }
-  }, []);
-
-  useEffect(() => {
-    void load();
-  }, [load]);
-
+  /** An action's answer is the account's new state: write it into the cached list. */
+  const setAccounts = (update: (list: TradingAccount[]) => TradingAccount[]) =>
+    queryClient.setQueryData<TradingAccount[]>(queryKeys.tradingAccounts, (list) => update(list ?? []));
   const replace = (updated: TradingAccount) =>
-    setAccounts((list) => list?.map((a) => (a.account_id === updated.account_id ? { ...a, ...updated } : a)) ?? null);
+    setAccounts((list) => list.map((a) => (a.account_id === updated.account_id ? { ...a, ...updated } : a)));
 
   return (
     <>
@@ -141,7 +135,7 @@ export function TradingAccountsPage() {
         <LinkAccountForm
           onCancel={accounts && accounts.length > 0 ? () => setShowLinkForm(false) : undefined}
           onLinked={(account) => {
-            setAccounts((list) => [...(list ?? []), account]);
+            setAccounts((list) => [...list, account]);
             setShowLinkForm(false);
             setNotice(
               `Kite account ${account.user_id_broker} was linked. Connect it with Kite to start trading today.`,
@@ -149,15 +143,8 @@ export function TradingAccountsPage() {
           }}
         />
       ) : null}
-      {loadError ? (
-        <Alert tone="error">
-          {loadError}{' '}
-          <Button variant="link" onClick={() => void load()}>
-            Try again
-          </Button>
-        </Alert>
-      ) : null}
-      {accounts === null && !loadError ? <PageLoader label="Loading trading accounts…" /> : null}
+      {query.isError ? <LoadError error={query.error} onRetry={() => void query.refetch()} /> : null}
+      {query.isPending ? <PageLoader label="Loading trading accounts…" /> : null}
       {accounts && accounts.length > 0 ? (
         <ul className="accounts" aria-label="Linked trading accounts">
           {accounts.map((account) => (
@@ -166,12 +153,12 @@ export function TradingAccountsPage() {
               account={account}
               onChanged={replace}
               onUnlinked={() => {
-                setAccounts((list) => list?.filter((a) => a.account_id !== account.account_id) ?? null);
+                setAccounts((list) => list.filter((a) => a.account_id !== account.account_id));
                 setNotice(`Kite account ${account.user_id_broker} was unlinked and its credentials destroyed.`);
               }}
               onNotice={setNotice}
               onGone={() => {
-                void load();
+                void queryClient.invalidateQueries({ queryKey: queryKeys.tradingAccounts });
                 setNotice(null);
                 setGoneNotice(
                   `This account (${account.user_id_broker}) is no longer shared with you: its owner unlinked it or ended your access.`,
@@ -192,11 +179,13 @@ function LinkAccountForm({
   onLinked(account: TradingAccount): void;
   onCancel?: (() => void) | undefined;
 }) {
-  const [userIdBroker, setUserIdBroker] = useState('');
-  const [apiKey, setApiKey] = useState('');
-  const [apiSecret, setApiSecret] = useState('');
-  const [accessToken, setAccessToken] = useState('');
-  const form = useAsyncForm();
+  const form = useAsyncForm({ user_id_broker: '', api_key: '', api_secret: '', access_token: '' });
+  const {
+    user_id_broker: userIdBroker,
+    api_key: apiKey,
+    api_secret: apiSecret,
+    access_token: accessToken,
+  } = form.values;
 
   const onSubmit = async (event: FormEvent) => {
     event.preventDefault();
@@ -248,56 +237,32 @@ function LinkAccountForm({
           <TextField label="Broker" name="broker" value="Zerodha Kite" readOnly disabled />
           <TextField
             label="Kite client ID"
-            name="user_id_broker"
             autoComplete="off"
             spellCheck={false}
             autoCapitalize="characters"
             hint="The ID you sign in to Kite with, like ZX1234."
-            value={userIdBroker}
-            onChange={(e) => {
-              setUserIdBroker(e.target.value);
-              form.clearField('user_id_broker');
-            }}
-            error={form.fieldErrors.user_id_broker}
+            {...form.field('user_id_broker')}
           />
           <TextField
             label="API key"
-            name="api_key"
             autoComplete="off"
             spellCheck={false}
             hint="Shown on your Kite Connect app’s page."
-            value={apiKey}
-            onChange={(e) => {
-              setApiKey(e.target.value);
-              form.clearField('api_key');
-            }}
-            error={form.fieldErrors.api_key}
+            {...form.field('api_key')}
           />
           <PasswordField
             label="API secret"
             hint="Next to the API key; keep it private."
-            name="api_secret"
             autoComplete="off"
-            value={apiSecret}
-            onChange={(e) => {
-              setApiSecret(e.target.value);
-              form.clearField('api_secret');
-            }}
-            error={form.fieldErrors.api_secret}
+            {...form.field('api_secret')}
           />
         </div>
         <PasswordField
           label="Access token"
-          name="access_token"
           optional
           autoComplete="off"
           hint="Leave empty: after linking, “Connect with Kite” gets today’s session for you."
-          value={accessToken}
-          onChange={(e) => {
-            setAccessToken(e.target.value);
-            form.clearField('access_token');
-          }}
-          error={form.fieldErrors.access_token}
+          {...form.field('access_token')}
         />
         <div className="form__actions">
           <Button type="submit" loading={form.submitting}>
@@ -340,23 +305,17 @@ function AccountCard({
   const [confirmLeave, setConfirmLeave] = useState(false);
   const [leaving, setLeaving] = useState(false);
   const [menuOpen, setMenuOpen] = useState(false);
-  const [members, setMembers] = useState<TradingAccountMember[]>([]);
+  const queryClient = useQueryClient();
   const manage = canManage(account);
+  // The list is a convenience: sharing still works when it does not load.
+  const members = useMembersQuery(account.account_id, manage).data ?? [];
+  const setMembers = (update: (list: TradingAccountMember[]) => TradingAccountMember[]) =>
+    queryClient.setQueryData<TradingAccountMember[]>(queryKeys.members(account.account_id), (list) =>
+      update(list ?? []),
+    );
   const frozen = Boolean(account.frozen);
   const session = sessionSummary(account);
   const owner = account.role === 'owner';
-
-  useEffect(() => {
-    if (!manage) return;
-    let active = true;
-    tradingAccountsApi
-      .listMembers(account.account_id)
-      .then((items) => active && setMembers(items))
-      .catch(() => undefined); // the list is a convenience; sharing still works without it
-    return () => {
-      active = false;
-    };
-  }, [account.account_id, manage]);
 
   const failed = (err: unknown) => {
     const problem = toApiProblem(err);
@@ -648,9 +607,8 @@ function RotateCredentialsForm({
   onRotated(account: TradingAccount): void;
   onCancel(): void;
 }) {
-  const [apiKey, setApiKey] = useState('');
-  const [apiSecret, setApiSecret] = useState('');
-  const form = useAsyncForm();
+  const form = useAsyncForm({ api_key: '', api_secret: '' });
+  const { api_key: apiKey, api_secret: apiSecret } = form.values;
   const onSubmit = async (event: FormEvent) => {
     event.preventDefault();
     const result = await form.run(
@@ -681,29 +639,8 @@ function RotateCredentialsForm({
       <h3 className="section-title">Rotate credentials</h3>
       <FormAlert form={form} />
       <div className="form__grid">
-        <TextField
-          label="New API key"
-          name="api_key"
-          autoComplete="off"
-          spellCheck={false}
-          value={apiKey}
-          onChange={(e) => {
-            setApiKey(e.target.value);
-            form.clearField('api_key');
-          }}
-          error={form.fieldErrors.api_key}
-        />
-        <PasswordField
-          label="New API secret"
-          name="api_secret"
-          autoComplete="off"
-          value={apiSecret}
-          onChange={(e) => {
-            setApiSecret(e.target.value);
-            form.clearField('api_secret');
-          }}
-          error={form.fieldErrors.api_secret}
-        />
+        <TextField label="New API key" autoComplete="off" spellCheck={false} {...form.field('api_key')} />
+        <PasswordField label="New API secret" autoComplete="off" {...form.field('api_secret')} />
       </div>
       <div className="form__actions">
         <Button type="submit" loading={form.submitting}>
@@ -726,11 +663,10 @@ function ShareForm({
   onAdded(member: TradingAccountMember): void;
   onCancel(): void;
 }) {
-  const [email, setEmail] = useState('');
   const [permissions, setPermissions] = useState<AccountPermission[]>(['view']);
-  const [expires, setExpires] = useState('');
   const [confirmManage, setConfirmManage] = useState(false);
-  const form = useAsyncForm();
+  const form = useAsyncForm({ email: '', expires_at: '' });
+  const { email, expires_at: expires } = form.values;
   const owner = account.role === 'owner';
   const offered = owner ? PERMISSIONS : PERMISSIONS.filter((perm) => perm.id !== 'manage');
   const toggle = (id: AccountPermission) =>
@@ -778,9 +714,8 @@ function ShareForm({
     );
     if (result.ok) {
       onAdded(result.value);
-      setEmail('');
+      form.setValues({ email: '', expires_at: '' });
       setPermissions(['view']);
-      setExpires('');
     }
   };
 
@@ -794,18 +729,7 @@ function ShareForm({
     >
       <h3 className="section-title">Share with a Quantagro user</h3>
       <FormAlert form={form} />
-      <TextField
-        label="Their email"
-        name="member_email"
-        type="email"
-        autoComplete="off"
-        value={email}
-        onChange={(e) => {
-          setEmail(e.target.value);
-          form.clearField('email');
-        }}
-        error={form.fieldErrors.email}
-      />
+      <TextField label="Their email" type="email" autoComplete="off" {...form.field('email')} name="member_email" />
       <fieldset
         className="fieldset"
         aria-invalid={form.fieldErrors.permissions ? true : undefined}
@@ -830,7 +754,6 @@ function ShareForm({
       </fieldset>
       <TextField
         label="Access ends (optional)"
-        name="expires_at"
         type="datetime-local"
         optional
         hint={
@@ -838,12 +761,7 @@ function ShareForm({
             ? `Your own access ends ${formatDateTime(account.expires_at)}; theirs must end by then.`
             : 'Leave empty to share until you remove them (at most one year ahead otherwise).'
         }
-        value={expires}
-        onChange={(e) => {
-          setExpires(e.target.value);
-          form.clearField('expires_at');
-        }}
-        error={form.fieldErrors.expires_at}
+        {...form.field('expires_at')}
       />
       <div className="form__actions">
         <Button type="submit" loading={form.submitting}>

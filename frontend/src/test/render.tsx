@@ -1,8 +1,10 @@
+import { QueryClientProvider } from '@tanstack/react-query';
 import { render } from '@testing-library/react';
 import userEvent from '@testing-library/user-event';
 import { MemoryRouter, useLocation } from 'react-router';
 import { AppRoutes } from '../App';
 import { AuthProvider } from '../contexts/AuthContext';
+import { createQueryClient } from '../services/queryClient';
 
 function LocationProbe() {
   const location = useLocation();
@@ -14,16 +16,20 @@ function LocationProbe() {
   );
 }
 
-/** Renders the whole app at `path`, as a browser would after a page load. */
-/** `path` may be a location object to pass navigation state (e.g. `{ pathname, state }`). */
+/**
+ * Renders the whole app at `path`, as a browser would after a page load (a fresh query cache).
+ * `path` may be a location object to pass navigation state (e.g. `{ pathname, state }`).
+ */
 export function renderApp(path: string | { pathname: string; state?: unknown } = '/') {
   const user = userEvent.setup();
   const utils = render(
     <MemoryRouter initialEntries={[path]}>
-      <AuthProvider>
-        <AppRoutes />
-        <LocationProbe />
-      </AuthProvider>
+      <QueryClientProvider client={createQueryClient()}>
+        <AuthProvider>
+          <AppRoutes />
+          <LocationProbe />
+        </AuthProvider>
+      </QueryClientProvider>
     </MemoryRouter>,
   );
   const location = () => utils.getByTestId('location').textContent;

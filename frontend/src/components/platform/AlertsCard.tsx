@@ -1,4 +1,5 @@
-import { useCallback, useEffect, useId, useRef, useState, type FormEvent } from 'react';
+import { useQueryClient } from '@tanstack/react-query';
+import { useEffect, useId, useRef, useState, type FormEvent } from 'react';
 import {
   alertsApi,
   toPlatformProblem,
@@ -6,14 +7,14 @@ import {
   type AlertCreate,
   type PriceAlert,
 } from '../../services/platformApi';
+import { queryKeys } from '../../services/queries';
 import { Alert } from '../Alert';
 import { Button } from '../Button';
 import { SelectField, TextField } from '../Field';
 import { Spinner } from '../Spinner';
 import { ServiceDown } from './ServiceDown';
 import { formatDateTime, formatPrice } from '../format';
-
-type Load = { kind: 'loading' } | { kind: 'ready'; alerts: PriceAlert[] } | { kind: 'error'; message: string };
+import { usePlatformQuery } from './usePlatformQuery';
 
 const SYMBOL = /^[A-Z0-9:&_.-]{1,32}$/;
 const EMPTY_FORM = { symbol: '', condition: 'above' as AlertCondition, price: '', note: '' };
@@ -44,7 +45,11 @@ interface AlertsCardProps {
 
 /** The trader's price alerts on the alert service: list, create, pause/resume, delete. */
 export function AlertsCard({ disabled, symbols, onSessionEnded }: AlertsCardProps) {
-  const [load, setLoad] = useState<Load>({ kind: 'loading' });
+  const queryClient = useQueryClient();
+  const { query, message: loadError } = usePlatformQuery(queryKeys.alerts, alertsApi.list, 'Alerts', onSessionEnded);
+  /** The alert service's answer to an action is the new state: write it into the cached list. */
+  const setAlerts = (update: (list: PriceAlert[]) => PriceAlert[]) =>
+    queryClient.setQueryData<PriceAlert[]>(queryKeys.alerts, (list) => list && update(list));
   const [form, setForm] = useState(EMPTY_FORM);
   const [fieldErrors, setFieldErrors] = useState<Record<string, string>>({});
   const [formError, setFormError] = useState<string | null>(null);
@@ -62,21 +67,6 @@ export function AlertsCard({ disabled, symbols, onSessionEnded }: AlertsCardProp
     const invalid = formRef.current?.querySelector<HTMLElement>('[aria-invalid="true"]');
     (invalid ?? formErrorRef.current)?.focus();
   }, [focusRequest]);
-
-  const fetchAlerts = useCallback(async () => {
-    setLoad({ kind: 'loading' });
-    try {
-      setLoad({ kind: 'ready', alerts: await alertsApi.list() });
-    } catch (error) {
-      const problem = toPlatformProblem(error, 'Alerts');
-      if (problem.kind === 'session_ended') onSessionEnded();
-      else setLoad({ kind: 'error', message: problem.message });
-    }
-  }, [onSessionEnded]);
-
-  useEffect(() => {
-    void fetchAlerts();
-  }, [fetchAlerts]);
 
   const setField = (name: keyof typeof EMPTY_FORM, value: string) => {
     setForm((current) => ({ ...current, [name]: value }));
@@ -107,9 +97,7 @@ export function AlertsCard({ disabled, symbols, onSessionEnded }: AlertsCardProp
     setSubmitting(true);
     try {
       const created = await alertsApi.create(body);
-      setLoad((current) =>
-        current.kind === 'ready' ? { kind: 'ready', alerts: [...current.alerts, created] } : current,
-      );
+      setAlerts((list) => [...list, created]);
       setForm((current) => ({ ...EMPTY_FORM, condition: current.condition }));
       setNotice(`Alert created: ${describeAlert(created)}.`);
     } catch (error) {
@@ -136,15 +124,13 @@ export function AlertsCard({ disabled, symbols, onSessionEnded }: AlertsCardProp
     setActionError(null);
     try {
       const done = await action();
-      setLoad((current) =>
-        current.kind === 'ready' ? { kind: 'ready', alerts: done.alerts(current.alerts) } : current,
-      );
+      setAlerts(done.alerts);
       setNotice(done.notice);
     } catch (error) {
       const problem = toPlatformProblem(error, 'Alerts');
       if (problem.kind === 'session_ended') onSessionEnded();
       else setActionError(problem.message);
-      if (problem.kind === 'gone') void fetchAlerts();
+      if (problem.kind === 'gone') void queryClient.invalidateQueries({ queryKey: queryKeys.alerts });
     } finally {
       setBusy(null);
     }
@@ -168,7 +154,7 @@ export function AlertsCard({ disabled, symbols, onSessionEnded }: AlertsCardProp
       };
     });
 
-  const alerts = load.kind === 'ready' ? load.alerts : [];
+  const alerts = query.data ?? [];
   // Pausing needs an alert service that stores `active`; older ones do not, so no switch then.
   const canPause = alerts.some((alert) => typeof alert.active === 'boolean');
 
@@ -255,20 +241,20 @@ export function AlertsCard({ disabled, symbols, onSessionEnded }: AlertsCardProp
       {notice ? <Alert tone="success">{notice}</Alert> : null}
       {actionError ? <Alert tone="error">{actionError}</Alert> : null}
 
-      {load.kind === 'loading' ? (
+      {query.isPending && !loadError ? (
         <p className="platform-card__state" role="status">
           <Spinner size="sm" /> Loading your alerts…
         </p>
       ) : null}
-      {load.kind === 'error' ? (
+      {loadError ? (
         <ServiceDown
-          title={load.message}
+          title={loadError}
           others="Your positions and quotes still work."
-          onRetry={() => void fetchAlerts()}
+          onRetry={() => void query.refetch()}
           disabled={disabled}
         />
       ) : null}
-      {load.kind === 'ready' && alerts.length === 0 ? (
+      {query.data && alerts.length === 0 ? (
         <p className="empty">No alerts yet. Create one above to hear when a price crosses your level.</p>
       ) : null}
       {alerts.length > 0 ? (

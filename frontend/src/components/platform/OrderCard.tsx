@@ -1,9 +1,9 @@
-import { useEffect, useMemo, useState, type FormEvent } from 'react';
+import { useMemo, useState, type FormEvent } from 'react';
 import { isAxiosError } from 'axios';
 import type { TradingAccount } from '../../api/types';
 import { isStepUpDeclinedError } from '../../services/apiClient';
 import { ordersApi, toPlatformProblem, type OrderSide, type PlacedOrder } from '../../services/platformApi';
-import { tradingAccountsApi } from '../../services/tradingAccountsApi';
+import { useTradingAccountsQuery } from '../../services/queries';
 import { Alert } from '../Alert';
 import { Button } from '../Button';
 import { SelectField, TextField } from '../Field';
@@ -38,8 +38,11 @@ function orderProblem(error: unknown): string | 'session_ended' {
  * once the code is accepted.
  */
 export function OrderCard({ disabled, onSessionEnded }: { disabled: boolean; onSessionEnded(): void }) {
-  const [accounts, setAccounts] = useState<TradingAccount[] | null>(null);
-  const [accountId, setAccountId] = useState('');
+  const accounts = useTradingAccountsQuery();
+  // Without the list (it failed to load) there is nothing to trade on.
+  const tradable = useMemo(() => (accounts.data ?? []).filter(canTrade), [accounts.data]);
+  const [chosenId, setAccountId] = useState('');
+  const accountId = chosenId || tradable[0]?.account_id || '';
   const [symbol, setSymbol] = useState('NSE:INFY');
   const [side, setSide] = useState<OrderSide>('BUY');
   const [quantity, setQuantity] = useState('1');
@@ -47,24 +50,6 @@ export function OrderCard({ disabled, onSessionEnded }: { disabled: boolean; onS
   const [message, setMessage] = useState<string | null>(null);
   const [placed, setPlaced] = useState<PlacedOrder | null>(null);
   const [busy, setBusy] = useState(false);
-
-  useEffect(() => {
-    let active = true;
-    tradingAccountsApi
-      .list()
-      .then((items) => {
-        if (!active) return;
-        const tradable = items.filter(canTrade);
-        setAccounts(tradable);
-        setAccountId((current) => current || tradable[0]?.account_id || '');
-      })
-      .catch(() => active && setAccounts([]));
-    return () => {
-      active = false;
-    };
-  }, []);
-
-  const tradable = useMemo(() => accounts ?? [], [accounts]);
 
   const submit = async (event: FormEvent) => {
     event.preventDefault();
@@ -96,8 +81,8 @@ export function OrderCard({ disabled, onSessionEnded }: { disabled: boolean; onS
           Place an order
         </h2>
       </div>
-      {accounts === null ? <p className="platform-card__state">Loading your trading accounts…</p> : null}
-      {accounts !== null && tradable.length === 0 ? (
+      {accounts.isPending ? <p className="platform-card__state">Loading your trading accounts…</p> : null}
+      {!accounts.isPending && tradable.length === 0 ? (
         <p className="empty">No active trading account you can trade on. Link or connect one in Trading accounts.</p>
       ) : null}
       {tradable.length > 0 ? (

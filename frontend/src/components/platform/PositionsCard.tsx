@@ -1,11 +1,10 @@
-import { useCallback, useEffect, useState } from 'react';
-import { positionsApi, toPlatformProblem, type Position } from '../../services/platformApi';
+import { positionsApi } from '../../services/platformApi';
+import { queryKeys } from '../../services/queries';
 import { Button } from '../Button';
 import { Spinner } from '../Spinner';
 import { formatPrice, formatSignedPrice } from '../format';
 import { ServiceDown } from './ServiceDown';
-
-type Load = { kind: 'loading' } | { kind: 'ready'; positions: Position[] } | { kind: 'error'; message: string };
+import { usePlatformQuery } from './usePlatformQuery';
 
 function tone(value: number): string {
   return value > 0 ? 'gain' : value < 0 ? 'loss' : 'flat';
@@ -13,30 +12,12 @@ function tone(value: number): string {
 
 /** F&O positions from the backend (`GET /api/positions`). */
 export function PositionsCard({ disabled, onSessionEnded }: { disabled: boolean; onSessionEnded(): void }) {
-  const [load, setLoad] = useState<Load>({ kind: 'loading' });
-  const [refreshing, setRefreshing] = useState(false);
-
-  const fetchPositions = useCallback(async () => {
-    setRefreshing(true);
-    try {
-      setLoad({ kind: 'ready', positions: await positionsApi.list() });
-    } catch (error) {
-      const problem = toPlatformProblem(error, 'Positions');
-      if (problem.kind === 'session_ended') onSessionEnded();
-      else setLoad({ kind: 'error', message: problem.message });
-    } finally {
-      setRefreshing(false);
-    }
-  }, [onSessionEnded]);
-
-  useEffect(() => {
-    void fetchPositions();
-  }, [fetchPositions]);
-
-  const total = load.kind === 'ready' ? load.positions.reduce((sum, p) => sum + p.pnl, 0) : 0;
+  const { query, message } = usePlatformQuery(queryKeys.positions, positionsApi.list, 'Positions', onSessionEnded);
+  const positions = query.data;
+  const total = positions ? positions.reduce((sum, p) => sum + p.pnl, 0) : 0;
 
   return (
-    <section className="card platform-card" aria-labelledby="positions-heading" aria-busy={load.kind === 'loading'}>
+    <section className="card platform-card" aria-labelledby="positions-heading" aria-busy={query.isPending}>
       <div className="card__header">
         <h2 id="positions-heading" className="card__title">
           Positions
@@ -44,30 +25,28 @@ export function PositionsCard({ disabled, onSessionEnded }: { disabled: boolean;
         <Button
           variant="secondary"
           size="sm"
-          onClick={() => void fetchPositions()}
-          loading={refreshing}
+          onClick={() => void query.refetch()}
+          loading={query.isFetching}
           disabled={disabled}
         >
           Refresh<span className="visually-hidden"> positions</span>
         </Button>
       </div>
-      {load.kind === 'loading' ? (
+      {query.isPending && !message ? (
         <p className="platform-card__state" role="status">
           <Spinner size="sm" /> Loading positions…
         </p>
       ) : null}
-      {load.kind === 'error' ? (
+      {message ? (
         <ServiceDown
-          title={load.message}
+          title={message}
           others="Your quotes and alerts still work."
-          onRetry={() => void fetchPositions()}
+          onRetry={() => void query.refetch()}
           disabled={disabled}
         />
       ) : null}
-      {load.kind === 'ready' && load.positions.length === 0 ? (
-        <p className="empty">You have no open positions.</p>
-      ) : null}
-      {load.kind === 'ready' && load.positions.length > 0 ? (
+      {positions && positions.length === 0 ? <p className="empty">You have no open positions.</p> : null}
+      {positions && positions.length > 0 ? (
         <>
           <p className="positions__total">
             Total P&amp;L <strong className={`pnl pnl--${tone(total)}`}>{formatSignedPrice(total)}</strong>
@@ -95,7 +74,7 @@ export function PositionsCard({ disabled, onSessionEnded }: { disabled: boolean;
                 </tr>
               </thead>
               <tbody role="rowgroup">
-                {load.positions.map((position) => (
+                {positions.map((position) => (
                   <tr key={position.symbol} role="row">
                     <th scope="row" role="rowheader" className="positions__symbol">
                       {position.symbol}
