@@ -12,8 +12,9 @@ Status machine (docs/trading-accounts.md)::
     any status ──kite session (same broker user)──▶ active;  unlink ──▶ (row deleted)
 
 Broker calls never run inside a database transaction (on SQLite every transaction holds the
-write lock); what they conclude is written with compare-and-set on the sealed credentials,
-so a rotation or unlink that happened meanwhile wins.
+write lock): ``db.commit_before_slow_call`` ends the request's reads first, and what the
+broker concluded is written with compare-and-set on the sealed credentials, so a rotation or
+unlink that happened meanwhile wins.
 """
 
 from __future__ import annotations
@@ -30,7 +31,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from user_service.audit import service as audit
 from user_service.audit.service import RequestContext
 from user_service.authz.invalidation import invalidate_decisions
-from user_service.db import utcnow
+from user_service.db import commit_before_slow_call, utcnow
 from user_service.events.outbox import emit
 from user_service.exceptions import BadRequest, Conflict, Forbidden, ServiceUnavailable
 from user_service.kit.pagination import decode_cursor, encode_cursor
@@ -212,19 +213,6 @@ async def open_vault(
         )
         exc.commit = True
         raise
-
-
-async def end_read_transaction(db: AsyncSession) -> None:
-    """End the request's transaction before a broker call.
-
-    A broker may take ``KITE_TIMEOUT_SECONDS`` to answer; an open transaction would pin a
-    pooled connection and, on SQLite (``BEGIN IMMEDIATE``), the one write lock for that long.
-    Nothing has been written yet, so this only ends a read; the outcome is written afterwards
-    with compare-and-set.
-    """
-    if db.new or db.dirty or db.deleted:
-        raise RuntimeError("a broker call must not happen with unflushed changes pending")
-    await db.commit()
 
 
 async def compare_and_set(
@@ -462,7 +450,7 @@ async def verify(
     previous_status = account.status
     was_verified = account.verified_at is not None
     known_expiry = account.access_token_expires_at
-    await end_read_transaction(db)
+    await commit_before_slow_call(db)
 
     now = utcnow()
     values: dict[str, Any] = {"updated_at": now}

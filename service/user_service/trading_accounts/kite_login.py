@@ -9,7 +9,7 @@ import uuid
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from user_service.audit.service import RequestContext
-from user_service.db import utcnow
+from user_service.db import commit_before_slow_call, utcnow
 from user_service.exceptions import Conflict
 from user_service.models import TradingAccount, User
 from user_service.state import AppServices
@@ -20,7 +20,6 @@ from user_service.trading_accounts.accounts import (
     announce,
     broker_for,
     compare_and_set,
-    end_read_transaction,
     open_vault,
     take_over,
     user_actor,
@@ -85,7 +84,7 @@ async def exchange_kite_session(
     expected_blob = account.credentials_sealed
     credentials = await open_vault(db, services, account, actor=user_actor(user), context=context)
     previous_status = account.status
-    await end_read_transaction(db)
+    await commit_before_slow_call(db)
 
     session = await broker.exchange_request_token(
         credentials.api_key, credentials.api_secret, request_token
