@@ -75,10 +75,12 @@ def _changed() -> Conflict:
 
 
 def user_actor(user: User) -> str:
+    """The ``actor`` of audit rows and events caused by a user's request."""
     return f"user:{user.id}"
 
 
 def broker_for(services: AppServices, name: str) -> Broker:
+    """This instance's adapter for ``name`` (503 ``broker_not_configured`` when it has none)."""
     broker = services.brokers.get(name)
     if broker is None:
         raise ServiceUnavailable(
@@ -259,6 +261,7 @@ async def compare_and_set(
 
 
 def with_account(access: AccountAccess, account: TradingAccount) -> AccountAccess:
+    """The caller's access to ``account`` as re-read after a compare-and-set."""
     return dataclasses.replace(access, account=account)
 
 

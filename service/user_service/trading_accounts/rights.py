@@ -86,6 +86,7 @@ async def load_access(db: AsyncSession, account_id: uuid.UUID, user: User) -> Ac
 
 
 def grant_live(membership: TradingAccountMembership, now: dt.datetime) -> bool:
+    """An ended grant is like none: no access, no listing, no release on its behalf."""
     return membership.expires_at is None or membership.expires_at > now
 
 
