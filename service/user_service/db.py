@@ -2,7 +2,9 @@
 
 One transaction per request: ``deps.get_db`` (the ``DbSession`` dependency) opens it,
 services only ``flush()``, and the dependency commits when the endpoint returns (or when a
-``UserServiceError`` asks for its side effects to be kept) and rolls back otherwise.
+``UserServiceError`` asks for its side effects to be kept) and rolls back otherwise. The one
+commit inside a request is ``commit_before_slow_call``: it ends a request's reads before a
+call that may take seconds.
 
 SQLite (the embedded default) gets ``foreign_keys=ON``, WAL and a busy timeout, and every
 transaction starts with ``BEGIN IMMEDIATE`` so that concurrent writers queue on the busy
@@ -253,3 +255,21 @@ async def unit_of_work(
         else:
             await session.commit()
             await _run_after_commit(session)
+
+
+async def commit_before_slow_call(session: AsyncSession) -> None:
+    """End the request's transaction before a call that may take seconds (a broker, a long
+    poll), so that no pooled connection — and on SQLite (``BEGIN IMMEDIATE``) not the one
+    write lock — is held while it runs.
+
+    Only for a request that has read and not yet written: it refuses (``RuntimeError``, a bug)
+    while changes are pending in the session, so no half-made change is committed early. It
+    cannot see rows already flushed, so it comes before the request's first write. Afterwards
+    the request goes on in a new transaction that the unit of work commits or rolls back as
+    usual, and objects loaded before stay usable (``expire_on_commit=False``); but what was
+    read is no longer held by a transaction, so a write that depends on it must check it
+    again (trading accounts write a broker's verdict with compare-and-set).
+    """
+    if session.new or session.dirty or session.deleted:
+        raise RuntimeError("a slow call must not happen with unflushed changes pending")
+    await session.commit()

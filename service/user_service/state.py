@@ -18,7 +18,7 @@ from user_service.kms import KeyProvider
 from user_service.mail.dispatch import MailDispatcher
 from user_service.tokens.access_tokens import TokenService
 from user_service.tokens.signing_keys import Keyring
-from user_service.trading_accounts.broker import Broker
+from user_service.trading_accounts.brokers.base import Broker
 
 
 @dataclass

@@ -1,11 +1,13 @@
-"""The unit of work commits before the response leaves (a 2xx means the change is durable)."""
+"""The unit of work commits before the response leaves (a 2xx means the change is durable);
+the one commit inside a request ends only reads."""
 
 import json
 
 import pytest
-from sqlalchemy import select
+from sqlalchemy import func, select
 
 from tests.fixtures.users import STRONG_PASSWORD, unique_email
+from user_service.db import commit_before_slow_call
 from user_service.models import User
 
 pytestmark = pytest.mark.anyio
@@ -42,3 +44,17 @@ async def test_the_change_is_committed_when_the_response_starts(app):
     }
     await app(scope, receive, send)
     assert seen_at_response_start == [True]
+
+
+async def test_a_commit_before_a_slow_call_ends_the_reads_and_refuses_pending_changes(app):
+    async with app.state.services.sessionmaker() as db:
+        await db.scalar(select(func.count(User.id)))
+        assert db.in_transaction()
+        await commit_before_slow_call(db)
+        assert not db.in_transaction()
+        email = unique_email("pending")
+        db.add(User(email=email, name="P"))
+        with pytest.raises(RuntimeError, match="unflushed changes pending"):
+            await commit_before_slow_call(db)
+    async with app.state.services.sessionmaker() as other:
+        assert await other.scalar(select(User.id).where(User.email == email)) is None

@@ -18,7 +18,7 @@ from tests.trading_accounts.helpers import (
     stored_text_mentioning,
     verified_user,
 )
-from user_service.trading_accounts.kite import IST
+from user_service.trading_accounts.brokers.kite import IST
 
 pytestmark = pytest.mark.anyio
 

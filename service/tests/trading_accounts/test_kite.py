@@ -11,7 +11,7 @@ import pytest
 import respx
 
 from tests.standins.kite import KiteApp, KiteStandinState, running_kite_standin
-from user_service.trading_accounts.broker import (
+from user_service.trading_accounts.brokers.base import (
     Broker,
     BrokerAuthError,
     BrokerError,
@@ -20,7 +20,7 @@ from user_service.trading_accounts.broker import (
     BrokerTimeout,
     BrokerUnavailable,
 )
-from user_service.trading_accounts.kite import (
+from user_service.trading_accounts.brokers.kite import (
     IST,
     KiteConnectBroker,
     kite_checksum,

@@ -7,6 +7,7 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Query, Response
 from pydantic import BaseModel
 
+from user_service.db import commit_before_slow_call
 from user_service.deps import DbSession, Services
 from user_service.events.feed import MAX_WAIT, read_events
 from user_service.oauth.dependencies import RequireScope
@@ -36,7 +37,7 @@ async def events(
     ``wait`` seconds for the first. Without ``after``: the events of the longest token
     lifetime. Pass ``next_cursor`` as ``after`` next time; de-duplicate on ``event_id``."""
     no_store(response)
-    await db.commit()  # authentication done: a long poll must not hold the request's transaction
+    await commit_before_slow_call(db)  # authentication done; the long poll holds no transaction
     settings = services.settings
     items, cursor = await read_events(
         services.sessionmaker,

@@ -1,7 +1,7 @@
 """/v1/trading-accounts: a trader's linked broker accounts (docs/trading-accounts.md).
 
 Every route needs a signed-in user (``CurrentUser``); what the user may do with one account
-(owner, or member with ``view``/``trade``/``manage``) is decided in ``service``. Responses
+(owner, or member with ``view``/``trade``/``manage``) is decided in ``rights``. Responses
 never carry a secret, and none of them may be cached (``Cache-Control: no-store``).
 """
 
@@ -15,7 +15,7 @@ from fastapi import APIRouter, Depends, Query, Response, status
 from user_service.auth.dependencies import CurrentUser
 from user_service.deps import DbSession, RequestCtx, Services
 from user_service.sessions.cookies import no_store
-from user_service.trading_accounts import service
+from user_service.trading_accounts import accounts, kite_login, sharing
 from user_service.trading_accounts.schemas import (
     AccountOut,
     AccountPage,
@@ -42,7 +42,7 @@ async def list_accounts(
     cursor: Annotated[str | None, Query(max_length=300)] = None,
 ) -> AccountPage:
     """Accounts the user owns or that are shared with them, with their role and permissions."""
-    items, next_cursor = await service.list_accounts(db, auth.user, limit=limit, cursor=cursor)
+    items, next_cursor = await accounts.list_accounts(db, auth.user, limit=limit, cursor=cursor)
     return AccountPage(items=items, next_cursor=next_cursor)
 
 
@@ -51,12 +51,12 @@ async def link_account(
     body: LinkIn, auth: CurrentUser, services: Services, db: DbSession, context: RequestCtx
 ) -> AccountOut:
     """Link a broker account; it is ``pending_verification`` until the broker confirms it."""
-    return await service.link(db, services, auth.user, body, context)
+    return await accounts.link(db, services, auth.user, body, context)
 
 
 @router.get("/{account_id}", response_model=AccountOut)
 async def get_account(account_id: uuid.UUID, auth: CurrentUser, db: DbSession) -> AccountOut:
-    return await service.get_account(db, auth.user, account_id)
+    return await accounts.get_account(db, auth.user, account_id)
 
 
 @router.delete("/{account_id}", status_code=status.HTTP_204_NO_CONTENT)
@@ -68,7 +68,7 @@ async def unlink_account(
     context: RequestCtx,
 ) -> Response:
     """Unlink: the sealed credentials and every membership are deleted."""
-    await service.unlink(db, services, auth.user, account_id, context)
+    await accounts.unlink(db, services, auth.user, account_id, context)
     return Response(status_code=status.HTTP_204_NO_CONTENT)
 
 
@@ -82,7 +82,7 @@ async def rotate_credentials(
     context: RequestCtx,
 ) -> AccountOut:
     """Replace the credentials; the account goes back to ``pending_verification``."""
-    return await service.rotate_credentials(db, services, auth.user, account_id, body, context)
+    return await accounts.rotate_credentials(db, services, auth.user, account_id, body, context)
 
 
 @router.get("/{account_id}/kite/login-url", response_model=KiteLoginUrlOut)
@@ -94,7 +94,7 @@ async def kite_login_url(
     context: RequestCtx,
 ) -> KiteLoginUrlOut:
     """Kite's login page for the account's app; the redirect comes back with ``account_id``."""
-    return await service.kite_login_url(db, services, auth.user, account_id, context)
+    return await kite_login.kite_login_url(db, services, auth.user, account_id, context)
 
 
 @router.post("/{account_id}/kite/session", response_model=VerificationOut)
@@ -107,7 +107,7 @@ async def kite_session(
     context: RequestCtx,
 ) -> VerificationOut:
     """Exchange Kite's ``request_token`` for the day's access token; the account turns active."""
-    return await service.exchange_kite_session(
+    return await kite_login.exchange_kite_session(
         db, services, auth.user, account_id, body.request_token, context
     )
 
@@ -121,12 +121,12 @@ async def verify_account(
     context: RequestCtx,
 ) -> VerificationOut:
     """Ask the broker: ``active``, ``invalid`` or ``expired`` (broker faults change nothing)."""
-    return await service.verify(db, services, auth.user, account_id, context)
+    return await accounts.verify(db, services, auth.user, account_id, context)
 
 
 @router.get("/{account_id}/members", response_model=MembersOut)
 async def list_members(account_id: uuid.UUID, auth: CurrentUser, db: DbSession) -> MembersOut:
-    return MembersOut(items=await service.list_members(db, auth.user, account_id))
+    return MembersOut(items=await sharing.list_members(db, auth.user, account_id))
 
 
 @router.post(
@@ -145,7 +145,7 @@ async def add_member(
     context: RequestCtx,
 ) -> MemberOut:
     """Share with a user by email (201), or set an existing member's permissions (200)."""
-    member, created = await service.add_member(db, services, auth.user, account_id, body, context)
+    member, created = await sharing.add_member(db, services, auth.user, account_id, body, context)
     if not created:
         response.status_code = status.HTTP_200_OK
     return member
@@ -156,7 +156,7 @@ async def leave_account(
     account_id: uuid.UUID, auth: CurrentUser, db: DbSession, context: RequestCtx
 ) -> Response:
     """Leave an account shared with you (the same as removing your own user id)."""
-    await service.remove_member(db, auth.user, account_id, auth.user.id, context)
+    await sharing.remove_member(db, auth.user, account_id, auth.user.id, context)
     return Response(status_code=status.HTTP_204_NO_CONTENT)
 
 
@@ -169,5 +169,5 @@ async def remove_member(
     context: RequestCtx,
 ) -> Response:
     """Stop sharing with a member (or, for your own user id, leave the account)."""
-    await service.remove_member(db, auth.user, account_id, user_id, context)
+    await sharing.remove_member(db, auth.user, account_id, user_id, context)
     return Response(status_code=status.HTTP_204_NO_CONTENT)

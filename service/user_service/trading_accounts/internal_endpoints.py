@@ -16,7 +16,7 @@ from user_service.deps import DbSession, RequestCtx, Services
 from user_service.exceptions import Forbidden, Unauthorized
 from user_service.oauth.dependencies import RequireScope
 from user_service.sessions.cookies import no_store
-from user_service.trading_accounts import service
+from user_service.trading_accounts import release
 from user_service.trading_accounts.schemas import ReleasedCredentialsOut, ReleaseIn
 
 
@@ -59,6 +59,6 @@ async def release_credentials(
     """An active account's ``{api_key, api_secret, access_token}``, optionally only when the
     user the service acts for (``on_behalf_of``) owns the account or may trade with it."""
     no_store(response)
-    return await service.release_credentials(
+    return await release.release_credentials(
         db, services, client, account_id, body.on_behalf_of if body else None, context
     )

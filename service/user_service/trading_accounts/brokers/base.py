@@ -1,8 +1,8 @@
-"""The broker seam: what the trading-accounts service needs from any broker (docs/api.md §3).
+"""The broker seam: what trading accounts need from any broker (docs/api.md §3).
 
 Kite Connect is the first implementation (``kite.py``); another broker plugs in by providing
-the same three calls and raising the same errors. Results and errors never carry secrets in
-their ``repr`` or message.
+the same three calls, raising the same errors and being opened in ``open_brokers``
+(``__init__.py``). Results and errors never carry secrets in their ``repr`` or message.
 """
 
 from __future__ import annotations

@@ -1,10 +1,15 @@
-"""The broker adapters one instance uses, built at start-up from the settings."""
+"""Brokers: the adapters one instance uses, built at start-up from the settings.
+
+``base`` — the ``Broker`` protocol, its results and its errors; ``kite`` — the Kite Connect
+adapter. This module is the registry: ``open_brokers`` builds one adapter per broker for
+``AppServices.brokers``, ``close_brokers`` closes them at shutdown.
+"""
 
 from __future__ import annotations
 
 from user_service.config import Settings
-from user_service.trading_accounts.broker import Broker
-from user_service.trading_accounts.kite import KiteConnectBroker
+from user_service.trading_accounts.brokers.base import Broker
+from user_service.trading_accounts.brokers.kite import KiteConnectBroker
 
 
 def open_brokers(settings: Settings) -> dict[str, Broker]:

@@ -30,7 +30,7 @@ import anyio
 import httpx
 import structlog
 
-from user_service.trading_accounts.broker import (
+from user_service.trading_accounts.brokers.base import (
     BrokerAuthError,
     BrokerError,
     BrokerInputError,
