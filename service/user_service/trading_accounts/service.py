@@ -28,6 +28,7 @@ from dataclasses import dataclass
 from typing import Any, Literal
 
 import structlog
+from quantagro_auth.principals import ServicePrincipal
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -49,7 +50,6 @@ from user_service.exceptions import (
 from user_service.kit.pagination import decode_cursor, encode_cursor
 from user_service.metrics import CREDENTIALS_RELEASED
 from user_service.models import TradingAccount, TradingAccountMembership, User
-from user_service.oauth.dependencies import ServiceIdentity
 from user_service.state import AppServices
 from user_service.trading_accounts import repository, vault
 from user_service.trading_accounts.broker import Broker, BrokerAuthError
@@ -958,7 +958,7 @@ async def remove_member(
 async def release_credentials(
     db: AsyncSession,
     services: AppServices,
-    client: ServiceIdentity,
+    client: ServicePrincipal,
     account_id: uuid.UUID,
     on_behalf_of: uuid.UUID | None,
     context: RequestContext,
