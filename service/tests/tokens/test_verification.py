@@ -133,4 +133,5 @@ async def test_refresh_and_mfa_tokens_are_not_bearer_tokens(client):
 async def test_malformed_authorization_headers_are_401(client, header):
     response = await client.get("/v1/users/me", headers={"Authorization": header})
     assert response.status_code == 401
+    assert response.json()["code"] == "invalid_token"
     assert response.headers.get("www-authenticate", "").startswith("Bearer")

@@ -1,10 +1,20 @@
-"""Who is calling: ``CurrentUser`` for user access tokens (docs/api.md §4 verification rules).
+"""Who is calling (docs/api.md §4): the principals, and the dependencies endpoints put in their
+signature. An endpoint with none of them is public, on purpose.
 
-The token is verified locally (no network), then its session is looked up: the service
-rejects tokens of revoked or expired sessions on its own endpoints, and of users who are no
-longer active. ``CurrentUser`` reads the rows in the request's unit of work (endpoints that
-change them need the ORM objects); ``CurrentSession`` answers read-only endpoints from the
-one-second cache of ``auth/cache.py`` under the very same rules (``_refusal``).
+The ``Authorization: Bearer`` header is read in one place, FastAPI's ``HTTPBearer`` (so the
+OpenAPI document declares the scheme on every operation that asks for a caller), and the
+token is verified locally by ``TokenService.verify`` into the SDK's frozen ``UserPrincipal``
+or ``ServicePrincipal``. Then the credential must still be live, under one set of rules for
+every path (``_refusal``, ``service_token_refusal``):
+
+* ``CurrentUser`` — a ``SignedInUser``: the principal with its session and user rows, read in
+  the request's unit of work (for endpoints that change them);
+* ``CurrentSession`` — a ``LiveSession`` from the one-second cache of ``auth/cache.py``, with
+  no unit of work (for read-only endpoints);
+* ``ServiceCaller``, ``RequireScope("…")`` — a ``ServicePrincipal`` whose client is enabled and
+  whose ``jti`` was not revoked (RFC 7009), also cached for a second;
+* ``RequireRole("…")`` — a ``CurrentUser`` holding one of the roles, read from the database
+  on every request, so a demoted admin loses the admin API at once.
 """
 
 from __future__ import annotations
@@ -15,38 +25,57 @@ from dataclasses import dataclass
 from typing import Annotated, Any
 
 from fastapi import Depends, Request
+from fastapi.params import Depends as DependsParam
+from fastapi.params import Security as SecurityParam
+from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
+from quantagro_auth.principals import ServicePrincipal, UserPrincipal
+from sqlalchemy.ext.asyncio import AsyncSession
 
-from user_service.auth.cache import user_owner
+from user_service.auth.cache import client_owner, user_owner
 from user_service.db import read_only, utcnow
 from user_service.deps import DbSession, Services
-from user_service.exceptions import Unauthorized
+from user_service.exceptions import Forbidden, Unauthorized
 from user_service.models import User, UserSession
+from user_service.oauth import repository as oauth_repository
 from user_service.sessions import repository as sessions_repository
 from user_service.state import AppServices
+from user_service.users import repository as users_repository
 from user_service.users.schemas import UserOut
 
+bearer = HTTPBearer(
+    scheme_name="bearer",
+    bearerFormat="JWT",
+    description="A user's access token (from login) or a service token (client credentials).",
+    auto_error=False,  # its refusal would be a 403 without our {"detail", "code"}
+)
+BearerCredentials = Annotated[HTTPAuthorizationCredentials | None, Depends(bearer)]
+"""The header as ``HTTPBearer`` read it; ``None`` when absent or not ``Bearer <token>``."""
 
-def bearer_token(request: Request) -> str:
-    header = request.headers.get("authorization")
-    if not header:
-        raise Unauthorized("Authentication is required.", code="not_authenticated")
-    scheme, _, token = header.partition(" ")
-    if scheme.lower() != "bearer" or not token.strip():
+BEARER_OPTIONAL: dict[str, Any] = {"security": [{}]}
+"""``openapi_extra`` of an operation that reads ``BearerCredentials`` as one way among others
+(a cookie, a client secret): the empty requirement says the bearer token is optional."""
+
+
+async def bearer_token(request: Request, credentials: BearerCredentials) -> str:
+    """The bearer token, or 401: ``not_authenticated`` without an ``Authorization`` header,
+    ``invalid_token`` when it is not ``Bearer <token>`` (RFC 6750 §2.1)."""
+    if credentials is not None:
+        return credentials.credentials
+    if request.headers.get("authorization"):
         raise Unauthorized("Use an 'Authorization: Bearer <token>' header.", code="invalid_token")
-    return token.strip()
+    raise Unauthorized("Authentication is required.", code="not_authenticated")
 
 
-@dataclass(frozen=True)
-class Authenticated:
-    user: User
-    session: UserSession
-    claims: dict[str, Any]
+BearerToken = Annotated[str, Depends(bearer_token)]
 
 
-def _ids(claims: dict[str, Any]) -> tuple[uuid.UUID, uuid.UUID]:
+# --- users --------------------------------------------------------------------------------------
+
+
+def _ids(principal: UserPrincipal) -> tuple[uuid.UUID, uuid.UUID]:
     try:
-        return uuid.UUID(claims["sid"]), uuid.UUID(claims["sub"])
-    except (ValueError, TypeError, KeyError) as exc:
+        return uuid.UUID(principal.session_id), uuid.UUID(principal.user_id)
+    except ValueError as exc:
         raise Unauthorized("The access token is not valid.", code="invalid_token") from exc
 
 
@@ -65,19 +94,32 @@ def _refusal(
     return None
 
 
-async def get_current_user(request: Request, services: Services, db: DbSession) -> Authenticated:
-    claims = await services.tokens.decode(bearer_token(request), expected="user")
-    session_id, user_id = _ids(claims)
+@dataclass(frozen=True, slots=True)
+class SignedInUser:
+    """A user principal whose session and user rows were just read, and found live."""
+
+    principal: UserPrincipal
+    user: User
+    session: UserSession
+
+
+async def signed_in(db: AsyncSession, principal: UserPrincipal) -> SignedInUser:
+    """The principal's rows, read in ``db``; 401 when the session or the user may not call."""
+    session_id, user_id = _ids(principal)
     found = await sessions_repository.session_with_user(db, session_id)
     refusal = _refusal(found, user_id, utcnow())
     if refusal is not None:
         raise refusal
     assert found is not None
     session, user = found
-    return Authenticated(user=user, session=session, claims=claims)
+    return SignedInUser(principal, user, session)
 
 
-CurrentUser = Annotated[Authenticated, Depends(get_current_user)]
+async def current_user(token: BearerToken, services: Services, db: DbSession) -> SignedInUser:
+    return await signed_in(db, await services.tokens.verify(token, "user"))
+
+
+CurrentUser = Annotated[SignedInUser, Depends(current_user)]
 
 
 @dataclass(frozen=True, slots=True)
@@ -128,20 +170,97 @@ async def _read_live_session(
         return LiveSession(session_id, user_id, session.expires_at, await user_out(db, user))
 
 
-@dataclass(frozen=True, slots=True)
-class SessionPrincipal:
-    session: LiveSession
-    claims: dict[str, Any]
-
-
-async def get_session_principal(request: Request, services: Services) -> SessionPrincipal:
-    claims = await services.tokens.decode(bearer_token(request), expected="user")
-    session_id, user_id = _ids(claims)
+async def current_session(token: BearerToken, services: Services) -> LiveSession:
+    session_id, user_id = _ids(await services.tokens.verify(token, "user"))
     live = await live_session(services, session_id, user_id)
     if isinstance(live, Unauthorized):
         raise live
-    return SessionPrincipal(live, claims)
+    return live
 
 
-CurrentSession = Annotated[SessionPrincipal, Depends(get_session_principal)]
+CurrentSession = Annotated[LiveSession, Depends(current_session)]
 """``CurrentUser`` for read-only endpoints: no unit of work, the session's facts cached ≤ 1 s."""
+
+
+def RequireRole(*roles: str) -> DependsParam:  # reads as the gate it is
+    """``Annotated[SignedInUser, RequireRole("admin")]``: a user holding one of ``roles``."""
+    wanted = frozenset(roles)
+
+    async def dependency(auth: CurrentUser, db: DbSession) -> SignedInUser:
+        held = await users_repository.role_names(db, auth.user.id)
+        if wanted.isdisjoint(held):
+            raise Forbidden(
+                f"This needs the role {' or '.join(sorted(wanted))}.", code="role_required"
+            )
+        return auth
+
+    return DependsParam(dependency)
+
+
+# --- services -----------------------------------------------------------------------------------
+
+
+async def service_token_refusal(
+    services: AppServices, db: AsyncSession | None, principal: ServicePrincipal
+) -> Unauthorized | None:
+    """Why a verified service token may not be used (revoked, client gone or disabled), or
+    ``None``; a positive answer is cached for a second (``auth/cache.py``). Without ``db``
+    (callers that write nothing) a read-only session is opened only on a cache miss."""
+    client_id, jti = principal.client_id, str(principal.claims["jti"])
+    cache = services.auth_cache
+    key = ("service_token", jti)
+    if cache is None:
+        return await _read_service_token_refusal(services, db, client_id, jti)
+    if cache.get(key) == client_id or await cache.get_after_read(key) == client_id:
+        return None
+    ticket = cache.ticket()
+    with cache.reading(key):
+        refusal = await _read_service_token_refusal(services, db, client_id, jti)
+    if refusal is None:
+        cache.put(key, client_owner(client_id), client_id, ticket)
+    return refusal
+
+
+async def _read_service_token_refusal(
+    services: AppServices, db: AsyncSession | None, client_id: str, jti: str
+) -> Unauthorized | None:
+    if db is not None:
+        return await _service_token_refusal(db, client_id, jti)
+    async with read_only(services.sessionmaker) as session:
+        return await _service_token_refusal(session, client_id, jti)
+
+
+async def _service_token_refusal(db: AsyncSession, client_id: str, jti: str) -> Unauthorized | None:
+    if await oauth_repository.is_revoked(db, jti):
+        return Unauthorized("This service token has been revoked.", code="token_revoked")
+    client = await oauth_repository.get_client(db, client_id)
+    if client is None or client.disabled_at is not None:
+        return Unauthorized("This client is not active.", code="invalid_client")
+    return None
+
+
+async def live_service(services: AppServices, principal: ServicePrincipal) -> ServicePrincipal:
+    """``principal`` if its token may still be used (no unit of work: see above), else 401."""
+    refusal = await service_token_refusal(services, None, principal)
+    if refusal is not None:
+        raise refusal
+    return principal
+
+
+async def service_caller(token: BearerToken, services: Services) -> ServicePrincipal:
+    return await live_service(services, await services.tokens.verify(token, "service"))
+
+
+ServiceCaller = Annotated[ServicePrincipal, Depends(service_caller)]
+
+
+def RequireScope(scope: str) -> SecurityParam:  # reads as the gate it is
+    """``Annotated[ServicePrincipal, RequireScope("events:read")]``: a service caller holding
+    ``scope``, which the OpenAPI document lists on the operation's security requirement."""
+
+    async def dependency(service: ServiceCaller) -> ServicePrincipal:
+        if not service.has_scope(scope):
+            raise Forbidden(f"This endpoint needs the '{scope}' scope.", code="insufficient_scope")
+        return service
+
+    return SecurityParam(dependency, scopes=[scope])

@@ -5,9 +5,11 @@ from __future__ import annotations
 from typing import Any
 
 from fastapi import APIRouter, Response
+from quantagro_auth.principals import ServicePrincipal
 
+from user_service.auth.dependencies import SignedInUser
 from user_service.authz import service
-from user_service.authz.dependencies import PdpCaller, PdpClient
+from user_service.authz.dependencies import PdpCaller
 from user_service.authz.schemas import BatchCheckIn, BatchDecisionOut, CheckIn, DecisionOut
 from user_service.deps import Services
 
@@ -22,27 +24,14 @@ _ERRORS: dict[int | str, dict[str, Any]] = {
 }
 
 
-def _subject(caller: PdpCaller, named: str | None) -> service.SubjectRef:
-    if caller.user is not None:
-        return service.resolve_subject(
-            user=caller.user.user,
-            claims=caller.user.claims,
-            client_id=None,
-            scopes=frozenset(),
-            named=named,
-        )
-    assert caller.service is not None
-    return service.resolve_subject(
-        user=None,
-        claims=caller.service.claims,
-        client_id=caller.service.client_id,
-        scopes=caller.service.scopes,
-        named=named,
-    )
+def _subject(caller: SignedInUser | ServicePrincipal, named: str | None) -> service.SubjectQuery:
+    if isinstance(caller, SignedInUser):
+        return service.resolve_subject(caller.principal, named, user=caller.user)
+    return service.resolve_subject(caller, named)
 
 
 @router.post("/check", response_model=DecisionOut, responses=_ERRORS)
-async def check(body: CheckIn, caller: PdpClient, services: Services) -> Response:
+async def check(body: CheckIn, caller: PdpCaller, services: Services) -> Response:
     """May the subject do ``permission`` on ``resource``? Always 200 with ``allowed``."""
     subject = _subject(caller, body.subject)
     [decision] = await service.decide(services, subject, [body])
@@ -53,7 +42,7 @@ async def check(body: CheckIn, caller: PdpClient, services: Services) -> Respons
 
 @router.post("/check-batch", response_model=BatchDecisionOut, responses=_ERRORS)
 async def check_batch(
-    body: BatchCheckIn, caller: PdpClient, services: Services
+    body: BatchCheckIn, caller: PdpCaller, services: Services
 ) -> BatchDecisionOut:
     """Up to 50 questions about one subject, answered in order (for the SDK)."""
     subject = _subject(caller, body.subject)

@@ -128,7 +128,7 @@ class Subject:
 
 
 @dataclass(frozen=True, slots=True)
-class AccountAccess:
+class AccountGrant:
     """What the subject may do on the trading account a resource belongs to."""
 
     owner_id: str
@@ -147,7 +147,7 @@ class Resource:
     type: str
     id: str | None = None
     owner_id: str | None = None
-    account: AccountAccess | None = None
+    account: AccountGrant | None = None
 
     def __post_init__(self) -> None:
         if self.type not in RESOURCE_TYPES:
@@ -169,7 +169,7 @@ class Resource:
         owner_frozen: bool = False,
     ) -> Resource:
         """A trading account with the caller's membership permissions on it (none if absent)."""
-        access = AccountAccess(owner_id, frozenset(member_permissions), owner_frozen)
+        access = AccountGrant(owner_id, frozenset(member_permissions), owner_frozen)
         return cls("trading_account", account_id, owner_id, access)
 
     @property

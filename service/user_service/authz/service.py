@@ -24,6 +24,7 @@ from typing import Any, Literal
 import structlog
 from prometheus_client import Counter
 from pydantic import ValidationError
+from quantagro_auth.principals import ServicePrincipal, UserPrincipal
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -79,8 +80,9 @@ def decision_unavailable() -> ServiceUnavailable:
 
 
 @dataclass(frozen=True)
-class SubjectRef:
-    """Who the question is about, with the facts the caller's token proves."""
+class SubjectQuery:
+    """Who the question is about, with the facts the caller's token proves; the evaluator's
+    ``Subject`` is built from it and the database facts (``_subject_facts``)."""
 
     kind: Literal["user", "client"]
     id: str
@@ -112,43 +114,27 @@ def _user_id(value: str, what: str, code: str) -> str:
         raise ValidationFailed(f"{what} must be a user id (a UUID).", code=code) from None
 
 
-def user_subject(user: User, claims: dict[str, object]) -> SubjectRef:
-    """The caller of a user access token: MFA facts from the token that proves them."""
-    mfa_at = claims.get("mfa_at")
-    return SubjectRef(
-        kind="user",
-        id=str(user.id),
-        mfa=claims.get("mfa") is True,
-        mfa_at=dt.datetime.fromtimestamp(mfa_at, dt.UTC) if isinstance(mfa_at, int) else None,
-        user=user,
-    )
-
-
 def resolve_subject(
-    *,
-    user: User | None,
-    claims: dict[str, object],
-    client_id: str | None,
-    scopes: frozenset[str],
-    named: str | None,
-) -> SubjectRef:
-    """A user asks about themselves; a service about a named user, or about itself.
+    caller: UserPrincipal | ServicePrincipal, named: str | None, *, user: User | None = None
+) -> SubjectQuery:
+    """A user asks about themselves (``user``: their row, already read to authenticate them);
+    a service about a named user, or about itself.
 
     A delegated check (a service naming a user) proves nothing about the user's session:
     ``mfa`` is false and ``mfa_at`` unknown, so step-up-protected actions are denied.
     """
-    if user is not None:
-        if named is not None and _user_id(named, "subject", "invalid_subject") != str(user.id):
+    if isinstance(caller, UserPrincipal):
+        user_id = str(user.id) if user is not None else caller.user_id
+        if named is not None and _user_id(named, "subject", "invalid_subject") != user_id:
             raise Forbidden(
                 "A user token can only ask about its own user; a service token with the "
                 "'authz:check' scope may name another subject.",
                 code="subject_not_allowed",
             )
-        return user_subject(user, claims)
-    assert client_id is not None
+        return SubjectQuery("user", user_id, caller.mfa, caller.mfa_at, user=user)
     if named is not None:
-        return SubjectRef(kind="user", id=_user_id(named, "subject", "invalid_subject"))
-    return SubjectRef(kind="client", id=client_id, scopes=scopes)
+        return SubjectQuery(kind="user", id=_user_id(named, "subject", "invalid_subject"))
+    return SubjectQuery(kind="client", id=caller.client_id, scopes=caller.scopes)
 
 
 def parse_resource(ref: str | ResourceIn | None) -> ResourceQuery | None:
@@ -180,7 +166,9 @@ def parse_resource(ref: str | ResourceIn | None) -> ResourceQuery | None:
     return query
 
 
-def _cache_key(subject: SubjectRef, permission: str, resource: ResourceQuery | None) -> str | None:
+def _cache_key(
+    subject: SubjectQuery, permission: str, resource: ResourceQuery | None
+) -> str | None:
     """Everything the caller and the token contribute; database facts ride on the version."""
     if permission.partition(":")[0] in NON_CACHEABLE_NAMESPACES:
         return None
@@ -200,7 +188,7 @@ def _cache_key(subject: SubjectRef, permission: str, resource: ResourceQuery | N
 # --- facts from the database ------------------------------------------------------------------
 
 
-async def _subject_facts(db: AsyncSession, subject: SubjectRef) -> Subject:
+async def _subject_facts(db: AsyncSession, subject: SubjectQuery) -> Subject:
     if subject.kind == "client":
         return Subject.client(subject.id, scopes=subject.scopes)
     user = subject.user or await users_repository.get_by_id(db, uuid.UUID(subject.id))
@@ -290,7 +278,7 @@ def _validated(items: Sequence[CheckItem], batch: bool) -> list[tuple[str, Resou
 
 async def decide(
     services: AppServices,
-    subject: SubjectRef,
+    subject: SubjectQuery,
     items: Sequence[CheckItem],
     *,
     batch: bool = False,

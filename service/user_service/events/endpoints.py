@@ -6,15 +6,16 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Query, Response
 from pydantic import BaseModel
+from quantagro_auth.principals import ServicePrincipal
 
+from user_service.auth.dependencies import RequireScope
 from user_service.db import commit_before_slow_call
 from user_service.deps import DbSession, Services
 from user_service.events.feed import MAX_WAIT, read_events
-from user_service.oauth.dependencies import RequireScope
 from user_service.sessions.cookies import no_store
 
 router = APIRouter(prefix="/v1", tags=["events"])
-EventReader = RequireScope("events:read")
+EventReader = Annotated[ServicePrincipal, RequireScope("events:read")]
 
 
 class EventsPage(BaseModel):
@@ -24,7 +25,7 @@ class EventsPage(BaseModel):
 
 @router.get("/events", response_model=EventsPage)
 async def events(
-    client: EventReader,  # type: ignore[valid-type]  # an Annotated alias
+    client: EventReader,
     services: Services,
     db: DbSession,
     response: Response,

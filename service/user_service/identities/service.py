@@ -30,7 +30,7 @@ from user_service.audit import service as audit
 from user_service.audit.service import RequestContext
 from user_service.auth import guessing
 from user_service.auth import service as auth_service
-from user_service.auth.dependencies import Authenticated
+from user_service.auth.dependencies import SignedInUser
 from user_service.db import utcnow
 from user_service.events.outbox import emit
 from user_service.exceptions import BadRequest, Conflict, NotFound, RateLimited, Unauthorized
@@ -119,7 +119,7 @@ async def start(
     context: RequestContext,
     *,
     persist: bool = False,
-    link_for: Authenticated | None = None,
+    link_for: SignedInUser | None = None,
 ) -> StartedFlow:
     """Begin an authorization-code flow: sign-in, or linking to the signed-in ``link_for``."""
     provider = _provider(services, provider_name)
@@ -161,7 +161,7 @@ async def start_link(
     db: AsyncSession,
     services: AppServices,
     provider_name: str,
-    auth: Authenticated,
+    auth: SignedInUser,
     context: RequestContext,
     *,
     password: str | None,
@@ -571,7 +571,7 @@ async def list_identities(db: AsyncSession, user: User) -> list[ExternalIdentity
 async def unlink(
     db: AsyncSession,
     services: AppServices,
-    auth: Authenticated,
+    auth: SignedInUser,
     identity_id: uuid.UUID,
     context: RequestContext,
 ) -> None:

@@ -23,7 +23,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from user_service.audit import service as audit
 from user_service.audit.service import RequestContext
-from user_service.auth.dependencies import Authenticated
+from user_service.auth.dependencies import SignedInUser
 from user_service.config import Settings
 from user_service.db import utcnow
 from user_service.events.outbox import emit
@@ -114,7 +114,7 @@ async def refuse_if_required(db: AsyncSession, services: AppServices, user: User
 # --- the list -------------------------------------------------------------------------------
 
 
-async def overview(db: AsyncSession, services: AppServices, auth: Authenticated) -> Overview:
+async def overview(db: AsyncSession, services: AppServices, auth: SignedInUser) -> Overview:
     user_id = auth.user.id
     items: list[MfaTotp | MfaPasskey] = [
         *await repository.totp_devices(db, user_id),
@@ -141,7 +141,7 @@ async def _owned(
 
 async def rename(
     db: AsyncSession,
-    auth: Authenticated,
+    auth: SignedInUser,
     factor_id: uuid.UUID,
     name: str,
     context: RequestContext,
@@ -166,7 +166,7 @@ async def rename(
 async def remove(
     db: AsyncSession,
     services: AppServices,
-    auth: Authenticated,
+    auth: SignedInUser,
     factor_id: uuid.UUID,
     context: RequestContext,
 ) -> tuple[int, bool]:
@@ -235,7 +235,7 @@ def _label(factor_type: str, name: str) -> str:
 async def factor_added(
     db: AsyncSession,
     services: AppServices,
-    auth: Authenticated,
+    auth: SignedInUser,
     context: RequestContext,
     *,
     factor_type: FactorType,
@@ -269,7 +269,7 @@ async def factor_added(
 async def factors_removed(
     db: AsyncSession,
     services: AppServices,
-    auth: Authenticated,
+    auth: SignedInUser,
     context: RequestContext,
     *,
     removed: list[tuple[str, uuid.UUID, str]],

@@ -26,7 +26,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from user_service.audit import service as audit
 from user_service.audit.service import RequestContext
 from user_service.auth import service as auth_service
-from user_service.auth.dependencies import Authenticated
+from user_service.auth.dependencies import SignedInUser
 from user_service.db import utcnow
 from user_service.exceptions import (
     BadRequest,
@@ -212,7 +212,7 @@ async def _check_assertion(
 
 
 async def start_registration(
-    db: AsyncSession, services: AppServices, auth: Authenticated
+    db: AsyncSession, services: AppServices, auth: SignedInUser
 ) -> Ceremony:
     user = auth.user
     factors.require_recent_auth(services.settings, auth.session)
@@ -231,7 +231,7 @@ async def start_registration(
 async def finish_registration(
     db: AsyncSession,
     services: AppServices,
-    auth: Authenticated,
+    auth: SignedInUser,
     challenge_id: uuid.UUID,
     name: str | None,
     credential: dict[str, Any],
@@ -395,7 +395,7 @@ async def _start_passkey_session(
 # --- step-up --------------------------------------------------------------------------------
 
 
-async def start_step_up(db: AsyncSession, services: AppServices, auth: Authenticated) -> Ceremony:
+async def start_step_up(db: AsyncSession, services: AppServices, auth: SignedInUser) -> Ceremony:
     return await _assertion_ceremony(
         db, services, STEP_UP, auth.user.id, session_id=auth.session.id
     )
@@ -404,7 +404,7 @@ async def start_step_up(db: AsyncSession, services: AppServices, auth: Authentic
 async def finish_step_up(
     db: AsyncSession,
     services: AppServices,
-    auth: Authenticated,
+    auth: SignedInUser,
     challenge_id: uuid.UUID,
     credential: dict[str, Any],
     context: RequestContext,

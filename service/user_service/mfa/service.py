@@ -30,7 +30,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from user_service.audit import service as audit
 from user_service.audit.service import RequestContext
 from user_service.auth import guessing
-from user_service.auth.dependencies import Authenticated
+from user_service.auth.dependencies import SignedInUser
 from user_service.db import utcnow
 from user_service.exceptions import BadRequest, Conflict, Unauthorized, UserServiceError
 from user_service.kit import crypto
@@ -196,7 +196,7 @@ async def _check_password(
 
 
 async def setup_totp(
-    db: AsyncSession, services: AppServices, auth: Authenticated, name: str | None
+    db: AsyncSession, services: AppServices, auth: SignedInUser, name: str | None
 ) -> TotpSetup:
     """Start adding a TOTP device (recent authentication required): a new pending secret
     replaces any earlier unfinished setup; devices already confirmed stay."""
@@ -212,7 +212,7 @@ async def setup_totp(
 
 
 async def enable_totp(
-    db: AsyncSession, services: AppServices, auth: Authenticated, code: str, context: RequestContext
+    db: AsyncSession, services: AppServices, auth: SignedInUser, code: str, context: RequestContext
 ) -> tuple[list[str], int]:
     """Confirm the pending device with a current code. Returns the 10 backup codes when this
     is the user's first factor (shown once; empty otherwise) and how many other sessions were
@@ -243,7 +243,7 @@ async def enable_totp(
 async def disable_totp(
     db: AsyncSession,
     services: AppServices,
-    auth: Authenticated,
+    auth: SignedInUser,
     context: RequestContext,
     *,
     code: str | None = None,
@@ -289,7 +289,7 @@ async def disable_totp(
 async def regenerate_backup_codes(
     db: AsyncSession,
     services: AppServices,
-    auth: Authenticated,
+    auth: SignedInUser,
     code: str | None,
     context: RequestContext,
 ) -> tuple[list[str], int]:
@@ -474,7 +474,7 @@ async def verify_login(
 async def mark_step_up(
     db: AsyncSession,
     services: AppServices,
-    auth: Authenticated,
+    auth: SignedInUser,
     context: RequestContext,
     *,
     method: str,
@@ -500,7 +500,7 @@ async def mark_step_up(
 
 
 async def step_up(
-    db: AsyncSession, services: AppServices, auth: Authenticated, code: str, context: RequestContext
+    db: AsyncSession, services: AppServices, auth: SignedInUser, code: str, context: RequestContext
 ) -> IssuedToken:
     """Re-prove the second factor for the current session (docs/api.md §3, §4: a fresh ``mfa_at``).
 
@@ -524,7 +524,7 @@ async def step_up(
 async def reauthenticate(
     db: AsyncSession,
     services: AppServices,
-    auth: Authenticated,
+    auth: SignedInUser,
     context: RequestContext,
     *,
     password: str | None = None,

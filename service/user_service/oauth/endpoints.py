@@ -10,6 +10,7 @@ from typing import Any
 
 from fastapi import APIRouter, Response
 
+from user_service.auth.dependencies import BEARER_OPTIONAL
 from user_service.deps import DbSession, RequestCtx, Services
 from user_service.oauth import service
 from user_service.oauth.dependencies import (
@@ -64,7 +65,6 @@ def _no_store(response: Response) -> None:
 )
 async def token(caller: AuthenticatedClient, services: Services, response: Response) -> TokenOut:
     """RFC 6749 §4.4: a service token for the authenticated client; no refresh token."""
-    assert caller.client is not None
     issued, scopes = await service.issue_token(services, caller.client, caller.form)
     _no_store(response)
     return TokenOut(access_token=issued.token, expires_in=issued.expires_in, scope=" ".join(scopes))
@@ -78,7 +78,8 @@ async def token(caller: AuthenticatedClient, services: Services, response: Respo
     openapi_extra=_form_body(
         {"token": "the token to describe", "token_type_hint": "ignored", **_CLIENT_AUTH},
         ["token"],
-    ),
+    )
+    | BEARER_OPTIONAL,
 )
 async def introspect(caller: IntrospectingClient, services: Services) -> Response:
     """RFC 7662: is this token active, and what does it carry? Only for clients holding
@@ -101,7 +102,8 @@ async def introspect(caller: IntrospectingClient, services: Services) -> Respons
     openapi_extra=_form_body(
         {"token": "the service token to revoke", "token_type_hint": "ignored", **_CLIENT_AUTH},
         ["token"],
-    ),
+    )
+    | BEARER_OPTIONAL,
 )
 async def revoke(
     caller: ProtectedResourceClient,

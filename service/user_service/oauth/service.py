@@ -20,14 +20,14 @@ from typing import Any
 from urllib.parse import parse_qsl, unquote_plus
 
 import structlog
+from quantagro_auth.principals import ServicePrincipal
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from user_service.audit import service as audit
 from user_service.audit.service import RequestContext
-from user_service.auth.cache import client_owner
-from user_service.auth.dependencies import LiveSession, live_session
+from user_service.auth.dependencies import LiveSession, live_session, service_token_refusal
 from user_service.authz.catalog import KNOWN_PERMISSIONS
-from user_service.db import read_only, utcnow
+from user_service.db import utcnow
 from user_service.exceptions import Unauthorized, ValidationFailed
 from user_service.kit import crypto
 from user_service.models import OAuthClient
@@ -226,26 +226,27 @@ async def introspect(
     saying which; for user tokens the session must still be live and the user active."""
     token = _token_param(form)
     try:
-        claims = await services.tokens.decode(token, expected="any")
+        principal = await services.tokens.verify(token, "any")
     except Unauthorized:
         return INACTIVE
+    claims = principal.claims
     common: dict[str, Any] = {
         key: claims.get(key) for key in ("exp", "iat", "nbf", "sub", "aud", "iss", "jti")
     }
-    if "client_id" in claims:
-        if await service_token_refusal(services, db, claims) is not None:
+    if isinstance(principal, ServicePrincipal):
+        if await service_token_refusal(services, db, principal) is not None:
             return INACTIVE
         return IntrospectionOut(
             active=True,
             token_use="service",
             token_type="bearer",
             scope=str(claims.get("scope") or ""),
-            client_id=str(claims["client_id"]),
+            client_id=principal.client_id,
             **common,
         )
     try:
-        session_id, user_id = uuid.UUID(str(claims["sid"])), uuid.UUID(str(claims["sub"]))
-    except (KeyError, ValueError):
+        session_id, user_id = uuid.UUID(principal.session_id), uuid.UUID(principal.user_id)
+    except ValueError:
         return INACTIVE
     live = await live_session(services, session_id, user_id)
     if not isinstance(live, LiveSession):
@@ -263,45 +264,6 @@ async def introspect(
     )
 
 
-async def service_token_refusal(
-    services: AppServices, db: AsyncSession | None, claims: dict[str, Any]
-) -> Unauthorized | None:
-    """Why a verified service token may not be used (revoked, client gone or disabled), or
-    ``None``; a positive answer is cached for a second (``auth/cache.py``). Without ``db``
-    (callers that write nothing) a read-only session is opened only on a cache miss."""
-    client_id, jti = str(claims["client_id"]), str(claims["jti"])
-    cache = services.auth_cache
-    key = ("service_token", jti)
-    if cache is None:
-        return await _read_service_token_refusal(services, db, client_id, jti)
-    if cache.get(key) == client_id or await cache.get_after_read(key) == client_id:
-        return None
-    ticket = cache.ticket()
-    with cache.reading(key):
-        refusal = await _read_service_token_refusal(services, db, client_id, jti)
-    if refusal is None:
-        cache.put(key, client_owner(client_id), client_id, ticket)
-    return refusal
-
-
-async def _read_service_token_refusal(
-    services: AppServices, db: AsyncSession | None, client_id: str, jti: str
-) -> Unauthorized | None:
-    if db is not None:
-        return await _service_token_refusal(db, client_id, jti)
-    async with read_only(services.sessionmaker) as session:
-        return await _service_token_refusal(session, client_id, jti)
-
-
-async def _service_token_refusal(db: AsyncSession, client_id: str, jti: str) -> Unauthorized | None:
-    if await repository.is_revoked(db, jti):
-        return Unauthorized("This service token has been revoked.", code="token_revoked")
-    client = await repository.get_client(db, client_id)
-    if client is None or client.disabled_at is not None:
-        return Unauthorized("This client is not active.", code="invalid_client")
-    return None
-
-
 # --- RFC 7009: revocation ---------------------------------------------------------------------
 
 
@@ -317,19 +279,15 @@ async def revoke(
     so the endpoint reveals nothing about tokens the caller does not hold."""
     token = _token_param(form)
     try:
-        claims = await services.tokens.decode(token, expected="service")
+        principal = await services.tokens.verify(token, "service")
     except Unauthorized:
         return
-    if claims.get("client_id") != client_id:
+    if principal.client_id != client_id:
         log.warning("token_revocation_refused", client_id=client_id, reason="not_own_token")
         return
-    now = utcnow()
+    jti = str(principal.claims["jti"])
     revoked = await repository.revoke_token(
-        db,
-        jti=str(claims["jti"]),
-        client_id=client_id,
-        expires_at=dt.datetime.fromtimestamp(int(claims["exp"]), dt.UTC),
-        now=now,
+        db, jti=jti, client_id=client_id, expires_at=principal.expires_at, now=utcnow()
     )
     if revoked:
         await audit.record(
@@ -337,7 +295,7 @@ async def revoke(
             "client.token_revoked",
             context=context,
             actor=f"client:{client_id}",
-            details={"client_id": client_id, "jti": str(claims["jti"])},
+            details={"client_id": client_id, "jti": jti},
         )
 
 

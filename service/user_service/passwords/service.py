@@ -27,7 +27,7 @@ from user_service import one_time_tokens
 from user_service.audit import service as audit
 from user_service.audit.service import RequestContext
 from user_service.auth import guessing, password_policy
-from user_service.auth.dependencies import Authenticated
+from user_service.auth.dependencies import SignedInUser
 from user_service.db import utcnow
 from user_service.events.outbox import emit
 from user_service.exceptions import BadRequest, RateLimited, ValidationFailed
@@ -92,7 +92,7 @@ def _emit(db: AsyncSession, event_type: str, user_id: uuid.UUID, **payload: obje
 async def change_password(
     db: AsyncSession,
     services: AppServices,
-    auth: Authenticated,
+    auth: SignedInUser,
     current_password: str,
     new_password: str,
     context: RequestContext,

@@ -7,7 +7,7 @@ import uuid
 from fastapi import APIRouter, Body, Request, Response, status
 
 from user_service.audit import service as audit
-from user_service.auth.dependencies import CurrentUser, bearer_token
+from user_service.auth.dependencies import BEARER_OPTIONAL, BearerCredentials, CurrentUser
 from user_service.db import utcnow
 from user_service.deps import DbSession, RequestCtx, Services
 from user_service.exceptions import Unauthorized
@@ -64,13 +64,14 @@ async def refresh(
     )
 
 
-@router.post("/logout", response_model=LogoutOut)
+@router.post("/logout", response_model=LogoutOut, openapi_extra=BEARER_OPTIONAL)
 async def logout(
     request: Request,
     response: Response,
     services: Services,
     db: DbSession,
     context: RequestCtx,
+    bearer: BearerCredentials,
     body: LogoutIn | None = Body(default=None),
 ) -> LogoutOut:
     """Sign out this session (or every session). Works with the access token or the cookie."""
@@ -81,11 +82,11 @@ async def logout(
     # Only a live credential signs anyone out: the access token of a live session, or the
     # current refresh token (a rotated one is reuse). A dead one falls through to the cookie.
     session = None
-    if request.headers.get("authorization"):
+    if bearer is not None:
         try:
-            claims = await services.tokens.decode(bearer_token(request), expected="user")
-            session = await service.live_session(db, uuid.UUID(claims["sid"]))
-            if session is not None and str(session.user_id) != claims["sub"]:
+            principal = await services.tokens.verify(bearer.credentials, "user")
+            session = await service.live_session(db, uuid.UUID(principal.session_id))
+            if session is not None and str(session.user_id) != principal.user_id:
                 session = None
         except Unauthorized:
             session = None  # an expired access token: fall back to the cookie

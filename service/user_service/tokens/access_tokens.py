@@ -15,12 +15,18 @@ import datetime as dt
 import time
 import uuid
 from dataclasses import dataclass
-from typing import Any, Literal
+from typing import Any, Literal, overload
 
 import anyio
 import anyio.to_thread
 import jwt
 from quantagro_auth.errors import TokenExpired, TokenInvalid, TokenKindMismatch
+from quantagro_auth.principals import (
+    Principal,
+    ServicePrincipal,
+    UserPrincipal,
+    principal_from_claims,
+)
 from quantagro_auth.verification import TOKEN_TYPE, verify_access_token
 
 from user_service.exceptions import Unauthorized
@@ -59,8 +65,8 @@ class TokenService:
         self.access_ttl = access_ttl
         self.service_ttl = service_ttl
         self._limiter = anyio.CapacityLimiter(sign_workers)
-        # (kind, token) -> (claims, keep until): see ``decode``.
-        self._verified: dict[tuple[str, str], tuple[dict[str, Any], float]] = {}
+        # (kind, token) -> (principal, keep until): see ``verify``.
+        self._verified: dict[tuple[str, str], tuple[Principal, float]] = {}
 
     async def _sign(self, claims: dict[str, Any]) -> str:
         kid, private_key = await self.keyring.signing_key()
@@ -118,11 +124,18 @@ class TokenService:
         claims.update({"client_id": client_id, "scope": " ".join(scopes)})
         return IssuedToken(await self._sign(claims), self.service_ttl, claims["jti"], claims)
 
-    async def decode(
-        self, token: str, expected: Literal["user", "service", "any"] = "user"
-    ) -> dict[str, Any]:
-        """Verify with the platform's one set of rules (``quantagro_auth.verification``, the
-        SDK every resource server runs), this instance's keyring as the key source.
+    @overload
+    async def verify(self, token: str, expected: Literal["user"]) -> UserPrincipal: ...
+    @overload
+    async def verify(self, token: str, expected: Literal["service"]) -> ServicePrincipal: ...
+    @overload
+    async def verify(self, token: str, expected: Literal["any"]) -> Principal: ...
+
+    async def verify(self, token: str, expected: Literal["user", "service", "any"]) -> Principal:
+        """The one verifier: the platform's rules (``quantagro_auth.verification``, the SDK
+        every resource server runs) with this instance's keyring as the key source, giving
+        the SDK's frozen principal (a ``UserPrincipal`` or a ``ServicePrincipal``, told apart
+        by their claims, each accepted only where ``expected`` allows it).
 
         A token that verified is remembered for ``VERIFIED_CACHE_SECONDS`` (and never past its
         ``exp``): the same bytes verify the same way, and an RSA-4096 verification costs more
@@ -133,21 +146,29 @@ class TokenService:
         key = (expected, token)
         hit = self._verified.get(key)
         if hit is not None:
-            if hit[1] > now and hit[0]["exp"] > now:
-                return dict(hit[0])
+            if hit[1] > now:
+                return hit[0]
             del self._verified[key]
         try:
             claims = await verify_access_token(
                 token, self.keyring, issuer=self.issuer, audience=self.audience, expected=expected
             )
+            principal = principal_from_claims(claims, token)
         except TokenExpired as exc:
             raise Unauthorized("The access token has expired.", code="token_expired") from exc
         except TokenKindMismatch as exc:
             raise invalid_token("This kind of token is not accepted here.") from exc
-        except TokenInvalid as exc:
+        except (TokenInvalid, KeyError, ValueError) as exc:
             raise invalid_token() from exc
         if isinstance(claims.get("exp"), int):
             if len(self._verified) >= VERIFIED_CACHE_SIZE:
                 self._verified.clear()
-            self._verified[key] = (dict(claims), now + VERIFIED_CACHE_SECONDS)
-        return claims
+            self._verified[key] = (principal, min(now + VERIFIED_CACHE_SECONDS, claims["exp"]))
+        return principal
+
+    async def decode(
+        self, token: str, expected: Literal["user", "service", "any"] = "user"
+    ) -> dict[str, Any]:
+        """The verified claims (``verify``), for code that reads claims the principal does not
+        name (introspection, revocation)."""
+        return dict((await self.verify(token, expected)).claims)

@@ -9,27 +9,28 @@ a service token without the scope with 403 ``insufficient_scope``. Responses are
 from __future__ import annotations
 
 import uuid
+from typing import Annotated
 
-from fastapi import APIRouter, Body, Depends, Request, Response
+from fastapi import APIRouter, Body, Depends, Response
+from quantagro_auth.principals import ServicePrincipal, UserPrincipal
 
+from user_service.auth.dependencies import BearerCredentials, RequireScope
 from user_service.deps import DbSession, RequestCtx, Services
 from user_service.exceptions import Forbidden, Unauthorized
-from user_service.oauth.dependencies import RequireScope
 from user_service.sessions.cookies import no_store
 from user_service.trading_accounts import release
 from user_service.trading_accounts.schemas import ReleasedCredentialsOut, ReleaseIn
 
 
-async def refuse_user_tokens(request: Request, services: Services) -> None:
+async def refuse_user_tokens(credentials: BearerCredentials, services: Services) -> None:
     """Tell a user token apart from a bad one: 403 rather than the generic 401."""
-    scheme, _, token = request.headers.get("authorization", "").partition(" ")
-    if scheme.lower() != "bearer" or not token.strip():
+    if credentials is None:
         return  # the scope dependency answers 401
     try:
-        claims = await services.tokens.decode(token.strip(), expected="any")
+        principal = await services.tokens.verify(credentials.credentials, "any")
     except Unauthorized:
         return
-    if "sid" in claims:
+    if isinstance(principal, UserPrincipal):
         raise Forbidden(
             "User tokens cannot fetch broker credentials; this endpoint is for services "
             "holding the 'credentials:read' scope.",
@@ -43,13 +44,13 @@ router = APIRouter(
     dependencies=[Depends(refuse_user_tokens), Depends(no_store)],
 )
 
-CredentialsReader = RequireScope("credentials:read")
+CredentialsReader = Annotated[ServicePrincipal, RequireScope("credentials:read")]
 
 
 @router.post("/{account_id}/credentials", response_model=ReleasedCredentialsOut)
 async def release_credentials(
     account_id: uuid.UUID,
-    client: CredentialsReader,  # type: ignore[valid-type]  # an Annotated alias
+    client: CredentialsReader,
     services: Services,
     db: DbSession,
     context: RequestCtx,

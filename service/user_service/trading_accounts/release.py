@@ -8,6 +8,7 @@ from __future__ import annotations
 import uuid
 
 import structlog
+from quantagro_auth.principals import ServicePrincipal
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from user_service.audit import service as audit
@@ -16,7 +17,6 @@ from user_service.db import on_commit, utcnow
 from user_service.exceptions import Conflict, Forbidden
 from user_service.metrics import CREDENTIALS_RELEASED
 from user_service.models import TradingAccount, User
-from user_service.oauth.dependencies import ServiceIdentity
 from user_service.state import AppServices
 from user_service.trading_accounts import repository
 from user_service.trading_accounts.accounts import ACTIVE, EXPIRED, announce, open_vault
@@ -35,7 +35,7 @@ log = structlog.get_logger(__name__)
 async def release_credentials(
     db: AsyncSession,
     services: AppServices,
-    client: ServiceIdentity,
+    client: ServicePrincipal,
     account_id: uuid.UUID,
     on_behalf_of: uuid.UUID | None,
     context: RequestContext,

@@ -37,8 +37,8 @@ router = APIRouter(prefix="/v1/users", tags=["users"])
 
 
 @router.get("/me", response_model=UserOut)
-async def me(principal: CurrentSession) -> UserOut:
-    return principal.session.profile
+async def me(session: CurrentSession) -> UserOut:
+    return session.profile
 
 
 @router.patch("/me", response_model=UserOut)
