@@ -1,8 +1,9 @@
 """Who is calling (docs/api.md §4): the principals, and the dependencies endpoints put in their
 signature. An endpoint with none of them is public, on purpose.
 
-The ``Authorization: Bearer`` header is read in one place, FastAPI's ``HTTPBearer`` (so the
-OpenAPI document declares the scheme on every operation that asks for a caller), and the
+The ``Authorization: Bearer`` header is read in one place, ``_BearerScheme`` (a FastAPI
+security scheme, so the OpenAPI document declares it on every operation that asks for a
+caller), and the
 token is verified locally by ``TokenService.verify`` into the SDK's frozen ``UserPrincipal``
 or ``ServicePrincipal``. Then the credential must still be live, under one set of rules for
 every path (``_refusal``, ``service_token_refusal``):
@@ -25,9 +26,10 @@ from dataclasses import dataclass
 from typing import Annotated, Any
 
 from fastapi import Depends, Request
+from fastapi.openapi.models import HTTPBearer as HTTPBearerModel
 from fastapi.params import Depends as DependsParam
 from fastapi.params import Security as SecurityParam
-from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
+from fastapi.security.base import SecurityBase
 from quantagro_auth.principals import ServicePrincipal, UserPrincipal
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -42,31 +44,58 @@ from user_service.state import AppServices
 from user_service.users import repository as users_repository
 from user_service.users.schemas import UserOut
 
-bearer = HTTPBearer(
-    scheme_name="bearer",
-    bearerFormat="JWT",
-    description="A user's access token (from login) or a service token (client credentials).",
-    auto_error=False,  # its refusal would be a 403 without our {"detail", "code"}
-)
-BearerCredentials = Annotated[HTTPAuthorizationCredentials | None, Depends(bearer)]
-"""The header as ``HTTPBearer`` read it; ``None`` when absent or not ``Bearer <token>``."""
+
+class _BearerScheme(SecurityBase):
+    """``Authorization: Bearer <token>`` (RFC 6750 §2.1), declared in the OpenAPI document as
+    ``HTTPBearer`` declares it, and read in the same one dependency that refuses it: FastAPI
+    solves every nested dependency again on each request (docs/performance.md), so reading
+    the header with ``HTTPBearer`` and refusing it in a second dependency cost a level."""
+
+    def __init__(self) -> None:
+        self.model = HTTPBearerModel(
+            bearerFormat="JWT",
+            description="A user's access token (from login) or a service token "
+            "(client credentials).",
+        )
+        self.scheme_name = "bearer"
+
+    @staticmethod
+    def token(request: Request) -> str | None:
+        """The token of a ``Bearer`` header; ``None`` when absent or of another scheme."""
+        scheme, _, token = request.headers.get("authorization", "").partition(" ")
+        token = token.strip()
+        return token if scheme.lower() == "bearer" and token else None
+
+
+class _OptionalBearer(_BearerScheme):
+    async def __call__(self, request: Request) -> str | None:
+        return self.token(request)
+
+
+class _RequiredBearer(_BearerScheme):
+    async def __call__(self, request: Request) -> str:
+        """The bearer token, or 401: ``not_authenticated`` without an ``Authorization``
+        header, ``invalid_token`` when it is not ``Bearer <token>``."""
+        token = self.token(request)
+        if token is not None:
+            return token
+        if request.headers.get("authorization"):
+            raise Unauthorized(
+                "Use an 'Authorization: Bearer <token>' header.", code="invalid_token"
+            )
+        raise Unauthorized("Authentication is required.", code="not_authenticated")
+
+
+BearerToken = Annotated[str, Depends(_RequiredBearer())]
+"""The caller's bearer token; 401 without one."""
+
+BearerTokenIfAny = Annotated[str | None, Depends(_OptionalBearer())]
+"""The bearer token when the caller sent one (``None`` otherwise), for endpoints that also
+accept another credential (a cookie, a client secret)."""
 
 BEARER_OPTIONAL: dict[str, Any] = {"security": [{}]}
-"""``openapi_extra`` of an operation that reads ``BearerCredentials`` as one way among others
+"""``openapi_extra`` of an operation that reads ``BearerTokenIfAny`` as one way among others
 (a cookie, a client secret): the empty requirement says the bearer token is optional."""
-
-
-async def bearer_token(request: Request, credentials: BearerCredentials) -> str:
-    """The bearer token, or 401: ``not_authenticated`` without an ``Authorization`` header,
-    ``invalid_token`` when it is not ``Bearer <token>`` (RFC 6750 §2.1)."""
-    if credentials is not None:
-        return credentials.credentials
-    if request.headers.get("authorization"):
-        raise Unauthorized("Use an 'Authorization: Bearer <token>' header.", code="invalid_token")
-    raise Unauthorized("Authentication is required.", code="not_authenticated")
-
-
-BearerToken = Annotated[str, Depends(bearer_token)]
 
 
 # --- users --------------------------------------------------------------------------------------

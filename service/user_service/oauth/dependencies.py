@@ -11,7 +11,7 @@ from typing import Annotated, Generic, TypeVar
 from fastapi import Depends, Request
 from quantagro_auth.principals import ServicePrincipal
 
-from user_service.auth.dependencies import BearerCredentials, live_service
+from user_service.auth.dependencies import BearerTokenIfAny, live_service
 from user_service.db import unit_of_work
 from user_service.deps import DbSession, RequestCtx, Services
 from user_service.models import OAuthClient
@@ -67,14 +67,14 @@ async def _bearer_client(
 
 async def get_protected_resource(
     request: Request,
-    bearer: BearerCredentials,
+    bearer: BearerTokenIfAny,
     services: Services,
     db: DbSession,
     context: RequestCtx,
 ) -> ClientForm[OAuthClient | ServicePrincipal]:
     """RFC 7662 §2.1 / RFC 7009 §2.1: client credentials, or the client's own service token."""
     if bearer is not None:
-        return await _bearer_client(request, services, bearer.credentials)
+        return await _bearer_client(request, services, bearer)
     client = await get_authenticated_client(request, services, db, context)
     return ClientForm(client.form, client.client)
 
@@ -86,13 +86,13 @@ ProtectedResourceClient = Annotated[
 
 
 async def get_introspecting_client(
-    request: Request, bearer: BearerCredentials, services: Services, context: RequestCtx
+    request: Request, bearer: BearerTokenIfAny, services: Services, context: RequestCtx
 ) -> ClientForm[OAuthClient | ServicePrincipal]:
     """``ProtectedResourceClient`` for introspection, which writes nothing when the caller is
     authenticated: a service token needs no unit of work at all; a secret is checked in one
     (its failure is audited and committed, as on the token endpoint)."""
     if bearer is not None:
-        return await _bearer_client(request, services, bearer.credentials)
+        return await _bearer_client(request, services, bearer)
     async with unit_of_work(services.sessionmaker, services=services) as db:
         client = await get_authenticated_client(request, services, db, context)
     return ClientForm(client.form, client.client)

@@ -7,7 +7,7 @@ import uuid
 from fastapi import APIRouter, Body, Request, Response, status
 
 from user_service.audit import service as audit
-from user_service.auth.dependencies import BEARER_OPTIONAL, BearerCredentials, CurrentUser
+from user_service.auth.dependencies import BEARER_OPTIONAL, BearerTokenIfAny, CurrentUser
 from user_service.db import utcnow
 from user_service.deps import DbSession, RequestCtx, Services
 from user_service.exceptions import Unauthorized
@@ -71,7 +71,7 @@ async def logout(
     services: Services,
     db: DbSession,
     context: RequestCtx,
-    bearer: BearerCredentials,
+    bearer: BearerTokenIfAny,
     body: LogoutIn | None = Body(default=None),
 ) -> LogoutOut:
     """Sign out this session (or every session). Works with the access token or the cookie."""
@@ -84,7 +84,7 @@ async def logout(
     session = None
     if bearer is not None:
         try:
-            principal = await services.tokens.verify(bearer.credentials, "user")
+            principal = await services.tokens.verify(bearer, "user")
             session = await service.live_session(db, uuid.UUID(principal.session_id))
             if session is not None and str(session.user_id) != principal.user_id:
                 session = None

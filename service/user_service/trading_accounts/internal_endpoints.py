@@ -14,7 +14,7 @@ from typing import Annotated
 from fastapi import APIRouter, Body, Depends, Response
 from quantagro_auth.principals import ServicePrincipal, UserPrincipal
 
-from user_service.auth.dependencies import BearerCredentials, RequireScope
+from user_service.auth.dependencies import BearerTokenIfAny, RequireScope
 from user_service.deps import DbSession, RequestCtx, Services
 from user_service.exceptions import Forbidden, Unauthorized
 from user_service.sessions.cookies import no_store
@@ -22,12 +22,12 @@ from user_service.trading_accounts import release
 from user_service.trading_accounts.schemas import ReleasedCredentialsOut, ReleaseIn
 
 
-async def refuse_user_tokens(credentials: BearerCredentials, services: Services) -> None:
+async def refuse_user_tokens(token: BearerTokenIfAny, services: Services) -> None:
     """Tell a user token apart from a bad one: 403 rather than the generic 401."""
-    if credentials is None:
+    if token is None:
         return  # the scope dependency answers 401
     try:
-        principal = await services.tokens.verify(credentials.credentials, "any")
+        principal = await services.tokens.verify(token, "any")
     except Unauthorized:
         return
     if isinstance(principal, UserPrincipal):
