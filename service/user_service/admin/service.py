@@ -39,8 +39,8 @@ from user_service.models import Policy, User
 from user_service.sessions import service as sessions
 from user_service.state import AppServices
 from user_service.users import repository as users_repository
-
-ADMIN_ROLE = "admin"
+from user_service.users import service as users_service
+from user_service.users.repository import ADMIN_ROLE
 
 
 def _actor(admin: User | None) -> str:
@@ -149,18 +149,6 @@ async def unfreeze_user(
     return await user_detail(db, user_id)
 
 
-async def ensure_another_admin(db: AsyncSession, target: User) -> None:
-    """Refuse a change that would leave no active admin (checked under a lock)."""
-    await repository.lock_admin_role(db)
-    admins = await repository.active_admin_ids(db)
-    if admins <= {target.id}:
-        raise Conflict(
-            "This change would leave the platform without an active admin; make another "
-            "user an admin first.",
-            code="last_admin",
-        )
-
-
 async def change_status(
     db: AsyncSession,
     services: AppServices,
@@ -181,7 +169,7 @@ async def change_status(
         return await user_detail(db, user_id)
     roles = await users_repository.role_names(db, user.id)
     if previous == "active" and ADMIN_ROLE in roles:
-        await ensure_another_admin(db, user)
+        await users_service.ensure_another_admin(db, user)
     user.status = body.status
     user.updated_at = utcnow()
     await db.flush()
@@ -232,7 +220,7 @@ async def _apply_roles(
     if previous == wanted:
         return previous
     if ADMIN_ROLE in previous and ADMIN_ROLE not in wanted and user.status == "active":
-        await ensure_another_admin(db, user)
+        await users_service.ensure_another_admin(db, user)
     await users_repository.set_roles(
         db, user.id, [known[name] for name in wanted], granted_by=_actor(admin)
     )
