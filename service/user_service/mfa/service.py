@@ -355,6 +355,46 @@ async def prove_second_factor(
 # --- the second step of login ---------------------------------------------------------------
 
 
+async def start_login_challenge(
+    db: AsyncSession,
+    services: AppServices,
+    user: User,
+    context: RequestContext,
+    *,
+    persist: bool,
+    first_factor: str,
+) -> str:
+    """Open the second step of a sign-in whose first factor (``pwd``, ``fed``) was right;
+    returns the ``session_token`` that names it (stored only as a hash)."""
+    raw = crypto.new_token(crypto.MFA_SESSION_PREFIX)
+    ttl = dt.timedelta(seconds=services.settings.mfa_challenge_ttl_seconds)
+    await repository.add_challenge(
+        db,
+        MfaChallenge(
+            token_hash=crypto.hash_token(raw),
+            user_id=user.id,
+            expires_at=utcnow() + ttl,
+            persist_session=persist,
+            device_fingerprint=context.device_fingerprint,
+            ip=context.ip,
+            user_agent=(context.user_agent or "")[:512] or None,
+            first_factor=None if first_factor == "pwd" else first_factor,
+        ),
+    )
+    return raw
+
+
+async def login_methods(db: AsyncSession, user_id: uuid.UUID) -> list[str]:
+    """What the MFA step accepts for this user: ``totp`` and/or ``passkey`` (the factors they
+    hold), and ``backup_code``."""
+    methods = []
+    if await repository.totp_devices(db, user_id):
+        methods.append("totp")
+    if await repository.passkeys(db, user_id):
+        methods.append("passkey")
+    return [*methods, "backup_code"]
+
+
 async def open_login_challenge(
     db: AsyncSession, services: AppServices, session_token: str
 ) -> tuple[MfaChallenge, User]:
