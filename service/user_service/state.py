@@ -33,8 +33,8 @@ class AppServices:
     rate_limiter: RateLimiter
     trusted_proxies: list[Network]
     password_rules: PasswordRules
+    mail: MailDispatcher
     redis: Redis | None = None
-    mail: MailDispatcher | None = None
     decision_cache: DecisionCache = field(default_factory=DecisionCache)
     # Who-is-calling facts for one second (auth/cache.py); set up with the app's lifespan.
     auth_cache: AuthCache | None = None

@@ -29,7 +29,6 @@ from user_service.db import utcnow
 from user_service.events.outbox import emit
 from user_service.exceptions import Conflict, Forbidden, NotFound
 from user_service.mail import messages
-from user_service.mail.dispatch import notify
 from user_service.mail.templates import MailKind
 from user_service.mfa import repository, sealed
 from user_service.models import MfaPasskey, MfaTotp, User, UserSession
@@ -198,13 +197,14 @@ async def end_other_sessions(db: AsyncSession, user: User, keep: uuid.UUID, chan
 
 def mail_change(
     db: AsyncSession,
+    services: AppServices,
     user: User,
     context: RequestContext,
     kind: MailKind,
     sessions_revoked: int,
     factor: str | None = None,
 ) -> None:
-    notify(
+    services.mail.notify(
         db,
         user,
         messages.mfa_changed,
@@ -255,7 +255,7 @@ async def factor_added(
             db, "mfa.enabled", user.id, method=factor_type, other_sessions_revoked=revoked
         )
     kind = MailKind.MFA_ENABLED if first else MailKind.MFA_FACTOR_ADDED
-    mail_change(db, user, context, kind, revoked, _label(factor_type, name))
+    mail_change(db, services, user, context, kind, revoked, _label(factor_type, name))
     await audit.record(
         db,
         "mfa.enabled" if first else "mfa.factor_added",
@@ -299,7 +299,7 @@ async def factors_removed(
         )
     labels = ", ".join(_label(t, n) for t, _, n in removed)
     kind = MailKind.MFA_DISABLED if off else MailKind.MFA_FACTOR_REMOVED
-    mail_change(db, user, context, kind, revoked, labels)
+    mail_change(db, services, user, context, kind, revoked, labels)
     await audit.record(
         db,
         "mfa.disabled" if off else "mfa.factor_removed",

@@ -36,7 +36,6 @@ from user_service.exceptions import BadRequest, Conflict, Unauthorized, UserServ
 from user_service.kit import crypto
 from user_service.kit.ratelimit import Attempt
 from user_service.mail import messages
-from user_service.mail.dispatch import notify
 from user_service.mail.templates import MailKind
 from user_service.mfa import backup_codes, factors, repository, sealed, totp
 from user_service.mfa.backup_codes import CodeKind
@@ -118,7 +117,7 @@ async def _spend_backup_code(
         return False
     remaining = len(rows) - 1
     if remaining <= LOW_BACKUP_CODES:
-        notify(
+        services.mail.notify(
             db,
             user,
             messages.backup_codes_low,
@@ -318,7 +317,7 @@ async def regenerate_backup_codes(
     factors.emit_user_event(
         db, "mfa.backup_codes_regenerated", user.id, other_sessions_revoked=revoked
     )
-    factors.mail_change(db, user, context, MailKind.BACKUP_CODES_REGENERATED, revoked)
+    factors.mail_change(db, services, user, context, MailKind.BACKUP_CODES_REGENERATED, revoked)
     await audit.record(
         db,
         "mfa.backup_codes_regenerated",

@@ -34,7 +34,6 @@ from user_service.exceptions import BadRequest, RateLimited, ValidationFailed
 from user_service.kit import crypto
 from user_service.kit.passwords import normalise_password
 from user_service.mail import messages
-from user_service.mail.dispatch import notify
 from user_service.mfa import repository as mfa_repository
 from user_service.models import PasswordResetToken, User
 from user_service.passwords import repository
@@ -67,7 +66,7 @@ async def _apply_new_password(
 def _notify_changed(
     db: AsyncSession, services: AppServices, user: User, context: RequestContext, now: dt.datetime
 ) -> None:
-    notify(
+    services.mail.notify(
         db,
         user,
         messages.password_changed,
@@ -183,7 +182,7 @@ async def request_reset(
         await repository.add_reset_token(
             db, user.id, crypto.hash_token(raw), now=now, expires_at=now + ttl
         )
-        notify(
+        services.mail.notify(
             db,
             user,
             messages.password_reset,
