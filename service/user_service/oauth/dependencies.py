@@ -127,7 +127,7 @@ async def get_introspecting_client(
     scheme = request.headers.get("authorization", "").partition(" ")[0].lower()
     if scheme == "bearer":
         return await _bearer_client(request, services)
-    async with unit_of_work(services.sessionmaker, services=services) as db:
+    async with unit_of_work(services.sessionmaker) as db:
         return await get_authenticated_client(request, services, db, context)
 
 
