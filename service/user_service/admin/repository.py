@@ -9,14 +9,14 @@ from collections.abc import Sequence
 from sqlalchemy import and_, func, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from user_service.models import Role, User, UserRole, UserSession
+from user_service.models import Role, User, UserRole, UserSession, UserStatus
 
 
 async def page_users(
     db: AsyncSession,
     *,
     q: str | None,
-    status: str | None,
+    status: UserStatus | None,
     before: tuple[dt.datetime, uuid.UUID] | None,
     limit: int,
 ) -> Sequence[User]:

@@ -14,6 +14,7 @@ from user_service.kit.validation import (
     Password,
     Phone,
 )
+from user_service.models import UserStatus
 from user_service.users.schemas import TimeZone, UserOut
 
 
@@ -32,7 +33,7 @@ class RegisterOut(BaseModel):
     user_id: str
     email: str
     name: str
-    status: str
+    status: UserStatus
 
 
 class LoginIn(BaseModel):

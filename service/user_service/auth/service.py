@@ -17,7 +17,7 @@ from user_service.exceptions import Conflict, Forbidden, RateLimited, Unauthoriz
 from user_service.kit.ratelimit import Attempt
 from user_service.mfa import repository as mfa_repository
 from user_service.mfa import service as mfa_service
-from user_service.models import User
+from user_service.models import User, UserStatus
 from user_service.risk import service as risk
 from user_service.sessions import service as sessions
 from user_service.state import AppServices
@@ -49,7 +49,7 @@ async def register(
         phone=data.phone,
         timezone=data.timezone or "Asia/Kolkata",
         locale=data.locale or "en-IN",
-        status="active",
+        status=UserStatus.ACTIVE,
     )
     await create_account(db, user, context)
     await verification.send_verification_email(db, services, user)
@@ -131,7 +131,7 @@ async def refuse_inactive(
     """Every way of signing in (password, passkey, identity provider) refuses a suspended or
     deactivated account the same way: audited ``login.failed``, 403 ``account_inactive``;
     asked only once the first factor was proven, so the status is not revealed without it."""
-    if user.status == "active":
+    if user.status == UserStatus.ACTIVE:
         return
     await audit.record(
         db,

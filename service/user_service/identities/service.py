@@ -50,7 +50,7 @@ from user_service.mail import messages
 from user_service.mail.templates import MailKind
 from user_service.mfa import repository as mfa_repository
 from user_service.mfa import service as mfa_service
-from user_service.models import ExternalIdentity, OidcFlow, User
+from user_service.models import ExternalIdentity, OidcFlow, User, UserStatus
 from user_service.sessions import repository as sessions_repository
 from user_service.sessions.service import SessionGrant
 from user_service.state import AppServices
@@ -377,7 +377,7 @@ async def _register(
         name=identity.name or identity.email.split("@", 1)[0][:200],
         timezone="Asia/Kolkata",
         locale="en-IN",
-        status="active",
+        status=UserStatus.ACTIVE,
         email_verified_at=now,  # the provider verified it (email_verified: true)
     )
     await auth_service.create_account(db, user, context, via=flow.provider)
@@ -474,7 +474,7 @@ async def _link_signed_in(
         or session.revoked_at is not None
         or session.expires_at <= utcnow()
         or user is None
-        or user.status != "active"
+        or user.status != UserStatus.ACTIVE
     ):
         raise Unauthorized("This session has been signed out.", code="session_revoked")
     known = await repository.identity_by_subject(db, flow.provider, identity.subject)

@@ -39,7 +39,7 @@ from user_service.mail import messages
 from user_service.mail.templates import MailKind
 from user_service.mfa import backup_codes, factors, repository, sealed, totp
 from user_service.mfa.backup_codes import CodeKind
-from user_service.models import MfaChallenge, MfaTotp, User
+from user_service.models import MfaChallenge, MfaTotp, User, UserStatus
 from user_service.risk import service as risk
 from user_service.sessions import service as sessions
 from user_service.sessions.service import SessionGrant
@@ -413,7 +413,11 @@ async def open_login_challenge(
             "This sign-in attempt has expired. Sign in again.", code="mfa_session_expired"
         )
     user = await users_repository.get_by_id(db, challenge.user_id)
-    if user is None or user.status != "active" or not await repository.is_enabled(db, user.id):
+    if (
+        user is None
+        or user.status != UserStatus.ACTIVE
+        or not await repository.is_enabled(db, user.id)
+    ):
         raise session_invalid()  # account suspended or MFA switched off since the password step
     return challenge, user
 

@@ -30,7 +30,7 @@ from user_service.db import utcnow
 from user_service.exceptions import Forbidden
 from user_service.kit.ip import mask_ip
 from user_service.mail import messages
-from user_service.models import User, UserSession
+from user_service.models import MarkerKind, User, UserSession
 from user_service.risk import geo, repository
 from user_service.risk.repository import Marker
 from user_service.sessions.devices import describe_device
@@ -116,12 +116,12 @@ async def assess(
     candidates: list[Marker] = []
     device = device_key(context)
     if device:
-        candidates.append(("device", device))
+        candidates.append((MarkerKind.DEVICE, device))
     network = mask_ip(context.ip) if context.ip else None
     if network and network != "invalid":
-        candidates.append(("network", network))
+        candidates.append((MarkerKind.NETWORK, network))
     if country:
-        candidates.append(("country", country))
+        candidates.append((MarkerKind.COUNTRY, country))
 
     if not await repository.has_markers(db, user.id):
         return Assessment(0, [], country, True, candidates)

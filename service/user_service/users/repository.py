@@ -19,6 +19,7 @@ from user_service.models import (
     User,
     UserPreferences,
     UserRole,
+    UserStatus,
 )
 
 ADMIN_ROLE = "admin"
@@ -134,6 +135,6 @@ async def active_admin_ids(db: AsyncSession) -> set[uuid.UUID]:
         select(User.id)
         .join(UserRole, UserRole.user_id == User.id)
         .join(Role, Role.id == UserRole.role_id)
-        .where(Role.name == ADMIN_ROLE, User.status == "active")
+        .where(Role.name == ADMIN_ROLE, User.status == UserStatus.ACTIVE)
     )
     return set(result.scalars())

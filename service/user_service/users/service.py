@@ -15,7 +15,7 @@ from user_service.authz.invalidation import invalidate_decisions
 from user_service.events.outbox import emit
 from user_service.exceptions import Conflict, Unauthorized, ValidationFailed
 from user_service.mfa import repository as mfa_repository
-from user_service.models import User, UserPreferences
+from user_service.models import User, UserPreferences, UserStatus
 from user_service.sessions.service import revoke_user_sessions
 from user_service.state import AppServices
 from user_service.users import repository
@@ -117,7 +117,7 @@ async def deactivate(
     await guessing.succeeded(services, attempt)
     if ADMIN_ROLE in await repository.role_names(db, user.id):
         await ensure_another_admin(db, user)
-    user.status = "deactivated"
+    user.status = UserStatus.DEACTIVATED
     await db.flush()
     revoked = await revoke_user_sessions(db, user.id, reason="account_deactivated")
     await audit.record(
