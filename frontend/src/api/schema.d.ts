@@ -2207,6 +2207,12 @@ export interface components {
             other_sessions_revoked: number;
         };
         /**
+         * MfaMethod
+         * @description A way to pass the MFA step: a TOTP code, a passkey, or a backup code.
+         * @enum {string}
+         */
+        MfaMethod: "totp" | "passkey" | "backup_code";
+        /**
          * MfaPresentCondition
          * @description The subject's session proved a second factor at some point.
          */
@@ -2222,7 +2228,7 @@ export interface components {
             /** Expires In */
             expires_in: number;
             /** Methods */
-            methods: string[];
+            methods: components["schemas"]["MfaMethod"][];
             /** Session Token */
             session_token: string;
             /**

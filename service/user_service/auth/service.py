@@ -17,6 +17,7 @@ from user_service.exceptions import Conflict, Forbidden, RateLimited, Unauthoriz
 from user_service.kit.ratelimit import Attempt
 from user_service.mfa import repository as mfa_repository
 from user_service.mfa import service as mfa_service
+from user_service.mfa.enums import MfaMethod
 from user_service.models import User, UserStatus
 from user_service.risk import service as risk
 from user_service.sessions import service as sessions
@@ -91,7 +92,7 @@ async def create_account(
 class MfaPending:
     session_token: str
     expires_in: int
-    methods: list[str]
+    methods: list[MfaMethod]
 
 
 async def _acquire_login_attempt(

@@ -17,7 +17,6 @@ from __future__ import annotations
 import datetime as dt
 import uuid
 from dataclasses import dataclass
-from typing import Literal
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -31,12 +30,11 @@ from user_service.exceptions import Conflict, Forbidden, NotFound
 from user_service.mail import messages
 from user_service.mail.templates import MailKind
 from user_service.mfa import repository, sealed
+from user_service.mfa.enums import FactorType, MfaMethod
 from user_service.models import MfaPasskey, MfaTotp, User, UserSession
 from user_service.sessions import service as sessions
 from user_service.state import AppServices
 from user_service.users import repository as users_repository
-
-FactorType = Literal["totp", "passkey"]
 
 
 @dataclass(frozen=True)
@@ -63,7 +61,7 @@ class Added:
 
 
 def describe(item: MfaTotp | MfaPasskey) -> Factor:
-    kind: FactorType = "totp" if isinstance(item, MfaTotp) else "passkey"
+    kind: FactorType = MfaMethod.TOTP if isinstance(item, MfaTotp) else MfaMethod.PASSKEY
     return Factor(item.id, kind, item.name, item.created_at, item.last_used_at)
 
 

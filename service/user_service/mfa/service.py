@@ -38,7 +38,7 @@ from user_service.kit.ratelimit import Attempt
 from user_service.mail import messages
 from user_service.mail.templates import MailKind
 from user_service.mfa import backup_codes, factors, repository, sealed, totp
-from user_service.mfa.backup_codes import CodeKind
+from user_service.mfa.enums import CodeKind, MfaMethod
 from user_service.models import MfaChallenge, MfaTotp, User, UserStatus
 from user_service.risk import service as risk
 from user_service.sessions import service as sessions
@@ -142,13 +142,14 @@ async def spend_code(
     that device's last) or an unused backup code. When ≤ 3 backup codes remain after one is
     spent, the user is e-mailed."""
     kind = backup_codes.classify_code(code)
-    if kind is None or (kind == "backup_code" and not allow_backup):
+    if kind is None or (kind == MfaMethod.BACKUP_CODE and not allow_backup):
         return None
-    if kind == "totp":
+    if kind == MfaMethod.TOTP:
         if devices is None:
             devices = await repository.totp_devices(db, user.id)
-        return "totp" if await _spend_totp(db, services, user.id, code, devices) else None
-    return "backup_code" if await _spend_backup_code(db, services, user, code, context) else None
+        return MfaMethod.TOTP if await _spend_totp(db, services, user.id, code, devices) else None
+    spent = await _spend_backup_code(db, services, user, code, context)
+    return MfaMethod.BACKUP_CODE if spent else None
 
 
 async def _require_enabled(db: AsyncSession, user_id: uuid.UUID) -> None:
@@ -234,7 +235,13 @@ async def enable_totp(
     if not await repository.confirm_device(db, pending.id, now=utcnow()):
         raise Conflict("This authenticator is already set up.", code="mfa_already_enabled")
     added = await factors.factor_added(
-        db, services, auth, context, factor_type="totp", factor_id=pending.id, name=pending.name
+        db,
+        services,
+        auth,
+        context,
+        factor_type=MfaMethod.TOTP,
+        factor_id=pending.id,
+        name=pending.name,
     )
     return added.backup_codes, added.sessions_revoked
 
@@ -279,7 +286,7 @@ async def disable_totp(
         services,
         auth,
         context,
-        removed=[("totp", d.id, d.name) for d in devices],
+        removed=[(MfaMethod.TOTP, d.id, d.name) for d in devices],
         verified_with=method,
     )
     return revoked, remaining > 0
@@ -383,15 +390,15 @@ async def start_login_challenge(
     return raw
 
 
-async def login_methods(db: AsyncSession, user_id: uuid.UUID) -> list[str]:
+async def login_methods(db: AsyncSession, user_id: uuid.UUID) -> list[MfaMethod]:
     """What the MFA step accepts for this user: ``totp`` and/or ``passkey`` (the factors they
     hold), and ``backup_code``."""
     methods = []
     if await repository.totp_devices(db, user_id):
-        methods.append("totp")
+        methods.append(MfaMethod.TOTP)
     if await repository.passkeys(db, user_id):
-        methods.append("passkey")
-    return [*methods, "backup_code"]
+        methods.append(MfaMethod.PASSKEY)
+    return [*methods, MfaMethod.BACKUP_CODE]
 
 
 async def open_login_challenge(
@@ -506,7 +513,7 @@ async def verify_login(
         db, services, user, challenge, context, method=method, second_factor_amr=["otp"]
     )
     codes_left: int | None = None
-    if method == "backup_code":
+    if method == MfaMethod.BACKUP_CODE:
         codes_left = await repository.count_unused_backup_codes(db, user.id)
     return LoginVerified(grant, codes_left)
 
