@@ -137,8 +137,7 @@ async def build_services(settings: Settings) -> AppServices:
 
 
 async def close_services(services: AppServices) -> None:
-    if services.mail is not None:
-        await services.mail.aclose()
+    await services.mail.aclose()
     await services.decision_cache.stop()
     await services.rate_limiter.aclose()
     if services.redis is not None:

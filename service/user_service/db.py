@@ -34,7 +34,7 @@ from sqlalchemy.ext.asyncio import (
     async_sessionmaker,
     create_async_engine,
 )
-from sqlalchemy.orm import DeclarativeBase
+from sqlalchemy.orm import DeclarativeBase, Session
 from sqlalchemy.types import TypeDecorator
 
 from user_service.exceptions import UserServiceError
@@ -214,18 +214,31 @@ async def read_only(sessionmaker: async_sessionmaker[AsyncSession]) -> AsyncIter
 
 AfterCommit = Callable[[], Awaitable[None]]
 
+_UNIT_OF_WORK = "unit_of_work"
+_AFTER_COMMIT = "after_commit"
 
-def on_commit(session: AsyncSession, callback: AfterCommit) -> None:
+
+def in_unit_of_work(session: AsyncSession | Session) -> bool:
+    """True when ``session`` was opened by :func:`unit_of_work`, whose after-commit callbacks
+    run once it has committed, before its caller goes on (a request: before the response)."""
+    return _UNIT_OF_WORK in session.info
+
+
+def on_commit(session: AsyncSession | Session, callback: AfterCommit) -> None:
     """Run ``callback`` once this unit of work has committed (never if it rolls back).
 
     For effects outside the database that must not happen for a change that did not:
-    sending mail, publishing a cache invalidation.
+    sending mail, publishing a cache invalidation. Outside a unit of work nobody would run
+    the callback, so that is an error rather than an effect silently lost.
     """
-    session.info.setdefault("after_commit", []).append(callback)
+    if not in_unit_of_work(session):
+        raise RuntimeError("on_commit needs a session opened by db.unit_of_work")
+    session.info[_AFTER_COMMIT].append(callback)
 
 
 async def _run_after_commit(session: AsyncSession) -> None:
-    callbacks: list[AfterCommit] = session.info.pop("after_commit", [])
+    callbacks: list[AfterCommit] = session.info[_AFTER_COMMIT]
+    session.info[_AFTER_COMMIT] = []
     for callback in callbacks:
         try:
             await callback()
@@ -235,11 +248,12 @@ async def _run_after_commit(session: AsyncSession) -> None:
 
 @asynccontextmanager
 async def unit_of_work(
-    sessionmaker: async_sessionmaker[AsyncSession], **info: Any
+    sessionmaker: async_sessionmaker[AsyncSession],
 ) -> AsyncIterator[AsyncSession]:
     """Yield a session; commit on success, keep or discard side effects on error."""
     async with sessionmaker() as session:
-        session.info.update(info)
+        session.info[_UNIT_OF_WORK] = True
+        session.info[_AFTER_COMMIT] = []
         try:
             yield session
         except UserServiceError as error:

@@ -9,7 +9,6 @@ from fastapi import Depends, Request
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from user_service.audit.service import RequestContext
-from user_service.db import unit_of_work
 from user_service.kit.ip import client_ip
 from user_service.state import AppServices
 
@@ -25,7 +24,7 @@ Services = Annotated[AppServices, Depends(get_services)]
 
 
 async def get_db(services: Services) -> AsyncIterator[AsyncSession]:
-    async with unit_of_work(services.sessionmaker, services=services) as session:
+    async with services.unit_of_work() as session:
         yield session
 
 

@@ -1630,8 +1630,7 @@ export interface components {
             phone: string | null;
             /** Roles */
             roles: string[];
-            /** Status */
-            status: string;
+            status: components["schemas"]["UserStatus"];
             /** Timezone */
             timezone: string;
             /** Trading Accounts */
@@ -1659,8 +1658,7 @@ export interface components {
             name: string;
             /** Roles */
             roles: string[];
-            /** Status */
-            status: string;
+            status: components["schemas"]["UserStatus"];
             /**
              * Updated At
              * Format: date-time
@@ -1823,8 +1821,7 @@ export interface components {
         DeactivateOut: {
             /** Sessions Revoked */
             sessions_revoked: number;
-            /** Status */
-            status: string;
+            status: components["schemas"]["UserStatus"];
         };
         /** DecisionOut */
         DecisionOut: {
@@ -2210,6 +2207,12 @@ export interface components {
             other_sessions_revoked: number;
         };
         /**
+         * MfaMethod
+         * @description A way to pass the MFA step: a TOTP code, a passkey, or a backup code.
+         * @enum {string}
+         */
+        MfaMethod: "totp" | "passkey" | "backup_code";
+        /**
          * MfaPresentCondition
          * @description The subject's session proved a second factor at some point.
          */
@@ -2225,7 +2228,7 @@ export interface components {
             /** Expires In */
             expires_in: number;
             /** Methods */
-            methods: string[];
+            methods: components["schemas"]["MfaMethod"][];
             /** Session Token */
             session_token: string;
             /**
@@ -2537,8 +2540,7 @@ export interface components {
             email: string;
             /** Name */
             name: string;
-            /** Status */
-            status: string;
+            status: components["schemas"]["UserStatus"];
             /** User Id */
             user_id: string;
         };
@@ -2685,11 +2687,7 @@ export interface components {
         StatusIn: {
             /** Reason */
             reason?: string | null;
-            /**
-             * Status
-             * @enum {string}
-             */
-            status: "active" | "suspended" | "deactivated";
+            status: components["schemas"]["UserStatus"];
         };
         /** StepUpOut */
         StepUpOut: {
@@ -2769,8 +2767,7 @@ export interface components {
             phone: string | null;
             /** Roles */
             roles: string[];
-            /** Status */
-            status: string;
+            status: components["schemas"]["UserStatus"];
             /** Timezone */
             timezone: string;
             /** User Id */
@@ -2784,12 +2781,18 @@ export interface components {
             next_cursor: string | null;
         };
         /**
+         * UserStatus
+         * @description Whether the account may be used. A freeze is a flag beside it (``frozen_at``).
+         * @enum {string}
+         */
+        UserStatus: "active" | "suspended" | "deactivated";
+        /**
          * UserStatusCondition
          * @description The subject user's status is one of ``in`` (clients never satisfy it).
          */
         UserStatusCondition: {
             /** In */
-            in: ("active" | "suspended" | "deactivated")[];
+            in: components["schemas"]["UserStatus"][];
             /**
              * @description discriminator enum property added by openapi-typescript
              * @enum {string}
@@ -3243,7 +3246,7 @@ export interface operations {
             query?: {
                 /** @description part of email or name */
                 q?: string | null;
-                status?: ("active" | "suspended" | "deactivated") | null;
+                status?: components["schemas"]["UserStatus"] | null;
                 limit?: number;
                 cursor?: string | null;
             };

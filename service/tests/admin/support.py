@@ -19,7 +19,6 @@ from user_service.admin import service as admin_service
 from user_service.authz.invalidation import invalidate_decisions
 from user_service.cli import app as cli_app
 from user_service.config import get_settings
-from user_service.db import unit_of_work
 from user_service.users import repository as users_repository
 
 
@@ -27,7 +26,7 @@ from user_service.users import repository as users_repository
 async def db_session(app: FastAPI) -> AsyncIterator[AsyncSession]:
     """One committed unit of work against the app's database (after-commit hooks run)."""
     services = app.state.services
-    async with unit_of_work(services.sessionmaker, services=services) as db:
+    async with services.unit_of_work() as db:
         yield db
 
 

@@ -7,8 +7,8 @@ from sqlalchemy import select, update
 
 from tests.admin.support import db_session, signed_in_admin, signed_in_with_roles
 from tests.fixtures.users import login, register, signed_in_user, unique_email
-from user_service.admin import repository as admin_repository
 from user_service.models import OutboxEvent, User
+from user_service.users import repository as users_repository
 
 pytestmark = pytest.mark.anyio
 
@@ -202,7 +202,7 @@ async def test_a_demoted_admin_loses_the_admin_api_at_once(client, app):
 async def test_the_last_active_admin_cannot_be_removed(client, app):
     admin = await signed_in_admin(client, app)
     async with db_session(app) as db:  # admins left by other tests must not count here
-        others = await admin_repository.active_admin_ids(db) - {uuid.UUID(admin.user_id)}
+        others = await users_repository.active_admin_ids(db) - {uuid.UUID(admin.user_id)}
         if others:
             await db.execute(update(User).where(User.id.in_(others)).values(status="deactivated"))
     demote = await client.put(

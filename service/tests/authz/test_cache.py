@@ -5,12 +5,18 @@ import types
 import uuid
 
 import pytest
+from sqlalchemy.ext.asyncio import async_sessionmaker
 
 from tests.authz.builders import seeded
 from user_service.authz import cache as cache_module
 from user_service.authz.cache import DecisionCache
 from user_service.authz.evaluator import Decision
-from user_service.authz.invalidation import Invalidation, invalidate_decisions
+from user_service.authz.invalidation import (
+    Invalidation,
+    invalidate_decisions,
+    publish_invalidations_to,
+)
+from user_service.db import unit_of_work
 
 pytestmark = pytest.mark.anyio
 
@@ -82,13 +88,17 @@ async def test_a_zero_ttl_disables_the_cache():
 
 async def test_invalidations_merge_per_unit_of_work_and_wait_for_the_commit():
     cache = DecisionCache()
-    db = types.SimpleNamespace(info={"services": types.SimpleNamespace(decision_cache=cache)})
     user_id, account_id = uuid.uuid4(), uuid.uuid4()
-    invalidate_decisions(db, user_ids=[user_id])
-    invalidate_decisions(db, account_ids=[account_id])
-    assert cache.version == 0  # nothing before the commit
-    [callback] = db.info["after_commit"]
-    await callback()
+    async with unit_of_work(async_sessionmaker()) as db:
+        publish_invalidations_to(db, cache)
+        invalidate_decisions(db, user_ids=[user_id])
+        invalidate_decisions(db, account_ids=[account_id])
+        assert cache.version == 0  # nothing before the commit
     assert cache.version == 1
     assert cache.stats["invalidations"] == 1
-    assert "authz_invalidation" not in db.info
+
+
+async def test_an_invalidation_nobody_would_publish_is_an_error():
+    async with unit_of_work(async_sessionmaker()) as db:
+        with pytest.raises(RuntimeError, match="publisher"):
+            invalidate_decisions(db, user_ids=[uuid.uuid4()])

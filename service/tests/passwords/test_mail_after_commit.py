@@ -105,6 +105,9 @@ class SlowSender:
         self.sent.append(message)
 
 
+ADDRESSES = {"mail_from": "Q <q@example.com>", "frontend_url": "http://f"}
+
+
 def a_message(to: str = "x@example.com") -> EmailMessage:
     return messages.email_verification(
         to=to, sender="Q <q@example.com>", frontend_url="http://f", token="qev_" + "t" * 40
@@ -113,7 +116,7 @@ def a_message(to: str = "x@example.com") -> EmailMessage:
 
 async def test_dispatcher_never_blocks_and_bounds_what_is_pending():
     sender = SlowSender(0.2)
-    dispatcher = MailDispatcher(sender, max_pending=2, shutdown_grace=2)
+    dispatcher = MailDispatcher(sender, **ADDRESSES, max_pending=2, shutdown_grace=2)
     started = time.perf_counter()
     assert dispatcher.submit(a_message("a@example.com"))
     assert dispatcher.submit(a_message("b@example.com"))
@@ -132,7 +135,7 @@ async def test_dispatcher_cancels_what_outlives_the_shutdown_grace():
             raise MailDeliveryError(transient=True)
 
     dispatcher = MailDispatcher(
-        Refusing(), attempts=100, initial_wait=0.5, max_wait=1, shutdown_grace=0.1
+        Refusing(), **ADDRESSES, attempts=100, initial_wait=0.5, max_wait=1, shutdown_grace=0.1
     )
     dispatcher.submit(a_message())
     started = time.perf_counter()

@@ -9,6 +9,7 @@ from pydantic import TypeAdapter, ValidationError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from user_service.kit.validation import Email
+from user_service.models import UserStatus
 from user_service.oauth.cli import run_command
 from user_service.state import AppServices
 
@@ -48,5 +49,5 @@ def create_admin(
     typer.echo(f"{action} {address} (user {user_id}); roles: {', '.join(roles)}")
     if not created and password is not None:
         typer.echo("note: the existing user's password was left unchanged")
-    if status != "active":
+    if status != UserStatus.ACTIVE:
         typer.echo(f"warning: the account is {status}; activate it through the admin API")

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import uuid
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any
 
 from fastapi import APIRouter, Body, Query, Response
 
@@ -21,6 +21,7 @@ from user_service.audit import service as audit
 from user_service.authz.policy_schema import PolicyOut
 from user_service.deps import DbSession, RequestCtx, Services
 from user_service.kit.validation import UtcDateTime
+from user_service.models import UserStatus
 from user_service.users.endpoints import audit_event_out
 from user_service.users.schemas import AuditPage
 
@@ -45,7 +46,7 @@ async def list_users(
     admin: AdminUser,
     db: DbSession,
     q: Annotated[str | None, Query(max_length=200, description="part of email or name")] = None,
-    status: Literal["active", "suspended", "deactivated"] | None = None,
+    status: UserStatus | None = None,
     limit: Limit = 50,
     cursor: Cursor = None,
 ) -> UserPage:

@@ -1,4 +1,4 @@
-"""SQL of the admin API: searching users and counting the admins that must remain."""
+"""SQL of the admin API: searching users and counting their sessions."""
 
 from __future__ import annotations
 
@@ -9,14 +9,14 @@ from collections.abc import Sequence
 from sqlalchemy import and_, func, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from user_service.models import Role, User, UserRole, UserSession
+from user_service.models import Role, User, UserRole, UserSession, UserStatus
 
 
 async def page_users(
     db: AsyncSession,
     *,
     q: str | None,
-    status: str | None,
+    status: UserStatus | None,
     before: tuple[dt.datetime, uuid.UUID] | None,
     limit: int,
 ) -> Sequence[User]:
@@ -53,23 +53,6 @@ async def roles_of(db: AsyncSession, user_ids: Sequence[uuid.UUID]) -> dict[uuid
     for user_id, name in result.all():
         roles[user_id].append(name)
     return roles
-
-
-async def lock_admin_role(db: AsyncSession) -> None:
-    """Serialise changes that can remove an admin (row lock on PostgreSQL; SQLite's
-    ``BEGIN IMMEDIATE`` already serialises writers), so two admins demoting each other at
-    once cannot leave none."""
-    await db.execute(select(Role.id).where(Role.name == "admin").with_for_update())
-
-
-async def active_admin_ids(db: AsyncSession) -> set[uuid.UUID]:
-    result = await db.execute(
-        select(User.id)
-        .join(UserRole, UserRole.user_id == User.id)
-        .join(Role, Role.id == UserRole.role_id)
-        .where(Role.name == "admin", User.status == "active")
-    )
-    return set(result.scalars())
 
 
 async def count_active_sessions(db: AsyncSession, user_id: uuid.UUID, now: dt.datetime) -> int:

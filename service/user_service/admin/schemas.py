@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import datetime as dt
-from typing import Annotated, Literal
+from typing import Annotated
 
 from pydantic import BaseModel, Field, StringConstraints
 
 from user_service.authz.policy_schema import PolicyOut
 from user_service.kit.validation import STRICT_BODY
+from user_service.models import UserStatus
 
 RoleName = Annotated[str, StringConstraints(min_length=1, max_length=64)]
 
@@ -17,7 +18,7 @@ class AdminUserOut(BaseModel):
     user_id: str
     email: str
     name: str
-    status: str
+    status: UserStatus
     roles: list[str]
     email_verified: bool
     created_at: dt.datetime
@@ -45,7 +46,7 @@ class UserPage(BaseModel):
 class StatusIn(BaseModel):
     model_config = STRICT_BODY
 
-    status: Literal["active", "suspended", "deactivated"]
+    status: UserStatus
     reason: Annotated[str, StringConstraints(max_length=500)] | None = None
 
 

@@ -35,12 +35,12 @@ from user_service.exceptions import BadRequest, Conflict, NotFound, ValidationFa
 from user_service.kit.pagination import MAX_LIMIT, decode_cursor, encode_cursor
 from user_service.kit.validation import cursor_datetime, cursor_str, cursor_uuid
 from user_service.mfa import repository as mfa_repository
-from user_service.models import Policy, User
+from user_service.models import Policy, User, UserStatus
 from user_service.sessions import service as sessions
 from user_service.state import AppServices
 from user_service.users import repository as users_repository
-
-ADMIN_ROLE = "admin"
+from user_service.users import service as users_service
+from user_service.users.repository import ADMIN_ROLE
 
 
 def _actor(admin: User | None) -> str:
@@ -71,7 +71,7 @@ def _user_out(user: User, roles: list[str]) -> AdminUserOut:
 
 
 async def list_users(
-    db: AsyncSession, *, q: str | None, status: str | None, limit: int, cursor: str | None
+    db: AsyncSession, *, q: str | None, status: UserStatus | None, limit: int, cursor: str | None
 ) -> tuple[list[AdminUserOut], str | None]:
     if not 1 <= limit <= MAX_LIMIT:
         raise BadRequest(f"limit must be between 1 and {MAX_LIMIT}.", code="invalid_limit")
@@ -149,18 +149,6 @@ async def unfreeze_user(
     return await user_detail(db, user_id)
 
 
-async def ensure_another_admin(db: AsyncSession, target: User) -> None:
-    """Refuse a change that would leave no active admin (checked under a lock)."""
-    await repository.lock_admin_role(db)
-    admins = await repository.active_admin_ids(db)
-    if admins <= {target.id}:
-        raise Conflict(
-            "This change would leave the platform without an active admin; make another "
-            "user an admin first.",
-            code="last_admin",
-        )
-
-
 async def change_status(
     db: AsyncSession,
     services: AppServices,
@@ -181,12 +169,12 @@ async def change_status(
         return await user_detail(db, user_id)
     roles = await users_repository.role_names(db, user.id)
     if previous == "active" and ADMIN_ROLE in roles:
-        await ensure_another_admin(db, user)
+        await users_service.ensure_another_admin(db, user)
     user.status = body.status
     user.updated_at = utcnow()
     await db.flush()
     revoked = 0
-    if body.status != "active":
+    if body.status != UserStatus.ACTIVE:
         revoked = await sessions.revoke_user_sessions(db, user.id, reason=f"{body.status}_by_admin")
     details = {
         "change": "status",
@@ -231,8 +219,8 @@ async def _apply_roles(
     previous = await users_repository.role_names(db, user.id)
     if previous == wanted:
         return previous
-    if ADMIN_ROLE in previous and ADMIN_ROLE not in wanted and user.status == "active":
-        await ensure_another_admin(db, user)
+    if ADMIN_ROLE in previous and ADMIN_ROLE not in wanted and user.status == UserStatus.ACTIVE:
+        await users_service.ensure_another_admin(db, user)
     await users_repository.set_roles(
         db, user.id, [known[name] for name in wanted], granted_by=_actor(admin)
     )
@@ -411,7 +399,7 @@ async def create_admin(
             email=email,
             password_hash=await services.hasher.hash(password),
             name=name,
-            status="active",
+            status=UserStatus.ACTIVE,
             email_verified_at=now,
         )
         db.add(user)

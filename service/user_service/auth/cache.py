@@ -39,6 +39,7 @@ from sqlalchemy import event
 from sqlalchemy.engine import Engine
 from sqlalchemy.orm import ORMExecuteState, Session, UOWTransaction
 
+from user_service.db import in_unit_of_work, on_commit
 from user_service.models import (
     MfaPasskey,
     MfaTotp,
@@ -302,8 +303,8 @@ def _after_commit(session: Session) -> None:
     cache.forget(owners)
     if cache.redis is None:
         return
-    if "services" in session.info:  # a request's unit of work: published before it answers
-        session.info.setdefault("after_commit", []).append(lambda: cache.publish(owners))
+    if in_unit_of_work(session):  # a request's unit of work: published before it answers
+        on_commit(session, lambda: cache.publish(owners))
     else:
         with contextlib.suppress(RuntimeError):  # no running loop: the TTL bounds it
             task = asyncio.get_running_loop().create_task(cache.publish(owners))

@@ -14,6 +14,8 @@ from user_service.kit.validation import (
     Password,
     Phone,
 )
+from user_service.mfa.enums import MfaMethod
+from user_service.models import UserStatus
 from user_service.users.schemas import TimeZone, UserOut
 
 
@@ -32,7 +34,7 @@ class RegisterOut(BaseModel):
     user_id: str
     email: str
     name: str
-    status: str
+    status: UserStatus
 
 
 class LoginIn(BaseModel):
@@ -54,5 +56,5 @@ class TokenOut(BaseModel):
 class MfaRequiredOut(BaseModel):
     status: Literal["mfa_required"] = "mfa_required"
     session_token: str
-    methods: list[str]
+    methods: list[MfaMethod]
     expires_in: int

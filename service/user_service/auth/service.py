@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import datetime as dt
 import uuid
 from dataclasses import dataclass
 
@@ -13,13 +12,13 @@ from user_service.audit import service as audit
 from user_service.audit.service import RequestContext
 from user_service.auth import guessing, password_policy
 from user_service.auth.schemas import LoginIn, RegisterIn
-from user_service.db import utcnow
 from user_service.events.outbox import emit
 from user_service.exceptions import Conflict, Forbidden, RateLimited, Unauthorized
-from user_service.kit import crypto
 from user_service.kit.ratelimit import Attempt
 from user_service.mfa import repository as mfa_repository
-from user_service.models import MfaChallenge, User
+from user_service.mfa import service as mfa_service
+from user_service.mfa.enums import MfaMethod
+from user_service.models import User, UserStatus
 from user_service.risk import service as risk
 from user_service.sessions import service as sessions
 from user_service.state import AppServices
@@ -51,7 +50,7 @@ async def register(
         phone=data.phone,
         timezone=data.timezone or "Asia/Kolkata",
         locale=data.locale or "en-IN",
-        status="active",
+        status=UserStatus.ACTIVE,
     )
     await create_account(db, user, context)
     await verification.send_verification_email(db, services, user)
@@ -93,7 +92,7 @@ async def create_account(
 class MfaPending:
     session_token: str
     expires_in: int
-    methods: list[str]
+    methods: list[MfaMethod]
 
 
 async def _acquire_login_attempt(
@@ -133,7 +132,7 @@ async def refuse_inactive(
     """Every way of signing in (password, passkey, identity provider) refuses a suspended or
     deactivated account the same way: audited ``login.failed``, 403 ``account_inactive``;
     asked only once the first factor was proven, so the status is not revealed without it."""
-    if user.status == "active":
+    if user.status == UserStatus.ACTIVE:
         return
     await audit.record(
         db,
@@ -206,8 +205,13 @@ async def finish_sign_in(
     account has one and it was not proven with the first, else the risk rules and a new
     session."""
     if not mfa_proven and await mfa_repository.is_enabled(db, user.id):
-        return await _start_mfa_challenge(
+        token = await mfa_service.start_login_challenge(
             db, services, user, context, persist=persist, first_factor=amr[0]
+        )
+        return MfaPending(
+            session_token=token,
+            expires_in=services.settings.mfa_challenge_ttl_seconds,
+            methods=await mfa_service.login_methods(db, user.id),
         )
 
     assessment = await risk.assess(db, services, user, context)
@@ -238,41 +242,3 @@ async def finish_sign_in(
         details={"session_id": str(grant.session.id), "amr": amr},
     )
     return grant
-
-
-async def _start_mfa_challenge(
-    db: AsyncSession,
-    services: AppServices,
-    user: User,
-    context: RequestContext,
-    *,
-    persist: bool,
-    first_factor: str,
-) -> MfaPending:
-    raw = crypto.new_token(crypto.MFA_SESSION_PREFIX)
-    ttl = services.settings.mfa_challenge_ttl_seconds
-    db.add(
-        MfaChallenge(
-            token_hash=crypto.hash_token(raw),
-            user_id=user.id,
-            expires_at=utcnow() + dt.timedelta(seconds=ttl),
-            persist_session=persist,
-            device_fingerprint=context.device_fingerprint,
-            ip=context.ip,
-            user_agent=(context.user_agent or "")[:512] or None,
-            first_factor=None if first_factor == "pwd" else first_factor,
-        )
-    )
-    await db.flush()
-    return MfaPending(session_token=raw, expires_in=ttl, methods=await mfa_methods(db, user.id))
-
-
-async def mfa_methods(db: AsyncSession, user_id: uuid.UUID) -> list[str]:
-    """What the MFA step accepts for this user: ``totp`` and/or ``passkey`` (the factors they
-    hold), and ``backup_code``."""
-    methods = []
-    if await mfa_repository.totp_devices(db, user_id):
-        methods.append("totp")
-    if await mfa_repository.passkeys(db, user_id):
-        methods.append("passkey")
-    return [*methods, "backup_code"]

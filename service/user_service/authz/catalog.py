@@ -45,9 +45,6 @@ RESOURCE_TYPES: Final[frozenset[str]] = frozenset(p.split(":", 1)[0] for p in KN
 ACCOUNT_PERMISSIONS: Final[tuple[str, ...]] = ("view", "trade", "manage")
 """Trading-account membership permissions, weakest first: each one implies those before it."""
 
-USER_STATUSES: Final[tuple[str, ...]] = ("active", "suspended", "deactivated")
-"""Mirrors ``models.user.USER_STATUSES``; a status condition may only name these."""
-
 SUBJECT_KINDS: Final[tuple[str, ...]] = ("role", "user", "client")
 """Subject pattern prefixes: ``role:<name>``, ``user:<id>``, ``client:<client_id>``."""
 

@@ -47,6 +47,7 @@ from user_service.authz.policy_schema import (
     UserStatusCondition,
 )
 from user_service.exceptions import ValidationFailed
+from user_service.models import UserStatus
 
 DECISION_TTL_SECONDS: Final = 60
 """How long a cacheable decision may be reused (docs/api.md §3); invalidation is the cache's job."""
@@ -334,6 +335,12 @@ class _MfaWithin:
         )
 
 
+def _quoted_status(request: Request) -> str:
+    """``'active'`` (the value, not the enum member's repr), or ``None`` when unknown."""
+    status = request.subject.status
+    return repr(None if status is None else str(status))
+
+
 class _UserStatus:
     type = "user_status"
     time_dependent = False
@@ -348,7 +355,7 @@ class _UserStatus:
         if request.subject.kind != "user":
             return "a client has no user status"
         wanted = ", ".join(sorted(self.statuses))
-        return f"the user's status is {request.subject.status!r} (policy wants: {wanted})"
+        return f"the user's status is {_quoted_status(request)} (policy wants: {wanted})"
 
 
 class _UserNotActive:
@@ -356,12 +363,12 @@ class _UserNotActive:
     time_dependent = False
 
     def check(self, request: Request) -> bool | None:
-        return request.subject.kind == "user" and request.subject.status != "active"
+        return request.subject.kind == "user" and request.subject.status != UserStatus.ACTIVE
 
     def describe(self, request: Request) -> str:
         if request.subject.kind != "user":
             return "a client has no user status"
-        return f"the user's status is {request.subject.status!r}"
+        return f"the user's status is {_quoted_status(request)}"
 
 
 class _AccountFrozen:

@@ -6,6 +6,10 @@ that transaction commits (a rolled-back change must not invalidate anything, and
 invalidation published before the commit could be refilled from the old rows); then the
 decision cache bumps its version on this instance and, with Redis, on every instance through
 pub/sub. See docs/authorization.md §12.
+
+Who opens the unit of work names the publisher (``AppServices.unit_of_work`` names the
+instance's decision cache); an invalidation in a unit of work that has none is an error, not
+a change the other instances never hear of.
 """
 
 from __future__ import annotations
@@ -13,12 +17,14 @@ from __future__ import annotations
 import uuid
 from collections.abc import Iterable
 from dataclasses import dataclass, field
+from typing import Protocol
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from user_service.db import on_commit
 
 _PENDING_KEY = "authz_invalidation"
+_PUBLISHER_KEY = "authz_invalidation_publisher"
 
 
 @dataclass
@@ -37,6 +43,17 @@ class Invalidation:
         }
 
 
+class Publisher(Protocol):
+    """Where a committed invalidation goes: the decision cache (``authz.cache``)."""
+
+    async def invalidate(self, invalidation: Invalidation) -> None: ...
+
+
+def publish_invalidations_to(db: AsyncSession, publisher: Publisher) -> None:
+    """Send the invalidations of the unit of work ``db`` to ``publisher`` once it commits."""
+    db.info[_PUBLISHER_KEY] = publisher
+
+
 def invalidate_decisions(
     db: AsyncSession,
     *,
@@ -49,11 +66,17 @@ def invalidate_decisions(
     changed; with neither (a policy changed) every decision is invalidated. Calling it several
     times in one unit of work publishes a single invalidation.
     """
+    publisher: Publisher | None = db.info.get(_PUBLISHER_KEY)
+    if publisher is None:
+        raise RuntimeError(
+            "invalidate_decisions needs a unit of work with a publisher "
+            "(AppServices.unit_of_work); without one no instance would hear of the change"
+        )
     pending: Invalidation | None = db.info.get(_PENDING_KEY)
     if pending is None:
         pending = Invalidation()
         db.info[_PENDING_KEY] = pending
-        on_commit(db, lambda: _publish(db))
+        on_commit(db, lambda: _publish(db, publisher))
     users = {str(user_id) for user_id in user_ids or ()}
     accounts = {str(account_id) for account_id in account_ids or ()}
     pending.user_ids |= users
@@ -62,10 +85,5 @@ def invalidate_decisions(
         pending.everything = True
 
 
-async def _publish(db: AsyncSession) -> None:
-    pending: Invalidation | None = db.info.pop(_PENDING_KEY, None)
-    services = db.info.get("services")
-    cache = getattr(services, "decision_cache", None)
-    if pending is None or cache is None:
-        return
-    await cache.invalidate(pending)
+async def _publish(db: AsyncSession, publisher: Publisher) -> None:
+    await publisher.invalidate(db.info.pop(_PENDING_KEY))

@@ -13,19 +13,27 @@ import uuid
 from collections.abc import Mapping
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    Strict,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
 from pydantic_core import PydanticCustomError
 
 from user_service.authz.catalog import (
     ESCALATION_PERMISSIONS,
     RESOURCE_TYPES,
     SUBJECT_KINDS,
-    USER_STATUSES,
     compile_pattern,
     pattern_problem,
     validate_permission,
 )
 from user_service.exceptions import ValidationFailed
+from user_service.models import UserStatus
 
 MAX_ENTRIES = 50
 MAX_CONDITIONS = 10
@@ -84,8 +92,9 @@ class UserStatusCondition(BaseModel):
         serialize_by_alias=True,
     )
     type: Literal["user_status"] = "user_status"
-    statuses: list[Literal["active", "suspended", "deactivated"]] = Field(
-        alias="in", min_length=1, max_length=len(USER_STATUSES)
+    # Strict(False): a stored policy is validated from plain JSON values, not members.
+    statuses: list[Annotated[UserStatus, Strict(False)]] = Field(
+        alias="in", min_length=1, max_length=len(UserStatus)
     )
 
     @field_validator("statuses")
@@ -288,7 +297,9 @@ class PolicyIn(BaseModel):
 def _excludes_active_users(condition: Any) -> bool:
     if isinstance(condition, UserNotActiveCondition):
         return True
-    return isinstance(condition, UserStatusCondition) and "active" not in condition.statuses
+    return (
+        isinstance(condition, UserStatusCondition) and UserStatus.ACTIVE not in condition.statuses
+    )
 
 
 class PolicyOut(PolicyIn):

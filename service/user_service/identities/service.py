@@ -47,11 +47,10 @@ from user_service.identities.provider import (
 from user_service.kit import crypto
 from user_service.kit.passwords import has_usable_password, unusable_password
 from user_service.mail import messages
-from user_service.mail.dispatch import notify
 from user_service.mail.templates import MailKind
 from user_service.mfa import repository as mfa_repository
 from user_service.mfa import service as mfa_service
-from user_service.models import ExternalIdentity, OidcFlow, User
+from user_service.models import ExternalIdentity, OidcFlow, User, UserStatus
 from user_service.sessions import repository as sessions_repository
 from user_service.sessions.service import SessionGrant
 from user_service.state import AppServices
@@ -378,16 +377,17 @@ async def _register(
         name=identity.name or identity.email.split("@", 1)[0][:200],
         timezone="Asia/Kolkata",
         locale="en-IN",
-        status="active",
+        status=UserStatus.ACTIVE,
         email_verified_at=now,  # the provider verified it (email_verified: true)
     )
     await auth_service.create_account(db, user, context, via=flow.provider)
-    await _add_identity(db, user, flow.provider, identity, context, how="account_created")
+    await _add_identity(db, services, user, flow.provider, identity, context, how="account_created")
     return await _sign_in(db, services, user, flow, context)
 
 
 async def _add_identity(
     db: AsyncSession,
+    services: AppServices,
     user: User,
     provider: str,
     identity: VerifiedIdentity,
@@ -421,7 +421,7 @@ async def _add_identity(
         details={"provider": provider, "identity_id": str(row.id), "how": how},
     )
     _emit(db, "user.identity_linked", user.id, provider=provider, identity_id=str(row.id))
-    _mail(db, user, MailKind.IDENTITY_LINKED, row, context)
+    _mail(db, services, user, MailKind.IDENTITY_LINKED, row, context)
     return row
 
 
@@ -437,14 +437,15 @@ def _emit(db: AsyncSession, event_type: str, user_id: uuid.UUID, **payload: obje
 
 def _mail(
     db: AsyncSession,
+    services: AppServices,
     user: User,
     kind: MailKind,
     identity: ExternalIdentity,
     context: RequestContext,
 ) -> None:
-    providers = configured_providers(db.info["services"].settings)
+    providers = configured_providers(services.settings)
     config = providers.get(identity.provider)
-    notify(
+    services.mail.notify(
         db,
         user,
         messages.identity_changed,
@@ -473,7 +474,7 @@ async def _link_signed_in(
         or session.revoked_at is not None
         or session.expires_at <= utcnow()
         or user is None
-        or user.status != "active"
+        or user.status != UserStatus.ACTIVE
     ):
         raise Unauthorized("This session has been signed out.", code="session_revoked")
     known = await repository.identity_by_subject(db, flow.provider, identity.subject)
@@ -492,7 +493,9 @@ async def _link_signed_in(
             code="identity_already_linked",
             commit=True,
         )
-    row = await _add_identity(db, user, flow.provider, identity, context, how="signed_in_link")
+    row = await _add_identity(
+        db, services, user, flow.provider, identity, context, how="signed_in_link"
+    )
     return Linked(identity=row)
 
 
@@ -554,7 +557,9 @@ async def complete_link(
     identity = VerifiedIdentity(
         subject=flow.link_subject, email=flow.link_email, email_verified=True, name=None
     )
-    await _add_identity(db, user, flow.provider, identity, context, how="password_confirmed")
+    await _add_identity(
+        db, services, user, flow.provider, identity, context, how="password_confirmed"
+    )
     amr = [FEDERATED_AMR, "pwd", *(["otp"] if mfa_enabled else [])]
     outcome = await _sign_in(db, services, user, flow, context, amr=amr, mfa_proven=mfa_enabled)
     assert isinstance(outcome, SessionGrant)
@@ -597,4 +602,4 @@ async def unlink(
         details={"provider": row.provider, "identity_id": str(row.id)},
     )
     _emit(db, "user.identity_unlinked", user.id, provider=row.provider, identity_id=str(row.id))
-    _mail(db, user, MailKind.IDENTITY_UNLINKED, row, context)
+    _mail(db, services, user, MailKind.IDENTITY_UNLINKED, row, context)

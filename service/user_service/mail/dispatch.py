@@ -1,6 +1,6 @@
 """Mail after commit, in the background, with retries (issue #3 §7: "never blocking the request").
 
-Services call :func:`send_after_commit` with a built message. The message is handed over only
+Services call ``services.mail.notify(db, user, build, …)``. The message is handed over only
 once the request's transaction has committed (``db.on_commit``), so a change that rolls back
 never mails anyone, and even then the callback only starts a background task: the response
 never waits for an SMTP server. Transient failures (connection refused, timeout, SMTP 4xx) are
@@ -18,7 +18,7 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Callable
 from email.message import EmailMessage
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import structlog
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -32,12 +32,9 @@ from user_service.mail.sender import (
     send_with_retry,
 )
 from user_service.mail.templates import KIND_HEADER
+from user_service.models import User
 
-if TYPE_CHECKING:
-    from user_service.models import User
-    from user_service.state import AppServices
-
-__all__ = ["MailDispatcher", "send_after_commit"]
+__all__ = ["MailDispatcher"]
 
 log = structlog.get_logger(__name__)
 
@@ -55,10 +52,14 @@ class _BoundedSender:
 
 
 class MailDispatcher:
+    """Delivers the service's mail: ``mail_from`` signs it, links point at ``frontend_url``."""
+
     def __init__(
         self,
         sender: MailSender,
         *,
+        mail_from: str,
+        frontend_url: str,
         attempts: int = 8,
         initial_wait: float = 1.0,
         max_wait: float = 60.0,
@@ -67,6 +68,8 @@ class MailDispatcher:
         shutdown_grace: float = 5.0,
     ) -> None:
         self.sender = sender
+        self.mail_from = mail_from
+        self.frontend_url = frontend_url
         self.attempts = attempts
         self.initial_wait = initial_wait
         self.max_wait = max_wait
@@ -90,6 +93,8 @@ class MailDispatcher:
         )
         return cls(
             sender,
+            mail_from=settings.mail_from,
+            frontend_url=settings.frontend_url,
             attempts=settings.mail_send_attempts,
             initial_wait=settings.mail_retry_initial_seconds,
             max_wait=settings.mail_retry_max_seconds,
@@ -101,6 +106,25 @@ class MailDispatcher:
     @property
     def pending(self) -> int:
         return len(self._tasks)
+
+    def notify(
+        self, db: AsyncSession, user: User, build: Callable[..., EmailMessage], **fields: Any
+    ) -> None:
+        """Send ``user`` the message ``build`` makes once ``db`` commits (never if it rolls
+        back): the recipient and greeting come from the user, the sender and the links' base
+        from this dispatcher, the rest from ``fields``."""
+        message = build(
+            to=user.email,
+            sender=self.mail_from,
+            frontend_url=self.frontend_url,
+            name=user.name,
+            **fields,
+        )
+
+        async def submit() -> None:
+            self.submit(message)
+
+        on_commit(db, submit)
 
     def submit(self, message: EmailMessage) -> bool:
         """Start delivering ``message`` in the background; ``False`` when it was dropped."""
@@ -146,36 +170,3 @@ class MailDispatcher:
         for task in list(self._tasks):
             task.cancel()
         await asyncio.gather(*self._tasks, return_exceptions=True)
-
-
-def dispatcher_for(services: AppServices) -> MailDispatcher:
-    if services.mail is None:
-        services.mail = MailDispatcher.from_settings(services.settings)
-    return services.mail
-
-
-def notify(db: AsyncSession, user: User, build: Callable[..., EmailMessage], **fields: Any) -> None:
-    """Send ``user`` the message ``build`` makes once ``db`` commits: the recipient, sender,
-    links' base and greeting come from the user and the settings, the rest from ``fields``."""
-    settings = db.info["services"].settings
-    send_after_commit(
-        db,
-        build(
-            to=user.email,
-            sender=settings.mail_from,
-            frontend_url=settings.frontend_url,
-            name=user.name,
-            **fields,
-        ),
-    )
-
-
-def send_after_commit(db: AsyncSession, message: EmailMessage) -> None:
-    """Deliver ``message`` once ``db``'s transaction has committed (never if it rolls back)."""
-    services: AppServices = db.info["services"]
-    dispatcher = dispatcher_for(services)
-
-    async def _submit() -> None:
-        dispatcher.submit(message)
-
-    on_commit(db, _submit)

@@ -28,15 +28,14 @@ import hashlib
 import hmac
 import secrets
 from collections.abc import Sequence
-from typing import Literal
 
+from user_service.mfa.enums import CodeKind, MfaMethod
 from user_service.mfa.totp import normalise_code as normalise_totp_code
 
 __all__ = [
     "ALPHABET",
     "CODE_COUNT",
     "CODE_LENGTH",
-    "CodeKind",
     "classify_code",
     "generate_backup_codes",
     "hash_backup_code",
@@ -53,8 +52,6 @@ _GROUP = 5
 _HASH_PREFIX = "v1$"
 _MAX_INPUT_LENGTH = 64
 _MIN_KEY_BYTES = 16
-
-CodeKind = Literal["totp", "backup_code"]
 
 
 def generate_backup_codes(n: int = CODE_COUNT) -> list[str]:
@@ -95,9 +92,9 @@ def classify_code(code: str) -> CodeKind | None:
     ``None`` means the input is neither and can be rejected without touching a secret.
     """
     if normalise_totp_code(code) is not None:
-        return "totp"
+        return MfaMethod.TOTP
     if looks_like_backup_code(code):
-        return "backup_code"
+        return MfaMethod.BACKUP_CODE
     return None
 
 

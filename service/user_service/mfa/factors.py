@@ -17,7 +17,6 @@ from __future__ import annotations
 import datetime as dt
 import uuid
 from dataclasses import dataclass
-from typing import Literal
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -29,15 +28,13 @@ from user_service.db import utcnow
 from user_service.events.outbox import emit
 from user_service.exceptions import Conflict, Forbidden, NotFound
 from user_service.mail import messages
-from user_service.mail.dispatch import notify
 from user_service.mail.templates import MailKind
 from user_service.mfa import repository, sealed
+from user_service.mfa.enums import FactorType, MfaMethod
 from user_service.models import MfaPasskey, MfaTotp, User, UserSession
 from user_service.sessions import service as sessions
 from user_service.state import AppServices
 from user_service.users import repository as users_repository
-
-FactorType = Literal["totp", "passkey"]
 
 
 @dataclass(frozen=True)
@@ -64,7 +61,7 @@ class Added:
 
 
 def describe(item: MfaTotp | MfaPasskey) -> Factor:
-    kind: FactorType = "totp" if isinstance(item, MfaTotp) else "passkey"
+    kind: FactorType = MfaMethod.TOTP if isinstance(item, MfaTotp) else MfaMethod.PASSKEY
     return Factor(item.id, kind, item.name, item.created_at, item.last_used_at)
 
 
@@ -198,13 +195,14 @@ async def end_other_sessions(db: AsyncSession, user: User, keep: uuid.UUID, chan
 
 def mail_change(
     db: AsyncSession,
+    services: AppServices,
     user: User,
     context: RequestContext,
     kind: MailKind,
     sessions_revoked: int,
     factor: str | None = None,
 ) -> None:
-    notify(
+    services.mail.notify(
         db,
         user,
         messages.mfa_changed,
@@ -255,7 +253,7 @@ async def factor_added(
             db, "mfa.enabled", user.id, method=factor_type, other_sessions_revoked=revoked
         )
     kind = MailKind.MFA_ENABLED if first else MailKind.MFA_FACTOR_ADDED
-    mail_change(db, user, context, kind, revoked, _label(factor_type, name))
+    mail_change(db, services, user, context, kind, revoked, _label(factor_type, name))
     await audit.record(
         db,
         "mfa.enabled" if first else "mfa.factor_added",
@@ -299,7 +297,7 @@ async def factors_removed(
         )
     labels = ", ".join(_label(t, n) for t, _, n in removed)
     kind = MailKind.MFA_DISABLED if off else MailKind.MFA_FACTOR_REMOVED
-    mail_change(db, user, context, kind, revoked, labels)
+    mail_change(db, services, user, context, kind, revoked, labels)
     await audit.record(
         db,
         "mfa.disabled" if off else "mfa.factor_removed",

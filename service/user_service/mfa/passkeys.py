@@ -37,6 +37,7 @@ from user_service.exceptions import (
 )
 from user_service.mfa import ceremony, factors, repository
 from user_service.mfa import service as mfa
+from user_service.mfa.enums import MfaMethod
 from user_service.models import MfaPasskey, User, WebauthnChallenge
 from user_service.risk import service as risk
 from user_service.sessions import service as sessions
@@ -267,7 +268,13 @@ async def finish_registration(
     db.add(passkey)
     await db.flush()
     added = await factors.factor_added(
-        db, services, auth, context, factor_type="passkey", factor_id=passkey.id, name=passkey.name
+        db,
+        services,
+        auth,
+        context,
+        factor_type=MfaMethod.PASSKEY,
+        factor_id=passkey.id,
+        name=passkey.name,
     )
     return factors.describe(passkey), added
 
@@ -303,13 +310,19 @@ async def finish_login_mfa(
             user.id,
             context,
             "login",
-            method="passkey",
+            method=MfaMethod.PASSKEY,
             reason=refused.reason,
             attempts_remaining=remaining,
         )
         raise _invalid(login=True, extra={"attempts_remaining": remaining}) from None
     return await mfa.finish_login(
-        db, services, user, challenge, context, method="passkey", second_factor_amr=PASSKEY_AMR
+        db,
+        services,
+        user,
+        challenge,
+        context,
+        method=MfaMethod.PASSKEY,
+        second_factor_amr=PASSKEY_AMR,
     )
 
 
@@ -385,7 +398,7 @@ async def _start_passkey_session(
         details={
             "session_id": str(grant.session.id),
             "amr": amr,
-            "mfa_method": "passkey",
+            "mfa_method": MfaMethod.PASSKEY,
             "factor_id": str(passkey.id),
         },
     )
@@ -416,7 +429,7 @@ async def finish_step_up(
         await _check_assertion(db, services, row, credential, context, user_id=auth.user.id)
     except _Refused as refused:
         await mfa.record_failure(
-            db, auth.user.id, context, "step_up", method="passkey", reason=refused.reason
+            db, auth.user.id, context, "step_up", method=MfaMethod.PASSKEY, reason=refused.reason
         )
         raise _invalid() from None
-    return await mfa.mark_step_up(db, services, auth, context, method="passkey", amr="hwk")
+    return await mfa.mark_step_up(db, services, auth, context, method=MfaMethod.PASSKEY, amr="hwk")

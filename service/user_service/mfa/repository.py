@@ -144,6 +144,11 @@ async def count_unused_backup_codes(db: AsyncSession, user_id: uuid.UUID) -> int
     return int(count or 0)
 
 
+async def add_challenge(db: AsyncSession, challenge: MfaChallenge) -> None:
+    db.add(challenge)
+    await db.flush()
+
+
 async def challenge_by_hash(db: AsyncSession, token_hash: str) -> MfaChallenge | None:
     result = await db.execute(
         select(MfaChallenge)

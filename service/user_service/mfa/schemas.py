@@ -3,12 +3,13 @@ from __future__ import annotations
 import datetime as dt
 import json
 import uuid
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any
 
 from pydantic import AfterValidator, BaseModel, StringConstraints, model_validator
 
 from user_service.auth.schemas import TokenOut
 from user_service.kit.validation import STRICT_BODY, Code, Fingerprint, OpaqueToken, Password
+from user_service.mfa.enums import FactorType
 
 
 class CodeIn(BaseModel):
@@ -105,7 +106,7 @@ class RecentAuthOut(BaseModel):
 
 class FactorOut(BaseModel):
     id: uuid.UUID
-    type: Literal["totp", "passkey"]
+    type: FactorType
     name: str
     created_at: dt.datetime
     last_used_at: dt.datetime | None

@@ -36,11 +36,10 @@ from user_service.exceptions import BadRequest, Conflict, Unauthorized, UserServ
 from user_service.kit import crypto
 from user_service.kit.ratelimit import Attempt
 from user_service.mail import messages
-from user_service.mail.dispatch import notify
 from user_service.mail.templates import MailKind
 from user_service.mfa import backup_codes, factors, repository, sealed, totp
-from user_service.mfa.backup_codes import CodeKind
-from user_service.models import MfaChallenge, MfaTotp, User
+from user_service.mfa.enums import CodeKind, MfaMethod
+from user_service.models import MfaChallenge, MfaTotp, User, UserStatus
 from user_service.risk import service as risk
 from user_service.sessions import service as sessions
 from user_service.sessions.service import SessionGrant
@@ -118,7 +117,7 @@ async def _spend_backup_code(
         return False
     remaining = len(rows) - 1
     if remaining <= LOW_BACKUP_CODES:
-        notify(
+        services.mail.notify(
             db,
             user,
             messages.backup_codes_low,
@@ -143,13 +142,14 @@ async def spend_code(
     that device's last) or an unused backup code. When ≤ 3 backup codes remain after one is
     spent, the user is e-mailed."""
     kind = backup_codes.classify_code(code)
-    if kind is None or (kind == "backup_code" and not allow_backup):
+    if kind is None or (kind == MfaMethod.BACKUP_CODE and not allow_backup):
         return None
-    if kind == "totp":
+    if kind == MfaMethod.TOTP:
         if devices is None:
             devices = await repository.totp_devices(db, user.id)
-        return "totp" if await _spend_totp(db, services, user.id, code, devices) else None
-    return "backup_code" if await _spend_backup_code(db, services, user, code, context) else None
+        return MfaMethod.TOTP if await _spend_totp(db, services, user.id, code, devices) else None
+    spent = await _spend_backup_code(db, services, user, code, context)
+    return MfaMethod.BACKUP_CODE if spent else None
 
 
 async def _require_enabled(db: AsyncSession, user_id: uuid.UUID) -> None:
@@ -235,7 +235,13 @@ async def enable_totp(
     if not await repository.confirm_device(db, pending.id, now=utcnow()):
         raise Conflict("This authenticator is already set up.", code="mfa_already_enabled")
     added = await factors.factor_added(
-        db, services, auth, context, factor_type="totp", factor_id=pending.id, name=pending.name
+        db,
+        services,
+        auth,
+        context,
+        factor_type=MfaMethod.TOTP,
+        factor_id=pending.id,
+        name=pending.name,
     )
     return added.backup_codes, added.sessions_revoked
 
@@ -280,7 +286,7 @@ async def disable_totp(
         services,
         auth,
         context,
-        removed=[("totp", d.id, d.name) for d in devices],
+        removed=[(MfaMethod.TOTP, d.id, d.name) for d in devices],
         verified_with=method,
     )
     return revoked, remaining > 0
@@ -318,7 +324,7 @@ async def regenerate_backup_codes(
     factors.emit_user_event(
         db, "mfa.backup_codes_regenerated", user.id, other_sessions_revoked=revoked
     )
-    factors.mail_change(db, user, context, MailKind.BACKUP_CODES_REGENERATED, revoked)
+    factors.mail_change(db, services, user, context, MailKind.BACKUP_CODES_REGENERATED, revoked)
     await audit.record(
         db,
         "mfa.backup_codes_regenerated",
@@ -355,6 +361,46 @@ async def prove_second_factor(
 # --- the second step of login ---------------------------------------------------------------
 
 
+async def start_login_challenge(
+    db: AsyncSession,
+    services: AppServices,
+    user: User,
+    context: RequestContext,
+    *,
+    persist: bool,
+    first_factor: str,
+) -> str:
+    """Open the second step of a sign-in whose first factor (``pwd``, ``fed``) was right;
+    returns the ``session_token`` that names it (stored only as a hash)."""
+    raw = crypto.new_token(crypto.MFA_SESSION_PREFIX)
+    ttl = dt.timedelta(seconds=services.settings.mfa_challenge_ttl_seconds)
+    await repository.add_challenge(
+        db,
+        MfaChallenge(
+            token_hash=crypto.hash_token(raw),
+            user_id=user.id,
+            expires_at=utcnow() + ttl,
+            persist_session=persist,
+            device_fingerprint=context.device_fingerprint,
+            ip=context.ip,
+            user_agent=(context.user_agent or "")[:512] or None,
+            first_factor=None if first_factor == "pwd" else first_factor,
+        ),
+    )
+    return raw
+
+
+async def login_methods(db: AsyncSession, user_id: uuid.UUID) -> list[MfaMethod]:
+    """What the MFA step accepts for this user: ``totp`` and/or ``passkey`` (the factors they
+    hold), and ``backup_code``."""
+    methods = []
+    if await repository.totp_devices(db, user_id):
+        methods.append(MfaMethod.TOTP)
+    if await repository.passkeys(db, user_id):
+        methods.append(MfaMethod.PASSKEY)
+    return [*methods, MfaMethod.BACKUP_CODE]
+
+
 async def open_login_challenge(
     db: AsyncSession, services: AppServices, session_token: str
 ) -> tuple[MfaChallenge, User]:
@@ -374,7 +420,11 @@ async def open_login_challenge(
             "This sign-in attempt has expired. Sign in again.", code="mfa_session_expired"
         )
     user = await users_repository.get_by_id(db, challenge.user_id)
-    if user is None or user.status != "active" or not await repository.is_enabled(db, user.id):
+    if (
+        user is None
+        or user.status != UserStatus.ACTIVE
+        or not await repository.is_enabled(db, user.id)
+    ):
         raise session_invalid()  # account suspended or MFA switched off since the password step
     return challenge, user
 
@@ -463,7 +513,7 @@ async def verify_login(
         db, services, user, challenge, context, method=method, second_factor_amr=["otp"]
     )
     codes_left: int | None = None
-    if method == "backup_code":
+    if method == MfaMethod.BACKUP_CODE:
         codes_left = await repository.count_unused_backup_codes(db, user.id)
     return LoginVerified(grant, codes_left)
 

@@ -17,14 +17,17 @@ from user_service.models.policy import Policy
 from user_service.models.refresh_token import RefreshToken
 from user_service.models.role import Role, UserRole
 from user_service.models.session import UserSession
-from user_service.models.sign_in_marker import SignInMarker
-from user_service.models.signing_key import JwtSigningKey
-from user_service.models.trading_account import TradingAccount, TradingAccountMembership
-from user_service.models.user import USER_STATUSES, User
+from user_service.models.sign_in_marker import MarkerKind, SignInMarker
+from user_service.models.signing_key import JwtSigningKey, SigningKeyStatus
+from user_service.models.trading_account import (
+    TradingAccount,
+    TradingAccountMembership,
+    TradingAccountStatus,
+)
+from user_service.models.user import User, UserStatus
 from user_service.models.user_preferences import UserPreferences
 
 __all__ = [
-    "USER_STATUSES",
     "AccountActionToken",
     "AuditChainAnchor",
     "AuditDailyCount",
@@ -32,6 +35,7 @@ __all__ = [
     "EmailVerificationToken",
     "ExternalIdentity",
     "JwtSigningKey",
+    "MarkerKind",
     "MfaBackupCode",
     "MfaBackupKey",
     "MfaChallenge",
@@ -46,11 +50,14 @@ __all__ = [
     "RevokedToken",
     "Role",
     "SignInMarker",
+    "SigningKeyStatus",
     "TradingAccount",
     "TradingAccountMembership",
+    "TradingAccountStatus",
     "User",
     "UserPreferences",
     "UserRole",
     "UserSession",
+    "UserStatus",
     "WebauthnChallenge",
 ]

@@ -1,10 +1,20 @@
 import datetime as dt
 import uuid
+from enum import StrEnum
 
 from sqlalchemy import ForeignKey, String, Uuid
 from sqlalchemy.orm import Mapped, mapped_column
 
 from user_service.db import Base, utcnow
+from user_service.models._types import StrEnumColumn
+
+
+class MarkerKind(StrEnum):
+    """What a sign-in marker remembers."""
+
+    DEVICE = "device"
+    NETWORK = "network"
+    COUNTRY = "country"
 
 
 class SignInMarker(Base):
@@ -20,7 +30,7 @@ class SignInMarker(Base):
     user_id: Mapped[uuid.UUID] = mapped_column(
         Uuid, ForeignKey("users.id", ondelete="CASCADE"), primary_key=True
     )
-    kind: Mapped[str] = mapped_column(String(16), primary_key=True)
+    kind: Mapped[MarkerKind] = mapped_column(StrEnumColumn(MarkerKind, 16), primary_key=True)
     value: Mapped[str] = mapped_column(String(64), primary_key=True)
     first_seen_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
     last_seen_at: Mapped[dt.datetime] = mapped_column(default=utcnow)

@@ -1,10 +1,20 @@
 import datetime as dt
 import uuid
+from enum import StrEnum
 
 from sqlalchemy import ForeignKey, Index, LargeBinary, String, UniqueConstraint, Uuid, text
 from sqlalchemy.orm import Mapped, mapped_column
 
 from user_service.db import Base, JSONType, utcnow
+
+
+class TradingAccountStatus(StrEnum):
+    """Where a link stands with its broker (docs/trading-accounts.md)."""
+
+    PENDING_VERIFICATION = "pending_verification"
+    ACTIVE = "active"
+    INVALID = "invalid"
+    EXPIRED = "expired"
 
 
 class TradingAccount(Base):
@@ -31,7 +41,10 @@ class TradingAccount(Base):
     )
     broker: Mapped[str] = mapped_column(String(32))
     user_id_broker: Mapped[str] = mapped_column(String(64))
-    status: Mapped[str] = mapped_column(String(32), default="pending_verification")
+    # A str until trading_accounts/ uses the enum for what it assigns (its constants).
+    status: Mapped[str] = mapped_column(
+        String(32), default=TradingAccountStatus.PENDING_VERIFICATION
+    )
     api_key_masked: Mapped[str] = mapped_column(String(32))
     credentials_sealed: Mapped[bytes | None] = mapped_column(LargeBinary)
     access_token_expires_at: Mapped[dt.datetime | None]

@@ -1,19 +1,25 @@
 import datetime as dt
 import uuid
+from enum import StrEnum
 
 from sqlalchemy import CheckConstraint, String, Uuid
 from sqlalchemy.orm import Mapped, mapped_column
 
 from user_service.db import Base, utcnow
+from user_service.models._types import StrEnumColumn, one_of
 
-USER_STATUSES = ("active", "suspended", "deactivated")
+
+class UserStatus(StrEnum):
+    """Whether the account may be used. A freeze is a flag beside it (``frozen_at``)."""
+
+    ACTIVE = "active"
+    SUSPENDED = "suspended"
+    DEACTIVATED = "deactivated"
 
 
 class User(Base):
     __tablename__ = "users"
-    __table_args__ = (
-        CheckConstraint("status IN ('active', 'suspended', 'deactivated')", name="status"),
-    )
+    __table_args__ = (CheckConstraint(one_of("status", UserStatus), name="status"),)
 
     id: Mapped[uuid.UUID] = mapped_column(Uuid, primary_key=True, default=uuid.uuid4)
     # Normalised (trimmed, case-folded); the unique constraint is the one source of truth
@@ -24,7 +30,9 @@ class User(Base):
     phone: Mapped[str | None] = mapped_column(String(32))
     timezone: Mapped[str] = mapped_column(String(64), default="Asia/Kolkata")
     locale: Mapped[str] = mapped_column(String(35), default="en-IN")
-    status: Mapped[str] = mapped_column(String(16), default="active")
+    status: Mapped[UserStatus] = mapped_column(
+        StrEnumColumn(UserStatus, 16), default=UserStatus.ACTIVE
+    )
     # An emergency freeze is a flag beside the status: a frozen user signs in (to unfreeze)
     # but every trading_account:* decision about the user's accounts is a deny.
     frozen_at: Mapped[dt.datetime | None]

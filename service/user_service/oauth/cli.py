@@ -27,11 +27,10 @@ clients_app = typer.Typer(help="OAuth clients of the platform's services", no_ar
 async def command_unit_of_work() -> AsyncIterator[tuple[AppServices, AsyncSession]]:
     """Services and one committed transaction, with after-commit hooks (cache invalidation)."""
     from user_service.bootstrap import build_services, close_services
-    from user_service.db import unit_of_work
 
     services = await build_services(get_settings())
     try:
-        async with unit_of_work(services.sessionmaker, services=services) as db:
+        async with services.unit_of_work() as db:
             yield services, db
     finally:
         await close_services(services)

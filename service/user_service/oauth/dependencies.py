@@ -12,7 +12,6 @@ from fastapi import Depends, Request
 from quantagro_auth.principals import ServicePrincipal
 
 from user_service.auth.dependencies import BearerTokenIfAny, live_service
-from user_service.db import unit_of_work
 from user_service.deps import DbSession, RequestCtx, Services
 from user_service.models import OAuthClient
 from user_service.oauth.service import authenticate_client, client_credentials, parse_form
@@ -93,7 +92,7 @@ async def get_introspecting_client(
     (its failure is audited and committed, as on the token endpoint)."""
     if bearer is not None:
         return await _bearer_client(request, services, bearer)
-    async with unit_of_work(services.sessionmaker, services=services) as db:
+    async with services.unit_of_work() as db:
         client = await get_authenticated_client(request, services, db, context)
     return ClientForm(client.form, client.client)
 

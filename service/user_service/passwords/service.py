@@ -34,9 +34,8 @@ from user_service.exceptions import BadRequest, RateLimited, ValidationFailed
 from user_service.kit import crypto
 from user_service.kit.passwords import normalise_password
 from user_service.mail import messages
-from user_service.mail.dispatch import notify
 from user_service.mfa import repository as mfa_repository
-from user_service.models import PasswordResetToken, User
+from user_service.models import PasswordResetToken, User, UserStatus
 from user_service.passwords import repository
 from user_service.sessions import service as sessions
 from user_service.state import AppServices
@@ -67,7 +66,7 @@ async def _apply_new_password(
 def _notify_changed(
     db: AsyncSession, services: AppServices, user: User, context: RequestContext, now: dt.datetime
 ) -> None:
-    notify(
+    services.mail.notify(
         db,
         user,
         messages.password_changed,
@@ -171,7 +170,7 @@ async def request_reset(
     )
     user = await users_repository.get_by_email(db, email)
     outcome = "unknown_account"
-    if user is not None and user.status != "active":
+    if user is not None and user.status != UserStatus.ACTIVE:
         outcome = "account_inactive"
     elif user is not None and not email_limit.allowed:
         outcome = "rate_limited"
@@ -183,7 +182,7 @@ async def request_reset(
         await repository.add_reset_token(
             db, user.id, crypto.hash_token(raw), now=now, expires_at=now + ttl
         )
-        notify(
+        services.mail.notify(
             db,
             user,
             messages.password_reset,
@@ -219,7 +218,11 @@ async def _usable_reset_token(db: AsyncSession, token: str) -> tuple[PasswordRes
     if reason is not None:
         raise _reset_token_invalid(reason)
     user = await users_repository.get_by_id(db, row.user_id)
-    if user is None or user.status != "active" or row.created_at < user.password_changed_at:
+    if (
+        user is None
+        or user.status != UserStatus.ACTIVE
+        or row.created_at < user.password_changed_at
+    ):
         raise _reset_token_invalid()
     return row, user
 

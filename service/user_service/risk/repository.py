@@ -10,9 +10,9 @@ from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from user_service.models import SignInMarker, UserSession
+from user_service.models import MarkerKind, SignInMarker, UserSession
 
-Marker = tuple[str, str]
+Marker = tuple[MarkerKind, str]
 
 
 async def has_markers(db: AsyncSession, user_id: uuid.UUID) -> bool:

@@ -30,8 +30,7 @@ from user_service.db import utcnow
 from user_service.exceptions import Forbidden
 from user_service.kit.ip import mask_ip
 from user_service.mail import messages
-from user_service.mail.dispatch import notify
-from user_service.models import User, UserSession
+from user_service.models import MarkerKind, User, UserSession
 from user_service.risk import geo, repository
 from user_service.risk.repository import Marker
 from user_service.sessions.devices import describe_device
@@ -117,12 +116,12 @@ async def assess(
     candidates: list[Marker] = []
     device = device_key(context)
     if device:
-        candidates.append(("device", device))
+        candidates.append((MarkerKind.DEVICE, device))
     network = mask_ip(context.ip) if context.ip else None
     if network and network != "invalid":
-        candidates.append(("network", network))
+        candidates.append((MarkerKind.NETWORK, network))
     if country:
-        candidates.append(("country", country))
+        candidates.append((MarkerKind.COUNTRY, country))
 
     if not await repository.has_markers(db, user.id):
         return Assessment(0, [], country, True, candidates)
@@ -170,7 +169,7 @@ async def on_sign_in(
     await repository.remember(db, user.id, assessment.markers, now)
     if assessment.new_device or assessment.new_country:
         token = await issue_freeze_link(db, user.id)
-        notify(
+        services.mail.notify(
             db,
             user,
             messages.new_sign_in,
@@ -213,7 +212,7 @@ async def refuse_without_mfa(
 ) -> NoReturn:
     """``RISKY_SIGN_IN_POLICY=require_mfa`` and the user has no second factor: no session.
     Nothing is remembered, so trying again from the same place stays risky."""
-    notify(
+    services.mail.notify(
         db,
         user,
         messages.risky_sign_in_refused,

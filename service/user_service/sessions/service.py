@@ -23,7 +23,7 @@ from user_service.db import utcnow
 from user_service.events.outbox import emit
 from user_service.exceptions import NotFound, RateLimited, Unauthorized
 from user_service.kit import crypto
-from user_service.models import RefreshToken, User, UserSession
+from user_service.models import RefreshToken, User, UserSession, UserStatus
 from user_service.sessions import repository
 from user_service.sessions.devices import describe_device
 from user_service.state import AppServices
@@ -135,7 +135,7 @@ async def _load_active_session(db: AsyncSession, session_id: uuid.UUID) -> tuple
     if session.expires_at <= utcnow():
         raise Unauthorized("This session has expired. Sign in again.", code="session_expired")
     user = await users_repository.get_by_id(db, session.user_id)
-    if user is None or user.status != "active":
+    if user is None or user.status != UserStatus.ACTIVE:
         raise Unauthorized("This account cannot sign in.", code="account_inactive")
     return session, user
 

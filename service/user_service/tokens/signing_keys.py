@@ -31,7 +31,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from user_service.db import read_only, utcnow
 from user_service.kms import KeyProvider, open_sealed, seal
-from user_service.models import JwtSigningKey
+from user_service.models import JwtSigningKey, SigningKeyStatus
 from user_service.tokens import repository
 
 ALGORITHM = "RS256"
@@ -75,7 +75,7 @@ async def create_signing_key(
         key_size=key_size,
         public_key_pem=public_pem.decode("ascii"),
         private_key_sealed=await seal(provider, private_pem, _aad(kid)),
-        status="active",
+        status=SigningKeyStatus.ACTIVE,
         created_at=now,
         signs_from=signs_from,
     )
@@ -112,7 +112,7 @@ async def rotate_signing_key(
 @dataclass
 class PublishedKey:
     kid: str
-    status: str
+    status: SigningKeyStatus
     created_at: dt.datetime
     public_key: Any
     jwk: dict[str, Any]

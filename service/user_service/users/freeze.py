@@ -33,7 +33,6 @@ from user_service.events.outbox import emit
 from user_service.exceptions import BadRequest, Conflict, Forbidden
 from user_service.kit import crypto
 from user_service.mail import messages
-from user_service.mail.dispatch import notify
 from user_service.mfa import repository as mfa_repository
 from user_service.mfa import service as mfa_service
 from user_service.models import AccountActionToken, User
@@ -143,7 +142,7 @@ def _how(via: str) -> str:
 def _mail_frozen(
     db: AsyncSession, services: AppServices, user: User, when: dt.datetime, how: str, revoked: int
 ) -> None:
-    notify(
+    services.mail.notify(
         db,
         user,
         messages.account_frozen,
@@ -279,7 +278,7 @@ async def unfreeze(
         },
     )
     invalidate_decisions(db, user_ids=[user.id, *members], account_ids=owned)
-    notify(
+    services.mail.notify(
         db,
         user,
         messages.account_unfrozen,
@@ -337,7 +336,7 @@ async def _send_confirmation(
         now,
     )
     await audit.record(db, "user.unfreeze_requested", context=context, user_id=user.id)
-    notify(
+    services.mail.notify(
         db,
         user,
         messages.unfreeze_confirmation,

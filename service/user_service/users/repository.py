@@ -19,7 +19,11 @@ from user_service.models import (
     User,
     UserPreferences,
     UserRole,
+    UserStatus,
 )
+
+ADMIN_ROLE = "admin"
+"""The role the platform may never be left without (``users.service.ensure_another_admin``)."""
 
 
 async def get_by_id(session: AsyncSession, user_id: uuid.UUID) -> User | None:
@@ -117,3 +121,20 @@ async def invalidate_action_tokens(
         .values(invalidated_at=now)
         .execution_options(synchronize_session=False)
     )
+
+
+async def lock_admin_role(db: AsyncSession) -> None:
+    """Serialise changes that can remove an admin (row lock on PostgreSQL; SQLite's
+    ``BEGIN IMMEDIATE`` already serialises writers), so two admins demoting each other at
+    once cannot leave none."""
+    await db.execute(select(Role.id).where(Role.name == ADMIN_ROLE).with_for_update())
+
+
+async def active_admin_ids(db: AsyncSession) -> set[uuid.UUID]:
+    result = await db.execute(
+        select(User.id)
+        .join(UserRole, UserRole.user_id == User.id)
+        .join(Role, Role.id == UserRole.role_id)
+        .where(Role.name == ADMIN_ROLE, User.status == UserStatus.ACTIVE)
+    )
+    return set(result.scalars())

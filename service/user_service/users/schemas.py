@@ -7,6 +7,7 @@ from typing import Annotated, Any
 from pydantic import AfterValidator, BaseModel, Field, model_validator
 
 from user_service.kit.validation import STRICT_BODY, Code, Locale, Name, OpaqueToken, Phone
+from user_service.models import UserStatus
 
 
 def _valid_timezone(value: str) -> str:
@@ -26,7 +27,7 @@ class UserOut(BaseModel):
     phone: str | None
     timezone: str
     locale: str
-    status: str
+    status: UserStatus
     roles: list[str]
     mfa_enabled: bool
     created_at: dt.datetime
@@ -78,7 +79,7 @@ class DeactivateIn(BaseModel):
 
 
 class DeactivateOut(BaseModel):
-    status: str
+    status: UserStatus
     sessions_revoked: int
 
 

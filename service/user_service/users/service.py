@@ -13,12 +13,13 @@ from user_service.audit.service import RequestContext
 from user_service.auth import guessing
 from user_service.authz.invalidation import invalidate_decisions
 from user_service.events.outbox import emit
-from user_service.exceptions import Unauthorized, ValidationFailed
+from user_service.exceptions import Conflict, Unauthorized, ValidationFailed
 from user_service.mfa import repository as mfa_repository
-from user_service.models import User, UserPreferences
+from user_service.models import User, UserPreferences, UserStatus
 from user_service.sessions.service import revoke_user_sessions
 from user_service.state import AppServices
 from user_service.users import repository
+from user_service.users.repository import ADMIN_ROLE
 from user_service.users.schemas import UserOut, UserUpdate
 
 DEFAULT_PREFERENCES: dict[str, Any] = {
@@ -92,6 +93,18 @@ async def put_preferences(
     return _merge(DEFAULT_PREFERENCES, preferences)
 
 
+async def ensure_another_admin(db: AsyncSession, target: User) -> None:
+    """Refuse a change that would leave no active admin (checked under a lock)."""
+    await repository.lock_admin_role(db)
+    admins = await repository.active_admin_ids(db)
+    if admins <= {target.id}:
+        raise Conflict(
+            "This change would leave the platform without an active admin; make another "
+            "user an admin first.",
+            code="last_admin",
+        )
+
+
 async def deactivate(
     db: AsyncSession, services: AppServices, user: User, password: str, context: RequestContext
 ) -> int:
@@ -102,11 +115,9 @@ async def deactivate(
         )
         raise Unauthorized("The password is not correct.", code="invalid_password", commit=True)
     await guessing.succeeded(services, attempt)
-    if "admin" in await repository.role_names(db, user.id):
-        from user_service.admin.service import ensure_another_admin  # admin builds on users
-
+    if ADMIN_ROLE in await repository.role_names(db, user.id):
         await ensure_another_admin(db, user)
-    user.status = "deactivated"
+    user.status = UserStatus.DEACTIVATED
     await db.flush()
     revoked = await revoke_user_sessions(db, user.id, reason="account_deactivated")
     await audit.record(

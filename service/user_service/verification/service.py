@@ -21,7 +21,6 @@ from user_service.events.outbox import emit
 from user_service.exceptions import BadRequest, Conflict, RateLimited
 from user_service.kit import crypto
 from user_service.mail import messages
-from user_service.mail.dispatch import notify
 from user_service.models import User
 from user_service.state import AppServices
 from user_service.users import repository as users_repository
@@ -50,7 +49,7 @@ async def send_verification_email(db: AsyncSession, services: AppServices, user:
     await repository.add_token(
         db, user.id, user.email, crypto.hash_token(raw), now=now, expires_at=now + ttl
     )
-    notify(
+    services.mail.notify(
         db,
         user,
         messages.email_verification,
