@@ -35,7 +35,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from user_service.auth.cache import client_owner, user_owner
 from user_service.db import read_only, utcnow
-from user_service.deps import DbSession, Services
+from user_service.deps import DbSession, services_of
 from user_service.exceptions import Forbidden, Unauthorized
 from user_service.models import User, UserSession
 from user_service.oauth import repository as oauth_repository
@@ -144,8 +144,8 @@ async def signed_in(db: AsyncSession, principal: UserPrincipal) -> SignedInUser:
     return SignedInUser(principal, user, session)
 
 
-async def current_user(token: BearerToken, services: Services, db: DbSession) -> SignedInUser:
-    return await signed_in(db, await services.tokens.verify(token, "user"))
+async def current_user(request: Request, token: BearerToken, db: DbSession) -> SignedInUser:
+    return await signed_in(db, await services_of(request).tokens.verify(token, "user"))
 
 
 CurrentUser = Annotated[SignedInUser, Depends(current_user)]
@@ -199,7 +199,8 @@ async def _read_live_session(
         return LiveSession(session_id, user_id, session.expires_at, await user_out(db, user))
 
 
-async def current_session(token: BearerToken, services: Services) -> LiveSession:
+async def current_session(request: Request, token: BearerToken) -> LiveSession:
+    services = services_of(request)
     session_id, user_id = _ids(await services.tokens.verify(token, "user"))
     live = await live_session(services, session_id, user_id)
     if isinstance(live, Unauthorized):
@@ -276,7 +277,8 @@ async def live_service(services: AppServices, principal: ServicePrincipal) -> Se
     return principal
 
 
-async def service_caller(token: BearerToken, services: Services) -> ServicePrincipal:
+async def service_caller(request: Request, token: BearerToken) -> ServicePrincipal:
+    services = services_of(request)
     return await live_service(services, await services.tokens.verify(token, "service"))
 
 

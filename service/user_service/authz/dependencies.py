@@ -8,21 +8,22 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import Depends
+from fastapi import Depends, Request
 from quantagro_auth.principals import ServicePrincipal
 
 from user_service.auth.dependencies import BearerToken, SignedInUser, live_service, signed_in
 from user_service.authz.service import DATABASE_ERRORS, decision_unavailable
 from user_service.db import read_only
-from user_service.deps import Services
+from user_service.deps import services_of
 from user_service.exceptions import Forbidden
 
 CHECK_SCOPE = "authz:check"
 
 
-async def pdp_caller(token: BearerToken, services: Services) -> SignedInUser | ServicePrincipal:
+async def pdp_caller(request: Request, token: BearerToken) -> SignedInUser | ServicePrincipal:
     """No unit of work (a decision writes nothing): a service caller is checked against the
     one-second cache (a read-only session on a miss), a user caller in a read-only session."""
+    services = services_of(request)
     principal = await services.tokens.verify(token, "any")
     try:
         if isinstance(principal, ServicePrincipal):

@@ -10,12 +10,12 @@ from typing import Annotated, Generic, TypeVar
 
 from fastapi import Depends, Request
 from quantagro_auth.principals import ServicePrincipal
+from sqlalchemy.ext.asyncio import AsyncSession
 
 from user_service.auth.dependencies import BearerTokenIfAny, live_service
-from user_service.deps import DbSession, RequestCtx, Services
+from user_service.deps import DbSession, request_context, services_of
 from user_service.models import OAuthClient
 from user_service.oauth.service import authenticate_client, client_credentials, parse_form
-from user_service.state import AppServices
 
 C = TypeVar("C", bound=OAuthClient | ServicePrincipal)
 
@@ -44,13 +44,16 @@ async def _form(request: Request) -> dict[str, str]:
     return parse_form(request.headers.get("content-type"), await request.body())
 
 
-async def get_authenticated_client(
-    request: Request, services: Services, db: DbSession, context: RequestCtx
-) -> ClientForm[OAuthClient]:
+async def authenticated_client(request: Request, db: AsyncSession) -> ClientForm[OAuthClient]:
     """Client credentials by HTTP Basic or in the form, never both."""
     form = await _form(request)
     credentials = client_credentials(request.headers.get("authorization"), form)
+    services, context = services_of(request), request_context(request)
     return ClientForm(form, await authenticate_client(db, services, credentials, context))
+
+
+async def get_authenticated_client(request: Request, db: DbSession) -> ClientForm[OAuthClient]:
+    return await authenticated_client(request, db)
 
 
 AuthenticatedClient = Annotated[ClientForm[OAuthClient], Depends(get_authenticated_client)]
@@ -58,23 +61,20 @@ AuthenticatedClient = Annotated[ClientForm[OAuthClient], Depends(get_authenticat
 
 
 async def _bearer_client(
-    request: Request, services: AppServices, token: str
+    request: Request, token: str
 ) -> ClientForm[OAuthClient | ServicePrincipal]:
+    services = services_of(request)
     principal = await live_service(services, await services.tokens.verify(token, "service"))
     return ClientForm(await _form(request), principal)
 
 
 async def get_protected_resource(
-    request: Request,
-    bearer: BearerTokenIfAny,
-    services: Services,
-    db: DbSession,
-    context: RequestCtx,
+    request: Request, bearer: BearerTokenIfAny, db: DbSession
 ) -> ClientForm[OAuthClient | ServicePrincipal]:
     """RFC 7662 §2.1 / RFC 7009 §2.1: client credentials, or the client's own service token."""
     if bearer is not None:
-        return await _bearer_client(request, services, bearer)
-    client = await get_authenticated_client(request, services, db, context)
+        return await _bearer_client(request, bearer)
+    client = await authenticated_client(request, db)
     return ClientForm(client.form, client.client)
 
 
@@ -85,15 +85,15 @@ ProtectedResourceClient = Annotated[
 
 
 async def get_introspecting_client(
-    request: Request, bearer: BearerTokenIfAny, services: Services, context: RequestCtx
+    request: Request, bearer: BearerTokenIfAny
 ) -> ClientForm[OAuthClient | ServicePrincipal]:
     """``ProtectedResourceClient`` for introspection, which writes nothing when the caller is
     authenticated: a service token needs no unit of work at all; a secret is checked in one
     (its failure is audited and committed, as on the token endpoint)."""
     if bearer is not None:
-        return await _bearer_client(request, services, bearer)
-    async with services.unit_of_work() as db:
-        client = await get_authenticated_client(request, services, db, context)
+        return await _bearer_client(request, bearer)
+    async with services_of(request).unit_of_work() as db:
+        client = await authenticated_client(request, db)
     return ClientForm(client.form, client.client)
 
 
