@@ -1561,8 +1561,7 @@ export interface components {
              * @enum {string}
              */
             role: "owner" | "member";
-            /** Status */
-            status: string;
+            status: components["schemas"]["TradingAccountStatus"];
             /** User Id Broker */
             user_id_broker: string;
             /** Verified At */
@@ -2719,6 +2718,12 @@ export interface components {
             secret: string;
         };
         /**
+         * TradingAccountStatus
+         * @description Where a link stands with its broker (docs/trading-accounts.md).
+         * @enum {string}
+         */
+        TradingAccountStatus: "pending_verification" | "active" | "invalid" | "expired";
+        /**
          * UnfreezeIn
          * @description The password and, when two-factor authentication is on, a TOTP or backup code.
          */
@@ -2858,8 +2863,7 @@ export interface components {
              * @enum {string}
              */
             role: "owner" | "member";
-            /** Status */
-            status: string;
+            status: components["schemas"]["TradingAccountStatus"];
             /** User Id Broker */
             user_id_broker: string;
             /** Verified At */

@@ -6,6 +6,7 @@ from sqlalchemy import ForeignKey, Index, LargeBinary, String, UniqueConstraint,
 from sqlalchemy.orm import Mapped, mapped_column
 
 from user_service.db import Base, JSONType, utcnow
+from user_service.models._types import StrEnumColumn
 
 
 class TradingAccountStatus(StrEnum):
@@ -41,9 +42,8 @@ class TradingAccount(Base):
     )
     broker: Mapped[str] = mapped_column(String(32))
     user_id_broker: Mapped[str] = mapped_column(String(64))
-    # A str until trading_accounts/ uses the enum for what it assigns (its constants).
-    status: Mapped[str] = mapped_column(
-        String(32), default=TradingAccountStatus.PENDING_VERIFICATION
+    status: Mapped[TradingAccountStatus] = mapped_column(
+        StrEnumColumn(TradingAccountStatus, 32), default=TradingAccountStatus.PENDING_VERIFICATION
     )
     api_key_masked: Mapped[str] = mapped_column(String(32))
     credentials_sealed: Mapped[bytes | None] = mapped_column(LargeBinary)

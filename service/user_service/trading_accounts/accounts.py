@@ -35,7 +35,7 @@ from user_service.db import commit_before_slow_call, utcnow
 from user_service.events.outbox import emit
 from user_service.exceptions import BadRequest, Conflict, Forbidden, ServiceUnavailable
 from user_service.kit.pagination import decode_cursor, encode_cursor
-from user_service.models import TradingAccount, User
+from user_service.models import TradingAccount, TradingAccountStatus, User
 from user_service.state import AppServices
 from user_service.trading_accounts import repository, vault
 from user_service.trading_accounts.brokers.base import Broker, BrokerAuthError
@@ -60,10 +60,6 @@ from user_service.trading_accounts.schemas import (
 from user_service.trading_accounts.vault import Credentials
 from user_service.users import repository as users_repository
 
-PENDING = "pending_verification"
-ACTIVE = "active"
-INVALID = "invalid"
-EXPIRED = "expired"
 _CAS_ATTEMPTS = 3
 
 
@@ -301,7 +297,7 @@ async def link(
         owner_user_id=user.id,
         broker=body.broker,
         user_id_broker=body.user_id_broker,
-        status=PENDING,
+        status=TradingAccountStatus.PENDING_VERIFICATION,
         api_key_masked=vault.mask_api_key(body.api_key),
         credentials_sealed=await vault.seal(services.key_provider, account_id, credentials),
         created_at=now,
@@ -408,7 +404,7 @@ async def rotate_credentials(
     credentials = Credentials(body.api_key, body.api_secret, body.access_token)
     account.credentials_sealed = await vault.seal(services.key_provider, account.id, credentials)
     account.api_key_masked = vault.mask_api_key(body.api_key)
-    account.status = PENDING
+    account.status = TradingAccountStatus.PENDING_VERIFICATION
     account.verified_at = None
     account.access_token_expires_at = None
     account.updated_at = utcnow()
@@ -461,20 +457,22 @@ async def verify(
     try:
         profile = await broker.fetch_profile(credentials.api_key, credentials.access_token)
     except BrokerAuthError as exc:
-        values["status"] = EXPIRED if was_verified else INVALID
+        values["status"] = (
+            TradingAccountStatus.EXPIRED if was_verified else TradingAccountStatus.INVALID
+        )
         reason = "access_token_expired" if was_verified else "credentials_rejected"
         error_type = exc.error_type
     else:
         error_type = None
         if profile.user_id == account.user_id_broker:
-            values["status"] = ACTIVE
+            values["status"] = TradingAccountStatus.ACTIVE
             values["verified_at"] = now
             values["identity_verified_at"] = account.identity_verified_at or now
             values["access_token_expires_at"] = known_expiry or broker.access_token_expiry(now)
             reason = None
         else:
             # Someone else's token: never keep it, never release it.
-            values["status"] = INVALID
+            values["status"] = TradingAccountStatus.INVALID
             values["credentials_sealed"] = await vault.seal(
                 services.key_provider, account.id, credentials.with_access_token(None)
             )

@@ -11,11 +11,10 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from user_service.audit.service import RequestContext
 from user_service.db import commit_before_slow_call, utcnow
 from user_service.exceptions import Conflict
-from user_service.models import TradingAccount, User
+from user_service.models import TradingAccount, TradingAccountStatus, User
 from user_service.state import AppServices
 from user_service.trading_accounts import repository, vault
 from user_service.trading_accounts.accounts import (
-    ACTIVE,
     account_out,
     announce,
     broker_for,
@@ -108,7 +107,7 @@ async def exchange_kite_session(
         credentials,
         {
             "credentials_sealed": sealed,
-            "status": ACTIVE,
+            "status": TradingAccountStatus.ACTIVE,
             "verified_at": now,
             "identity_verified_at": account.identity_verified_at or now,
             "access_token_expires_at": session.expires_at,

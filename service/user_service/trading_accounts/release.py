@@ -16,10 +16,10 @@ from user_service.audit.service import RequestContext
 from user_service.db import on_commit, utcnow
 from user_service.exceptions import Conflict, Forbidden
 from user_service.metrics import CREDENTIALS_RELEASED
-from user_service.models import TradingAccount, User
+from user_service.models import TradingAccount, TradingAccountStatus, User, UserStatus
 from user_service.state import AppServices
 from user_service.trading_accounts import repository
-from user_service.trading_accounts.accounts import ACTIVE, EXPIRED, announce, open_vault
+from user_service.trading_accounts.accounts import announce, open_vault
 from user_service.trading_accounts.rights import (
     account_frozen,
     account_not_found,
@@ -55,7 +55,7 @@ async def release_credentials(
     if on_behalf_of is not None:
         acted_for = await _check_on_behalf_of(db, account, on_behalf_of)
     owner = await users_repository.get_by_id(db, account.owner_user_id)
-    if owner is None or owner.status != "active":
+    if owner is None or owner.status != UserStatus.ACTIVE:
         raise _not_active("The account's owner is not active.", account.status)
     if owner.frozen:
         raise account_frozen("The account's owner has frozen it: nothing is released.")
@@ -63,9 +63,9 @@ async def release_credentials(
         raise account_frozen("The user the service acts for has frozen their account.")
     now = utcnow()
     expiry = account.access_token_expires_at
-    if account.status == ACTIVE and expiry is not None and expiry <= now:
+    if account.status == TradingAccountStatus.ACTIVE and expiry is not None and expiry <= now:
         # The broker flushed the token: say so now rather than hand out a dead token.
-        account.status = EXPIRED
+        account.status = TradingAccountStatus.EXPIRED
         account.updated_at = now
         await db.flush()
         await announce(
@@ -78,10 +78,10 @@ async def release_credentials(
         )
         raise _not_active(
             "The account's access token has expired; its owner must log in to the broker.",
-            EXPIRED,
+            TradingAccountStatus.EXPIRED,
             commit=True,
         )
-    if account.status != ACTIVE:
+    if account.status != TradingAccountStatus.ACTIVE:
         raise _not_active(f"The account is {account.status}, not active.", account.status)
     credentials = await open_vault(db, services, account, actor=actor, context=context)
     if not credentials.access_token:  # pragma: no cover - an active account has a token
@@ -139,7 +139,7 @@ async def _check_on_behalf_of(
         code="on_behalf_of_not_permitted",
     )
     user = await users_repository.get_by_id(db, user_id)
-    if user is None or user.status != "active":
+    if user is None or user.status != UserStatus.ACTIVE:
         raise refused
     if account.owner_user_id == user_id:
         return user

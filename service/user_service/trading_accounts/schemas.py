@@ -16,6 +16,7 @@ from typing import Annotated, Literal
 from pydantic import BaseModel, BeforeValidator, Field, StringConstraints, field_validator
 
 from user_service.kit.validation import STRICT_BODY, Email, UtcDateTime
+from user_service.models import TradingAccountStatus
 
 ACCOUNT_PERMISSIONS = ("view", "trade", "manage")
 BROKERS = ("kite",)
@@ -95,7 +96,7 @@ class AccountOut(BaseModel):
     account_id: str
     broker: str
     user_id_broker: str
-    status: str
+    status: TradingAccountStatus
     created_at: dt.datetime
     role: Literal["owner", "member"]
     permissions: list[str]

@@ -21,7 +21,7 @@ from user_service.exceptions import (
     RateLimited,
     ValidationFailed,
 )
-from user_service.models import TradingAccountMembership, User
+from user_service.models import TradingAccountMembership, User, UserStatus
 from user_service.state import AppServices
 from user_service.trading_accounts import repository
 from user_service.trading_accounts.accounts import announce, user_actor
@@ -149,7 +149,7 @@ async def add_member(
     now = utcnow()
     _check_grant(access, body.permissions, body.expires_at, now)
     member = await users_repository.get_by_email(db, body.email)
-    if member is None or not member.email_verified or member.status != "active":
+    if member is None or not member.email_verified or member.status != UserStatus.ACTIVE:
         raise NotFound(
             "No active user with this verified email address was found.", code="user_not_found"
         )
