@@ -30,7 +30,7 @@ from user_service.authz import repository as authz_repository
 from user_service.authz.invalidation import invalidate_decisions
 from user_service.authz.policy_schema import PolicyIn, PolicyOut, parse_policy
 from user_service.db import utcnow
-from user_service.events.outbox import emit
+from user_service.events.outbox import emit, emit_user_event
 from user_service.exceptions import BadRequest, Conflict, NotFound, ValidationFailed
 from user_service.kit.pagination import MAX_LIMIT, decode_cursor, encode_cursor
 from user_service.kit.validation import cursor_datetime, cursor_str, cursor_uuid
@@ -191,13 +191,7 @@ async def change_status(
         actor=_actor(admin),
         details=details,
     )
-    emit(
-        db,
-        "user.status_changed",
-        aggregate_type="user",
-        aggregate_id=user.id,
-        payload={"user_id": str(user.id), "changed_by": str(admin.id), **details},
-    )
+    emit_user_event(db, "user.status_changed", user.id, changed_by=str(admin.id), **details)
     invalidate_decisions(db, user_ids=[user.id])
     return await user_detail(db, user_id)
 
@@ -233,13 +227,7 @@ async def _apply_roles(
         actor=_actor(admin),
         details=details,
     )
-    emit(
-        db,
-        "permission.changed",
-        aggregate_type="user",
-        aggregate_id=user.id,
-        payload={"user_id": str(user.id), "changed_by": _actor(admin), **details},
-    )
+    emit_user_event(db, "permission.changed", user.id, changed_by=_actor(admin), **details)
     invalidate_decisions(db, user_ids=[user.id])
     return wanted
 
@@ -405,13 +393,7 @@ async def create_admin(
         db.add(user)
         await db.flush()
         await audit.record(db, "user.registered", user_id=user.id, actor="cli")
-        emit(
-            db,
-            "user.registered",
-            aggregate_type="user",
-            aggregate_id=user.id,
-            payload={"user_id": str(user.id), "email": user.email},
-        )
+        emit_user_event(db, "user.registered", user.id, email=user.email)
     current = await users_repository.role_names(db, user.id)
     roles = await _apply_roles(db, user, [*current, "user", ADMIN_ROLE], admin=None, context=None)
     return AdminGrant(user, created, roles)

@@ -12,7 +12,7 @@ from user_service.audit import service as audit
 from user_service.audit.service import RequestContext
 from user_service.auth import guessing, password_policy
 from user_service.auth.schemas import LoginIn, RegisterIn
-from user_service.events.outbox import emit
+from user_service.events.outbox import emit_user_event
 from user_service.exceptions import Conflict, Forbidden, RateLimited, Unauthorized
 from user_service.kit.ratelimit import Attempt
 from user_service.mfa import repository as mfa_repository
@@ -78,13 +78,7 @@ async def create_account(
         user_id=user.id,
         details={"via": via} if via else None,
     )
-    emit(
-        db,
-        "user.registered",
-        aggregate_type="user",
-        aggregate_id=user.id,
-        payload={"user_id": str(user.id), "email": user.email},
-    )
+    emit_user_event(db, "user.registered", user.id, email=user.email)
     await db.flush()
 
 

@@ -15,6 +15,7 @@ row lock it will ever hold and only inserts into the outbox remain, so it cannot
 
 from __future__ import annotations
 
+import uuid
 from typing import Any
 
 from sqlalchemy import event, text
@@ -47,6 +48,19 @@ def emit(
     )
     session.info.setdefault(_PENDING, []).append(outbox_event)
     return outbox_event
+
+
+def emit_user_event(
+    session: AsyncSession, event_type: str, user_id: uuid.UUID, **payload: object
+) -> OutboxEvent:
+    """``emit`` for an event about one user: its aggregate is the user, its payload names it."""
+    return emit(
+        session,
+        event_type,
+        aggregate_type="user",
+        aggregate_id=user_id,
+        payload={"user_id": str(user_id), **payload},
+    )
 
 
 @event.listens_for(Session, "before_commit")

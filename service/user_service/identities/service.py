@@ -32,7 +32,7 @@ from user_service.auth import guessing
 from user_service.auth import service as auth_service
 from user_service.auth.dependencies import SignedInUser
 from user_service.db import utcnow
-from user_service.events.outbox import emit
+from user_service.events.outbox import emit_user_event
 from user_service.exceptions import BadRequest, Conflict, NotFound, RateLimited, Unauthorized
 from user_service.identities import repository
 from user_service.identities.provider import (
@@ -420,19 +420,9 @@ async def _add_identity(
         user_id=user.id,
         details={"provider": provider, "identity_id": str(row.id), "how": how},
     )
-    _emit(db, "user.identity_linked", user.id, provider=provider, identity_id=str(row.id))
+    emit_user_event(db, "user.identity_linked", user.id, provider=provider, identity_id=str(row.id))
     _mail(db, services, user, MailKind.IDENTITY_LINKED, row, context)
     return row
-
-
-def _emit(db: AsyncSession, event_type: str, user_id: uuid.UUID, **payload: object) -> None:
-    emit(
-        db,
-        event_type,
-        aggregate_type="user",
-        aggregate_id=user_id,
-        payload={"user_id": str(user_id), **payload},
-    )
 
 
 def _mail(
@@ -601,5 +591,7 @@ async def unlink(
         user_id=user.id,
         details={"provider": row.provider, "identity_id": str(row.id)},
     )
-    _emit(db, "user.identity_unlinked", user.id, provider=row.provider, identity_id=str(row.id))
+    emit_user_event(
+        db, "user.identity_unlinked", user.id, provider=row.provider, identity_id=str(row.id)
+    )
     _mail(db, services, user, MailKind.IDENTITY_UNLINKED, row, context)

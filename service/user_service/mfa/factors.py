@@ -25,7 +25,7 @@ from user_service.audit.service import RequestContext
 from user_service.auth.dependencies import SignedInUser
 from user_service.config import Settings
 from user_service.db import utcnow
-from user_service.events.outbox import emit
+from user_service.events.outbox import emit_user_event
 from user_service.exceptions import Conflict, Forbidden, NotFound
 from user_service.mail import messages
 from user_service.mail.templates import MailKind
@@ -211,18 +211,6 @@ def mail_change(
         sessions_revoked=sessions_revoked,
         ip=context.ip_masked,
         factor=factor,
-    )
-
-
-def emit_user_event(
-    db: AsyncSession, event_type: str, user_id: uuid.UUID, **payload: object
-) -> None:
-    emit(
-        db,
-        event_type,
-        aggregate_type="user",
-        aggregate_id=user_id,
-        payload={"user_id": str(user_id), **payload},
     )
 
 

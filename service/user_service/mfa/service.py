@@ -32,6 +32,7 @@ from user_service.audit.service import RequestContext
 from user_service.auth import guessing
 from user_service.auth.dependencies import SignedInUser
 from user_service.db import utcnow
+from user_service.events.outbox import emit_user_event
 from user_service.exceptions import BadRequest, Conflict, Unauthorized, UserServiceError
 from user_service.kit import crypto
 from user_service.kit.ratelimit import Attempt
@@ -321,9 +322,7 @@ async def regenerate_backup_codes(
     revoked = await factors.end_other_sessions(
         db, user, auth.session.id, "backup_codes_regenerated"
     )
-    factors.emit_user_event(
-        db, "mfa.backup_codes_regenerated", user.id, other_sessions_revoked=revoked
-    )
+    emit_user_event(db, "mfa.backup_codes_regenerated", user.id, other_sessions_revoked=revoked)
     factors.mail_change(db, services, user, context, MailKind.BACKUP_CODES_REGENERATED, revoked)
     await audit.record(
         db,

@@ -17,7 +17,6 @@ Both flows end half-finished MFA logins started with the old password.
 from __future__ import annotations
 
 import datetime as dt
-import uuid
 
 import anyio
 import structlog
@@ -29,7 +28,7 @@ from user_service.audit.service import RequestContext
 from user_service.auth import guessing, password_policy
 from user_service.auth.dependencies import SignedInUser
 from user_service.db import utcnow
-from user_service.events.outbox import emit
+from user_service.events.outbox import emit_user_event
 from user_service.exceptions import BadRequest, RateLimited, ValidationFailed
 from user_service.kit import crypto
 from user_service.kit.passwords import normalise_password
@@ -72,16 +71,6 @@ def _notify_changed(
         messages.password_changed,
         when=now,
         ip=context.ip_masked,
-    )
-
-
-def _emit(db: AsyncSession, event_type: str, user_id: uuid.UUID, **payload: object) -> None:
-    emit(
-        db,
-        event_type,
-        aggregate_type="user",
-        aggregate_id=user_id,
-        payload={"user_id": str(user_id), **payload},
     )
 
 
@@ -135,7 +124,7 @@ async def change_password(
     revoked = await sessions.revoke_user_sessions(
         db, user.id, reason="password_changed", keep=auth.session.id
     )
-    _emit(db, "user.password_changed", user.id, sessions_revoked=revoked)
+    emit_user_event(db, "user.password_changed", user.id, sessions_revoked=revoked)
     _notify_changed(db, services, user, context, now)
     await audit.record(
         db,
@@ -268,7 +257,7 @@ async def reset_password(
         raise _reset_token_invalid()
     await _apply_new_password(db, user, password_hash, now)
     revoked = await sessions.revoke_user_sessions(db, user.id, reason="password_reset")
-    _emit(db, "user.password_reset", user.id, sessions_revoked=revoked)
+    emit_user_event(db, "user.password_reset", user.id, sessions_revoked=revoked)
     _notify_changed(db, services, user, context, now)
     await audit.record(
         db,

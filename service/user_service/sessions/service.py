@@ -20,7 +20,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from user_service.audit import service as audit
 from user_service.audit.service import RequestContext
 from user_service.db import utcnow
-from user_service.events.outbox import emit
+from user_service.events.outbox import emit_user_event
 from user_service.exceptions import NotFound, RateLimited, Unauthorized
 from user_service.kit import crypto
 from user_service.models import RefreshToken, User, UserSession, UserStatus
@@ -117,13 +117,7 @@ async def start_session(
     token_row, raw = _new_refresh_token(services, session, now)
     db.add(token_row)
     await db.flush()
-    emit(
-        db,
-        "session.created",
-        aggregate_type="user",
-        aggregate_id=user.id,
-        payload={"user_id": str(user.id), "session_id": str(session.id), "amr": amr},
-    )
+    emit_user_event(db, "session.created", user.id, session_id=str(session.id), amr=amr)
     access = await mint_access_token(db, services, user, session)
     return SessionGrant(user, session, access, raw)
 
@@ -260,13 +254,7 @@ async def _reuse_detected(
 
 
 def _emit_revoked(db: AsyncSession, user_id: uuid.UUID, session_id: uuid.UUID, reason: str) -> None:
-    emit(
-        db,
-        "session.revoked",
-        aggregate_type="user",
-        aggregate_id=user_id,
-        payload={"user_id": str(user_id), "session_id": str(session_id), "reason": reason},
-    )
+    emit_user_event(db, "session.revoked", user_id, session_id=str(session_id), reason=reason)
 
 
 async def revoke_user_sessions(

@@ -10,7 +10,7 @@ from pydantic import StringConstraints
 from user_service.audit import service as audit
 from user_service.auth.dependencies import CurrentSession, CurrentUser
 from user_service.deps import DbSession, RequestCtx, Services
-from user_service.events.outbox import emit
+from user_service.events.outbox import emit_user_event
 from user_service.kit.validation import UtcDateTime
 from user_service.models import AuthEvent
 from user_service.sessions.cookies import clear_refresh_cookie, no_store
@@ -51,13 +51,7 @@ async def update_me(
         await audit.record(
             db, "user.updated", context=context, user_id=auth.user.id, details={"fields": changed}
         )
-        emit(
-            db,
-            "user.updated",
-            aggregate_type="user",
-            aggregate_id=auth.user.id,
-            payload={"user_id": str(auth.user.id), "fields": changed},
-        )
+        emit_user_event(db, "user.updated", auth.user.id, fields=changed)
     return await service.user_out(db, auth.user)
 
 

@@ -29,7 +29,7 @@ from user_service.audit.service import RequestContext
 from user_service.auth import guessing
 from user_service.authz.invalidation import invalidate_decisions
 from user_service.db import utcnow
-from user_service.events.outbox import emit
+from user_service.events.outbox import emit_user_event
 from user_service.exceptions import BadRequest, Conflict, Forbidden
 from user_service.kit import crypto
 from user_service.mail import messages
@@ -113,18 +113,14 @@ async def freeze(
         },
     )
     if not already:
-        emit(
+        emit_user_event(
             db,
             "user.frozen",
-            aggregate_type="user",
-            aggregate_id=user.id,
-            payload={
-                "user_id": str(user.id),
-                "via": via,
-                "frozen_at": now.isoformat(),
-                # Consumers stop streaming or trading on these, delegates included.
-                "account_ids": [str(a) for a in owned],
-            },
+            user.id,
+            via=via,
+            frozen_at=now.isoformat(),
+            # Consumers stop streaming or trading on these, delegates included.
+            account_ids=[str(a) for a in owned],
         )
         invalidate_decisions(db, user_ids=[user.id, *members], account_ids=owned)
         _mail_frozen(db, services, user, now, _how(via), revoked)
@@ -266,17 +262,7 @@ async def unfreeze(
     await audit.record(
         db, "user.unfrozen", context=context, user_id=user.id, actor=actor, details=details
     )
-    emit(
-        db,
-        "user.unfrozen",
-        aggregate_type="user",
-        aggregate_id=user.id,
-        payload={
-            "user_id": str(user.id),
-            "via": via,
-            "account_ids": [str(a) for a in owned],
-        },
-    )
+    emit_user_event(db, "user.unfrozen", user.id, via=via, account_ids=[str(a) for a in owned])
     invalidate_decisions(db, user_ids=[user.id, *members], account_ids=owned)
     services.mail.notify(
         db,

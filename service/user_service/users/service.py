@@ -12,7 +12,7 @@ from user_service.audit import service as audit
 from user_service.audit.service import RequestContext
 from user_service.auth import guessing
 from user_service.authz.invalidation import invalidate_decisions
-from user_service.events.outbox import emit
+from user_service.events.outbox import emit_user_event
 from user_service.exceptions import Conflict, Unauthorized, ValidationFailed
 from user_service.mfa import repository as mfa_repository
 from user_service.models import User, UserPreferences, UserStatus
@@ -127,12 +127,6 @@ async def deactivate(
         user_id=user.id,
         details={"sessions_revoked": revoked},
     )
-    emit(
-        db,
-        "user.deactivated",
-        aggregate_type="user",
-        aggregate_id=user.id,
-        payload={"user_id": str(user.id)},
-    )
+    emit_user_event(db, "user.deactivated", user.id)
     invalidate_decisions(db, user_ids=[user.id])
     return revoked

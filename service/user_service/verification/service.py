@@ -17,7 +17,7 @@ from user_service import one_time_tokens
 from user_service.audit import service as audit
 from user_service.audit.service import RequestContext
 from user_service.db import utcnow
-from user_service.events.outbox import emit
+from user_service.events.outbox import emit_user_event
 from user_service.exceptions import BadRequest, Conflict, RateLimited
 from user_service.kit import crypto
 from user_service.mail import messages
@@ -96,12 +96,6 @@ async def verify_email(
     if user.email_verified_at is None:
         user.email_verified_at = now
         await db.flush()
-        emit(
-            db,
-            "user.email_verified",
-            aggregate_type="user",
-            aggregate_id=user.id,
-            payload={"user_id": str(user.id), "email": user.email},
-        )
+        emit_user_event(db, "user.email_verified", user.id, email=user.email)
         await audit.record(db, "email.verified", context=context, user_id=user.id)
     return user
