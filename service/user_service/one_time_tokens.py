@@ -33,6 +33,29 @@ class OneTimeTokens(Generic[TokenRow]):
     def __init__(self, model: type[TokenRow]) -> None:
         self.model: Any = model  # both models share the columns used below
 
+    async def add(
+        self,
+        db: AsyncSession,
+        user_id: uuid.UUID,
+        token_hash: str,
+        *,
+        now: dt.datetime,
+        expires_at: dt.datetime,
+        **columns: Any,
+    ) -> TokenRow:
+        """Store a new token of the user by its digest; ``columns`` are the table's own."""
+        row: TokenRow = self.model(
+            id=uuid.uuid4(),
+            user_id=user_id,
+            token_hash=token_hash,
+            created_at=now,
+            expires_at=expires_at,
+            **columns,
+        )
+        db.add(row)
+        await db.flush()
+        return row
+
     async def by_hash(self, db: AsyncSession, token_hash: str) -> TokenRow | None:
         result = await db.execute(
             select(self.model)

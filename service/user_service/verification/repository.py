@@ -2,44 +2,11 @@
 
 from __future__ import annotations
 
-import datetime as dt
-import uuid
-from typing import Any, cast
-
-from sqlalchemy import CursorResult, Result
-from sqlalchemy.ext.asyncio import AsyncSession
-
 from user_service.models import EmailVerificationToken
 from user_service.one_time_tokens import OneTimeTokens
 
-
-def _affected(result: Result[Any]) -> int:
-    return cast(CursorResult[Any], result).rowcount
-
-
-async def add_token(
-    db: AsyncSession,
-    user_id: uuid.UUID,
-    email: str,
-    token_hash: str,
-    *,
-    now: dt.datetime,
-    expires_at: dt.datetime,
-) -> EmailVerificationToken:
-    row = EmailVerificationToken(
-        id=uuid.uuid4(),
-        user_id=user_id,
-        email=email,
-        token_hash=token_hash,
-        created_at=now,
-        expires_at=expires_at,
-    )
-    db.add(row)
-    await db.flush()
-    return row
-
-
 _tokens = OneTimeTokens(EmailVerificationToken)
+add_token = _tokens.add  # with email=…: the address the token verifies
 token_by_hash = _tokens.by_hash
 invalidate_tokens = _tokens.invalidate_outstanding
 claim_token = _tokens.claim

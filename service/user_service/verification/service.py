@@ -47,7 +47,7 @@ async def send_verification_email(db: AsyncSession, services: AppServices, user:
     raw = crypto.new_token(crypto.EMAIL_VERIFY_PREFIX)
     await repository.invalidate_tokens(db, user.id, now=now)
     await repository.add_token(
-        db, user.id, user.email, crypto.hash_token(raw), now=now, expires_at=now + ttl
+        db, user.id, crypto.hash_token(raw), now=now, expires_at=now + ttl, email=user.email
     )
     services.mail.notify(
         db,
