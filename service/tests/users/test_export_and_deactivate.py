@@ -37,7 +37,7 @@ async def test_deactivation_needs_the_password_and_signs_everything_out(client):
     wrong = await client.post(
         "/v1/users/me/deactivate", headers=user.headers, json={"password": "nope"}
     )
-    assert wrong.status_code == 401 and wrong.json()["code"] == "invalid_password"
+    assert wrong.status_code == 400 and wrong.json()["code"] == "invalid_password"
     ok = await client.post(
         "/v1/users/me/deactivate", headers=user.headers, json={"password": STRONG_PASSWORD}
     )

@@ -72,10 +72,10 @@ async def confirm_password(
     **details: object,
 ) -> Attempt:
     """The signed-in user's password, asked again before a sensitive action (freeze, factor
-    changes, linking an identity): drawn on the password budget before bcrypt; a wrong one is
-    audited as ``failed_event`` and answers 400 ``invalid_password`` (a 401 would make the
-    console refresh and sign the user out). The caller gives the attempt back with
-    ``succeeded`` once the whole action succeeded."""
+    changes, a password change, deactivation): drawn on the password budget before bcrypt;
+    a wrong one is audited as ``failed_event`` and answers 400 ``invalid_password`` (a 401
+    would make the console refresh and sign the user out). The caller gives the attempt back
+    with ``succeeded`` once the whole action succeeded."""
     attempt = await password_attempt(services, user.id)
     if not await services.hasher.verify(password, user.password_hash):
         await audit.record(

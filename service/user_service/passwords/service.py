@@ -87,19 +87,15 @@ async def change_password(
 ) -> int:
     """Set a new password; returns how many other sessions were signed out."""
     user = auth.user
-    attempt = await guessing.password_attempt(services, user.id)
-    if not await services.hasher.verify(current_password, user.password_hash):
-        await audit.record(
-            db,
-            "password.change_failed",
-            context=context,
-            user_id=user.id,
-            risk_score=50,
-            details={"reason": "invalid_password"},
-        )
-        raise BadRequest(
-            "The current password is not correct.", code="invalid_password", commit=True
-        )
+    attempt = await guessing.confirm_password(
+        db,
+        services,
+        user,
+        current_password,
+        context,
+        failed_event="password.change_failed",
+        reason="invalid_password",
+    )
     await guessing.succeeded(services, attempt)
     password_policy.enforce(
         new_password, services.password_rules, (user.email, user.name), field="new_password"

@@ -13,7 +13,7 @@ from user_service.audit.service import RequestContext
 from user_service.auth import guessing
 from user_service.authz.invalidation import invalidate_decisions
 from user_service.events.outbox import emit_user_event
-from user_service.exceptions import Conflict, Unauthorized, ValidationFailed
+from user_service.exceptions import Conflict, ValidationFailed
 from user_service.mfa import repository as mfa_repository
 from user_service.models import User, UserPreferences, UserStatus
 from user_service.sessions.service import revoke_user_sessions
@@ -108,12 +108,9 @@ async def ensure_another_admin(db: AsyncSession, target: User) -> None:
 async def deactivate(
     db: AsyncSession, services: AppServices, user: User, password: str, context: RequestContext
 ) -> int:
-    attempt = await guessing.password_attempt(services, user.id)
-    if not await services.hasher.verify(password, user.password_hash):
-        await audit.record(
-            db, "user.deactivate_failed", context=context, user_id=user.id, risk_score=50
-        )
-        raise Unauthorized("The password is not correct.", code="invalid_password", commit=True)
+    attempt = await guessing.confirm_password(
+        db, services, user, password, context, failed_event="user.deactivate_failed"
+    )
     await guessing.succeeded(services, attempt)
     if ADMIN_ROLE in await repository.role_names(db, user.id):
         await ensure_another_admin(db, user)
