@@ -19,7 +19,7 @@ import datetime as dt
 import secrets
 import uuid
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -35,7 +35,8 @@ from user_service.exceptions import (
     Unauthorized,
     UserServiceError,
 )
-from user_service.mfa import ceremony, factors, repository
+from user_service.kit.lazy import lazy_module
+from user_service.mfa import factors, repository
 from user_service.mfa import service as mfa
 from user_service.mfa.enums import MfaMethod
 from user_service.models import MfaPasskey, User, WebauthnChallenge
@@ -45,6 +46,11 @@ from user_service.sessions.service import SessionGrant
 from user_service.state import AppServices
 from user_service.tokens.access_tokens import IssuedToken
 from user_service.users import repository as users_repository
+
+if TYPE_CHECKING:
+    from user_service.mfa import ceremony
+else:  # py_webauthn weighs ≈ 9 MB per worker: it loads with the first passkey ceremony
+    ceremony = lazy_module("user_service.mfa.ceremony")
 
 CHALLENGE_BYTES = 32
 PASSKEY_AMR = ["hwk", "user"]  # RFC 8176: proof of possession of a key + user verification
