@@ -10,6 +10,8 @@ import time
 import urllib.error
 import urllib.request
 
+import pytest
+
 from tests.platform.stack import free_port
 
 RESET_TOKEN = "qpr_" + "R" * 43
@@ -102,3 +104,29 @@ def test_the_json_access_line_carries_the_structlog_fields_masked():
     assert "qrt_" not in stream.getvalue() and lines[1]["request_id"] == "[redacted-token]"
     assert lines[2]["ip"] is None and lines[2]["request_id"] == "trace-abcdef123"
     assert "203.0.113.77" not in stream.getvalue()
+
+
+@pytest.mark.anyio
+async def test_json_access_lines_are_written_together_within_fifty_milliseconds():
+    """One write for many requests: the lines wait at most ``FLUSH_SECONDS`` (or until
+    ``FLUSH_LINES`` are pending); a normal exit writes what is left."""
+    import asyncio
+    import io
+
+    from user_service.metrics import JsonAccessLog, _flush_access_logs
+
+    stream = io.StringIO()
+    writer = JsonAccessLog(stream)
+    for _ in range(3):
+        writer.write("GET", "/health/live", 200, 0.001, "127.0.0.1", "ab12cd34ef56")
+    assert stream.getvalue() == ""
+    await asyncio.sleep(JsonAccessLog.FLUSH_SECONDS * 2)
+    assert stream.getvalue().count("http.request") == 3
+
+    for _ in range(JsonAccessLog.FLUSH_LINES):
+        writer.write("GET", "/health/live", 200, 0.001, "127.0.0.1", "ab12cd34ef56")
+    assert stream.getvalue().count("http.request") == 3 + JsonAccessLog.FLUSH_LINES
+
+    writer.write("GET", "/health/live", 200, 0.001, "127.0.0.1", "ab12cd34ef56")
+    _flush_access_logs()  # what atexit runs
+    assert stream.getvalue().count("http.request") == 4 + JsonAccessLog.FLUSH_LINES
