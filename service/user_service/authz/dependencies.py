@@ -11,7 +11,7 @@ from typing import Annotated
 from fastapi import Depends, Request
 from quantagro_auth.principals import ServicePrincipal
 
-from user_service.auth.dependencies import BearerToken, SignedInUser, live_service, signed_in
+from user_service.auth.dependencies import BearerCaller, SignedInUser, live_service, signed_in
 from user_service.authz.service import DATABASE_ERRORS, decision_unavailable
 from user_service.db import read_only
 from user_service.deps import services_of
@@ -20,7 +20,7 @@ from user_service.exceptions import Forbidden
 CHECK_SCOPE = "authz:check"
 
 
-async def pdp_caller(request: Request, token: BearerToken) -> SignedInUser | ServicePrincipal:
+async def pdp_caller(request: Request, token: str) -> SignedInUser | ServicePrincipal:
     """No unit of work (a decision writes nothing): a service caller is checked against the
     one-second cache (a read-only session on a miss), a user caller in a read-only session."""
     services = services_of(request)
@@ -40,5 +40,5 @@ async def pdp_caller(request: Request, token: BearerToken) -> SignedInUser | Ser
         raise decision_unavailable() from exc
 
 
-PdpCaller = Annotated[SignedInUser | ServicePrincipal, Depends(pdp_caller)]
+PdpCaller = Annotated[SignedInUser | ServicePrincipal, Depends(BearerCaller(pdp_caller))]
 """A user access token, or a service token holding ``authz:check``."""
