@@ -1,6 +1,6 @@
 """CPU per request, by process and thread, for the scenarios bounded by signing (issue 12).
 
-    .venv/bin/python bench/cpu_breakdown.py [token,refresh,me,me2] [--seconds 6]
+    .venv/bin/python bench/cpu_breakdown.py [bare,live,token,refresh,me,me2] [--seconds 6]
 
 Starts the same stack as `make bench` (production mode, PostgreSQL + Redis, bcrypt 12,
 RSA-4096), drives each scenario with wrk as `make bench` does, and reads CPU time from /proc
@@ -8,6 +8,9 @@ before and after: the worker's event-loop thread, its other threads (RS256 signi
 every ``postgres`` and ``redis-server`` process, wrk itself, and the whole machine. Dividing
 by the answered requests gives the CPU each request costs where; the sum says how many
 requests two cores could serve at most, whatever the code around the signature does.
+``bare`` and ``live`` compare the bare FastAPI app's trivial endpoint with the service's
+``/health/live`` the same way: the server's CPU per request over HTTP, which the machine's
+load does not change as it changes requests per second.
 See docs/performance.md.
 """
 
@@ -101,7 +104,7 @@ def breakdown(label: str, pids: list[int], drive: Callable[[], Load]) -> None:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("scenarios", nargs="?", default="token,refresh,me,me2")
+    parser.add_argument("scenarios", nargs="?", default="bare,live,token,refresh,me,me2")
     parser.add_argument("--seconds", type=float, default=6.0)
     args = parser.parse_args()
     with stack() as run:
@@ -122,8 +125,18 @@ def main() -> None:
         # A rotated token sent again is reuse (its session is revoked): each refresh run takes
         # sessions no run used before (two runs at most).
         chains = iter([principals.refresh[:16], principals.refresh[16:32]])
+        probe = Request("GET", "/health/live")
         for scenario in args.scenarios.split(","):
-            if scenario == "token":
+            if scenario == "bare":
+                bare = run.serve_bare()
+                breakdown("bare app GET /health/live", bare.worker_pids(),
+                          lambda base=bare.base: wrk(base, probe, run.workdir,  # type: ignore[misc]
+                                                     seconds=args.seconds))  # fmt: skip
+                bare.stop()
+            elif scenario == "live":
+                breakdown("GET /health/live", [pid], lambda: wrk(a.base, probe, run.workdir,
+                          seconds=args.seconds))  # fmt: skip
+            elif scenario == "token":
                 breakdown("POST /v1/oauth/token", [pid], lambda: wrk(a.base, token, run.workdir,
                           seconds=args.seconds))  # fmt: skip
             elif scenario == "refresh":

@@ -5,7 +5,10 @@ no socket, no load generator — the figure that does not move with the machine'
 
 Each case runs ``--requests`` times per round, the rounds interleaved, and the best round is
 printed (CPU time of this process, all threads): ``bare`` (bench/bare_app.py), ``live``
-(``/health/live``), ``me``, warm ``authz`` and ``introspect`` with a service token. With
+(``/health/live``), ``me``, warm ``authz`` and ``introspect`` with a service token, and the two
+signing paths: ``token`` (a client-credentials grant) and ``refresh`` (one rotation chain, each
+call sending the token the last one returned; RSA keys are the tests' small ones, so these show
+the work around the signature). With
 ``--profile CASE`` it prints cProfile's table for that case instead. Run from the repository
 root; ``postgres`` uses the PostgreSQL and Redis of the test suite (a database of its own).
 The HTTP layer (uvicorn, the socket, wrk) comes on top of these figures in ``make bench``;
@@ -43,7 +46,12 @@ Case = tuple[Any, str, str, list[tuple[bytes, bytes]], bytes]
 
 
 async def call(
-    app: Any, method: str, path: str, headers: list[tuple[bytes, bytes]], body: bytes
+    app: Any,
+    method: str,
+    path: str,
+    headers: list[tuple[bytes, bytes]],
+    body: bytes,
+    on_send: Any = None,
 ) -> int:
     scope = {
         "type": "http",
@@ -74,28 +82,58 @@ async def call(
         nonlocal status
         if message["type"] == "http.response.start":
             status = message["status"]
+        if on_send is not None:
+            await on_send(message)
 
     await app(scope, receive, send)
     return status
 
 
-async def cpu_per_request(case: Case, requests: int) -> float:
+class RefreshChain:
+    """``POST /v1/auth/refresh`` with the refresh token the previous rotation returned."""
+
+    def __init__(self, app: Any, headers: list[tuple[bytes, bytes]], token: str) -> None:
+        self.app, self.headers, self.token = app, headers, token
+
+    async def __call__(self) -> int:
+        answer = bytearray()
+
+        async def send(message: dict[str, Any]) -> None:
+            if message["type"] == "http.response.body":
+                answer.extend(message.get("body", b""))
+
+        body = json.dumps({"refresh_token": self.token}).encode()
+        status = await call(self.app, "POST", "/v1/auth/refresh", self.headers, body, send)
+        if status == 200:
+            self.token = json.loads(answer)["refresh_token"]
+        return status
+
+
+async def cpu_per_request(case: Case | RefreshChain, requests: int) -> float:
     """Microseconds of CPU per request over ``requests`` calls (after a warm-up)."""
+
+    async def once() -> int:
+        return await (case() if isinstance(case, RefreshChain) else call(*case))
+
     for _ in range(100):
-        status = await call(*case)
+        status = await once()
     if status != 200:
-        raise SystemExit(f"{case[1]} {case[2]} answered {status}")
+        print(f"{case} answered {status}", file=sys.__stderr__)
+        raise SystemExit(1)
     started = time.process_time()
     for _ in range(requests):
-        await call(*case)
+        await once()
     return (time.process_time() - started) / requests * 1e6
 
 
-async def cases(app: Any) -> dict[str, Case]:
+async def cases(app: Any) -> dict[str, Case | RefreshChain]:
     transport = httpx.ASGITransport(app=app)
     async with httpx.AsyncClient(transport=transport, base_url="http://testserver") as client:
         user = await signed_in_user(client)
         backend = await service_with_token(client, app, "backend")
+        chain = await signed_in_user(client)
+        await client.post("/v1/auth/login", json={"email": chain.email, "password": chain.password})
+        first_refresh = client.cookies["refresh_token"]
     host = [(b"host", b"testserver"), (b"user-agent", b"inprocess")]
     as_user = [(b"authorization", f"Bearer {user.access_token}".encode())]
     as_service = [(b"authorization", f"Bearer {backend.token}".encode())]
@@ -119,6 +157,14 @@ async def cases(app: Any) -> dict[str, Case]:
             host + as_service + form_body,
             f"token={user.access_token}".encode(),
         ),
+        "token": (
+            app,
+            "POST",
+            "/v1/oauth/token",
+            [*host, (b"authorization", backend.basic["Authorization"].encode()), *form_body],
+            b"grant_type=client_credentials",
+        ),
+        "refresh": RefreshChain(app, host + json_body, first_refresh),
     }
 
 
@@ -131,14 +177,21 @@ async def measure(app: Any, args: argparse.Namespace) -> None:
             profiler.enable()
             await cpu_per_request(named[args.profile], args.requests)
             profiler.disable()
-            pstats.Stats(profiler, stream=sys.stdout).sort_stats(args.sort).print_stats(40)
+            stats = pstats.Stats(profiler, stream=sys.stdout).sort_stats(args.sort)
+            stats.print_stats(40)
+            if args.callers:
+                stats.print_callers(args.callers)
             return
         best: dict[str, float] = {}
         for _ in range(args.rounds):
             for name, case in named.items():
+                if args.cases and name not in args.cases:
+                    continue
                 figure = await cpu_per_request(case, args.requests)
                 best[name] = min(best.get(name, float("inf")), figure)
         print("  ".join(f"{name} {figure:.1f} µs" for name, figure in best.items()))
+        if args.cases:
+            return
         live = best["live"]
         print(
             "  ".join(
@@ -153,21 +206,30 @@ def main() -> None:
     parser.add_argument("--backend", choices=("sqlite", "postgres"), default="sqlite")
     parser.add_argument("--rounds", type=int, default=6)
     parser.add_argument("--requests", type=int, default=2000)
-    parser.add_argument("--profile", choices=("bare", "live", "me", "authz", "introspect"))
+    parser.add_argument(
+        "--profile", choices=("bare", "live", "me", "authz", "introspect", "token", "refresh")
+    )
+    parser.add_argument("--cases", type=lambda text: text.split(","), help="only these, a,b")
+    parser.add_argument("--callers", help="with --profile: who calls functions matching this")
     parser.add_argument("--sort", default="tottime", help="cProfile sort key")
     args = parser.parse_args()
 
     workdir = Path(tempfile.mkdtemp(prefix="qus-inprocess-"))
     postgres = PostgresRedis(workdir) if args.backend == "postgres" else None
     backend = postgres.start() if postgres else create_sqlite_backend(workdir)
-    settings = make_settings(backend, log_json=True, log_level="INFO")
-    stderr, sys.stderr = sys.stderr, open(os.devnull, "w")  # the log lines  # noqa: SIM115
+    settings = make_settings(
+        backend,
+        log_json=True,
+        log_level="INFO",
+        rate_limit_refresh_session="1000000 per minute",
+    )
+    # The log lines go nowhere, to the end: the access log writes its last batch at exit.
+    sys.stderr = open(os.devnull, "w")  # noqa: SIM115
     configure_logging(settings.log_level, settings.log_json)
     app = create_app(settings)
     try:
         uvloop.run(measure(app, args))
     finally:
-        sys.stderr = stderr
         if postgres:
             postgres.stop()
 

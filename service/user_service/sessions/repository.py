@@ -6,7 +6,7 @@ import datetime as dt
 import uuid
 from typing import Any, cast
 
-from sqlalchemy import CursorResult, select, update
+from sqlalchemy import CursorResult, bindparam, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from user_service.models import RefreshToken, User, UserSession
@@ -16,16 +16,36 @@ async def get_session(session: AsyncSession, session_id: uuid.UUID) -> UserSessi
     return await session.get(UserSession, session_id, populate_existing=True)
 
 
+# The statements every authenticated request and every refresh runs are built once, at import:
+# building one cost about as much CPU as executing it (docs/performance.md, fourth round).
+_SESSION_WITH_USER = (
+    select(UserSession, User)
+    .join(User, User.id == UserSession.user_id)
+    .where(UserSession.id == bindparam("session_id"))
+    .execution_options(populate_existing=True)
+)
+_REFRESH_TOKEN_BY_HASH = (
+    select(RefreshToken)
+    .where(RefreshToken.token_hash == bindparam("token_hash"))
+    .execution_options(populate_existing=True)
+)
+_CLAIM_ROTATION = (
+    update(RefreshToken)
+    .where(RefreshToken.id == bindparam("token_id"), RefreshToken.rotated_at.is_(None))
+    .values(
+        rotated_at=bindparam("now"),
+        successor_id=bindparam("successor_id"),
+        successor_sealed=bindparam("successor_sealed"),
+    )
+    .execution_options(synchronize_session=False)
+)
+
+
 async def session_with_user(
     session: AsyncSession, session_id: uuid.UUID
 ) -> tuple[UserSession, User] | None:
     """The session and its user in one round trip (every authenticated request needs both)."""
-    result = await session.execute(
-        select(UserSession, User)
-        .join(User, User.id == UserSession.user_id)
-        .where(UserSession.id == session_id)
-        .execution_options(populate_existing=True)
-    )
+    result = await session.execute(_SESSION_WITH_USER, {"session_id": session_id})
     row = result.first()
     return (row[0], row[1]) if row is not None else None
 
@@ -46,11 +66,7 @@ async def active_sessions(
 
 
 async def refresh_token_by_hash(session: AsyncSession, token_hash: str) -> RefreshToken | None:
-    result = await session.execute(
-        select(RefreshToken)
-        .where(RefreshToken.token_hash == token_hash)
-        .execution_options(populate_existing=True)
-    )
+    result = await session.execute(_REFRESH_TOKEN_BY_HASH, {"token_hash": token_hash})
     return result.scalar_one_or_none()
 
 
@@ -68,10 +84,13 @@ async def claim_rotation(
 ) -> bool:
     """Atomically mark a token rotated; exactly one concurrent caller wins."""
     result = await session.execute(
-        update(RefreshToken)
-        .where(RefreshToken.id == token_id, RefreshToken.rotated_at.is_(None))
-        .values(rotated_at=now, successor_id=successor_id, successor_sealed=successor_sealed)
-        .execution_options(synchronize_session=False)
+        _CLAIM_ROTATION,
+        {
+            "token_id": token_id,
+            "now": now,
+            "successor_id": successor_id,
+            "successor_sealed": successor_sealed,
+        },
     )
     return cast(CursorResult[Any], result).rowcount == 1
 

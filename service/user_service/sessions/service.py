@@ -123,13 +123,13 @@ async def start_session(
 
 
 async def _load_active_session(db: AsyncSession, session_id: uuid.UUID) -> tuple[UserSession, User]:
-    session = await repository.get_session(db, session_id)
-    if session is None or session.revoked_at is not None:
+    found = await repository.session_with_user(db, session_id)
+    if found is None or found[0].revoked_at is not None:
         raise Unauthorized("This session has been signed out.", code="session_revoked")
+    session, user = found
     if session.expires_at <= utcnow():
         raise Unauthorized("This session has expired. Sign in again.", code="session_expired")
-    user = await users_repository.get_by_id(db, session.user_id)
-    if user is None or user.status != UserStatus.ACTIVE:
+    if user.status != UserStatus.ACTIVE:
         raise Unauthorized("This account cannot sign in.", code="account_inactive")
     return session, user
 
