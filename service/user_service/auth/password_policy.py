@@ -5,15 +5,15 @@ OWASP ASVS V2.1.9 advises against composition rules), zxcvbn score ≥ 2 with th
 email and name as penalised inputs, and not one of the 30 000 most common passwords (the list
 zxcvbn ships). zxcvbn is scored on the first 72 characters (it raises beyond); anything that
 long is far past the threshold anyway.
+
+zxcvbn and its frequency lists (≈ 12 MB) load with the first password checked, not in every
+worker: most workers only check tokens (docs/performance.md).
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 from functools import lru_cache
-
-from zxcvbn import zxcvbn
-from zxcvbn.frequency_lists import FREQUENCY_LISTS
 
 from user_service.exceptions import ValidationFailed
 from user_service.kit.passwords import normalise_password
@@ -37,6 +37,8 @@ class Violation:
 
 @lru_cache(maxsize=1)
 def _common_passwords() -> frozenset[str]:
+    from zxcvbn.frequency_lists import FREQUENCY_LISTS  # loaded on first use (see above)
+
     return frozenset(FREQUENCY_LISTS["passwords"])
 
 
@@ -63,6 +65,8 @@ def find_violations(
         violations.append(Violation("common_password", "This password is too common."))
     if password:
         inputs = [part for value in user_inputs for part in (value, *value.split("@"))]
+        from zxcvbn import zxcvbn  # loaded on first use (see above)
+
         result = zxcvbn(password[:_ZXCVBN_MAX], user_inputs=inputs)
         if result["score"] < rules.min_score:
             hint = result["feedback"].get("warning") or "Add more words or characters."
