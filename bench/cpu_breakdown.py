@@ -1,6 +1,6 @@
 """CPU per request, by process and thread, for the scenarios bounded by signing (issue 12).
 
-    .venv/bin/python bench/cpu_breakdown.py [bare,live,token,refresh,me,me2] [--seconds 6]
+    .venv/bin/python bench/cpu_breakdown.py [bare,imports,live,token,refresh,me,me2] [--seconds 6]
 
 Starts the same stack as `make bench` (production mode, PostgreSQL + Redis, bcrypt 12,
 RSA-4096), drives each scenario with wrk as `make bench` does, and reads CPU time from /proc
@@ -9,9 +9,9 @@ every ``postgres`` and ``redis-server`` process, wrk itself, and the whole machi
 by the answered requests gives the CPU each request costs where; the sum says how many
 requests two cores could serve at most, whatever the code around the signature does.
 ``bare`` and ``live`` compare the bare FastAPI app's trivial endpoint with the service's
-``/health/live`` the same way: the server's CPU per request over HTTP, which the machine's
-load does not change as it changes requests per second.
-See docs/performance.md.
+``/health/live`` the same way (``imports``: the bare app in a process that has imported the
+whole service): the server's CPU per request over HTTP, which the machine's load does not
+change as it changes requests per second.
 """
 
 from __future__ import annotations
@@ -127,9 +127,9 @@ def main() -> None:
         chains = iter([principals.refresh[:16], principals.refresh[16:32]])
         probe = Request("GET", "/health/live")
         for scenario in args.scenarios.split(","):
-            if scenario == "bare":
-                bare = run.serve_bare()
-                breakdown("bare app GET /health/live", bare.worker_pids(),
+            if scenario in ("bare", "imports"):
+                bare = run.serve_bare("bare_app" if scenario == "bare" else "bare_app_imports")
+                breakdown(f"{scenario} app GET /health/live", bare.worker_pids(),
                           lambda base=bare.base: wrk(base, probe, run.workdir,  # type: ignore[misc]
                                                      seconds=args.seconds))  # fmt: skip
                 bare.stop()

@@ -112,12 +112,12 @@ class Stack:
         server.start()
         return server
 
-    def serve_bare(self) -> Server:
+    def serve_bare(self, module: str = "bare_app") -> Server:
         """The bare FastAPI app under the same uvicorn settings as ``user-service serve``."""
         port = free_port()
         command = [
             str(BIN / "uvicorn"),
-            "bare_app:app",
+            f"{module}:app",
             "--app-dir",
             str(BENCH),
             "--host",
