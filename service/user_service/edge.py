@@ -121,6 +121,7 @@ class EdgeMiddleware:
         self.allowed_hosts = (
             None if allowed_hosts is None else frozenset(h.lower() for h in allowed_hosts)
         )
+        self._host_verdicts: dict[bytes, bool] = {}
         self.recorder = RequestRecorder(
             access_log=access_log,
             trusted_proxies=trusted_proxies,
@@ -221,13 +222,24 @@ class EdgeMiddleware:
             )
             structlog.contextvars.reset_contextvars(**bound)
 
+    def _host_allowed(self, host: bytes) -> bool:
+        """The ``Host`` header names a served host. Verdicts are remembered per raw header
+        (a client sends the same one on every request), up to ``_HOST_VERDICTS`` of them."""
+        verdict = self._host_verdicts.get(host)
+        if verdict is None:
+            assert self.allowed_hosts is not None
+            verdict = host_name(host.decode("latin-1").lower()) in self.allowed_hosts
+            if len(self._host_verdicts) < _HOST_VERDICTS:
+                self._host_verdicts[host] = verdict
+        return verdict
+
     def _refusal(
         self, scope: Scope, path: str, host: bytes, content_length: bytes
     ) -> tuple[int, bytes] | None:
         if (
             self.allowed_hosts is not None
             and not path.startswith(_OPEN_PATHS)
-            and host_name(host.decode("latin-1").lower()) not in self.allowed_hosts
+            and not self._host_allowed(host)
         ):
             return 400, _INVALID_HOST
         raw_path = scope.get("raw_path") or path.encode()
@@ -279,6 +291,10 @@ _ID_COUNTER = itertools.count()
 def _new_request_id() -> bytes:
     return f"{_ID_PREFIX}{next(_ID_COUNTER) & 0xFFFFFFFF:08x}".encode()
 
+
+# Distinct Host headers whose verdict is remembered; beyond it (a client inventing names)
+# each is checked again, so the memory stays bounded.
+_HOST_VERDICTS = 256
 
 _TOO_LARGE = b'{"detail":"The request body is too large.","code":"payload_too_large"}'
 _INVALID_HOST = b'{"detail":"This host name is not served here.","code":"invalid_host"}'

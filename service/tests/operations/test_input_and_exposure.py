@@ -158,6 +158,24 @@ async def test_production_refuses_unknown_hosts_but_answers_health_probes(backen
         assert probe.status_code == 200
 
 
+async def test_host_verdicts_stay_right_past_the_remembered_ones(backend_settings):
+    """The edge remembers a verdict per Host header, a bounded number of them: hosts invented
+    beyond the bound are still refused, and the served host is still served."""
+    settings = backend_settings(
+        environment="production",
+        cookie_secure=True,
+        public_url="https://id.quantagro.in",
+    )
+    async with running_app(settings) as app, client_for(app) as http:
+        url = "/.well-known/openid-configuration"
+        for n in range(300):
+            invented = await http.get(url, headers={"Host": f"host-{n}.evil.in"})
+            assert invented.status_code == 400, n
+        for _ in range(2):
+            assert (await http.get(url, headers={"Host": "host-299.evil.in"})).status_code == 400
+            assert (await http.get(url, headers={"Host": "id.quantagro.in"})).status_code == 200
+
+
 async def test_source_maps_are_never_served(backend_settings, tmp_path):
     dist = tmp_path / "dist"
     (dist / "assets").mkdir(parents=True)
