@@ -951,7 +951,10 @@ export interface paths {
         delete: operations["remove_factor_v1_mfa_factors__factor_id__delete"];
         options?: never;
         head?: never;
-        /** Rename Factor */
+        /**
+         * Rename Factor
+         * @description A new name for one authenticator: audited and e-mailed, no recent authentication.
+         */
         patch: operations["rename_factor_v1_mfa_factors__factor_id__patch"];
         trace?: never;
     };
