@@ -258,23 +258,55 @@ async def test_a_bad_id_token_is_refused_and_audited(
     assert reason in failures[0].details["reason"]
 
 
-async def test_unverified_email_is_refused(client, provider: Provider):
-    provider.next_user(email_verified=False)
+async def _accounts_and_links(app: Any, email: str) -> tuple[int, int]:
+    """How many accounts have ``email``, and how many identities are linked to them."""
+    from sqlalchemy import func
+
+    from user_service.models import ExternalIdentity, User
+
+    async with app.state.services.sessionmaker() as db:
+        users = (await db.execute(select(User.id).where(User.email == email))).scalars().all()
+        links = await db.scalar(
+            select(func.count())
+            .select_from(ExternalIdentity)
+            .where(ExternalIdentity.user_id.in_(users))
+        )
+    return len(users), int(links or 0)
+
+
+async def test_unverified_email_is_refused_and_creates_nothing(client, app, provider: Provider):
+    """A new ``sub`` whose e-mail the provider has not verified gets no account: the address
+    might be someone else's, and an account made now would squat it."""
+    who = provider.next_user(email_verified=False)
     answer = await google_sign_in(client)
     assert answer.status_code == 400
     assert answer.json()["code"] == "oidc_email_not_verified"
+    assert "refresh_token" not in answer.headers.get("set-cookie", "")
+    assert await _accounts_and_links(app, who.email or "") == (0, 0)
+    # The address stays free: registering it with a password works as for anyone.
+    assert (await register(client, email=who.email)).email == who.email
     provider.next_user(email_verified="false")
+    assert (await google_sign_in(client)).json()["code"] == "oidc_email_not_verified"
+    no_email = provider.next_user()
+    no_email.email = None  # the provider shares no address at all
     assert (await google_sign_in(client)).json()["code"] == "oidc_email_not_verified"
 
 
 async def test_unverified_email_never_offers_a_link_to_an_existing_account(
-    client, provider: Provider
+    client, app, provider: Provider
 ):
     owner = await register(client)
-    provider.next_user(email=owner.email, email_verified=False)
+    who = provider.next_user(email=owner.email, email_verified=False)
     answer = await google_sign_in(client)
     assert answer.status_code == 400
     assert answer.json()["code"] == "oidc_email_not_verified"
+    assert "link_token" not in answer.json()
+    assert await _accounts_and_links(app, owner.email) == (1, 0)
+    # Once the provider has verified the address, the ordinary rule applies: the password.
+    provider.next_user(sub=who.sub, email=owner.email)
+    pending = (await google_sign_in(client)).json()
+    assert pending["status"] == "link_required"
+    assert await _accounts_and_links(app, owner.email) == (1, 0)
 
 
 async def test_wrong_state_is_refused(client, provider: Provider):
