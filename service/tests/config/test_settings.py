@@ -66,6 +66,15 @@ def test_a_named_host_is_its_own_rp_id_and_gets_no_twin():
     assert deployed.allowed_origins == {"https://app.quantagro.in"}
 
 
+def test_make_run_on_localhost_gives_passkeys_and_google_one_address():
+    """README: ``FRONTEND_URL=http://localhost:8001`` under ``make run`` (127.0.0.1:8001)."""
+    local = settings(port=8001, frontend_url="http://localhost:8001")
+    assert local.public_url == "http://127.0.0.1:8001"
+    assert local.webauthn_rp == "localhost"
+    assert "http://localhost:8001" in local.webauthn_expected_origins
+    assert "http://localhost:8001" in local.allowed_origins
+
+
 def test_a_parent_domain_rp_id_serves_every_subdomain():
     shared = settings(
         frontend_url="https://app.quantagro.in",
