@@ -2,6 +2,7 @@ import { screen, waitFor, within } from '@testing-library/react';
 import { http, HttpResponse } from 'msw';
 import { afterEach, describe, expect, it, vi } from 'vitest';
 import { browserNavigation } from '../services/identitiesApi';
+import { passkeyApi } from '../services/passkeyApi';
 import { renderApp } from '../test/render';
 import { anonymousHandlers, apiError, makeUser, server, signedInHandlers } from '../test/server';
 
@@ -114,6 +115,32 @@ describe('Continue with Google', () => {
     const { user, location } = renderApp('/login/google/callback?code=c&state=s');
     await user.type(await screen.findByLabelText('Authentication code'), '123456');
     await user.click(screen.getByRole('button', { name: 'Verify' }));
+    await waitFor(() => expect(location()).toBe('/'));
+  });
+
+  it('offers the passkey as the second factor after Google, and a backup code, but no app it lacks', async () => {
+    server.use(
+      ...anonymousHandlers,
+      http.post('/v1/auth/oidc/google/callback', () =>
+        HttpResponse.json({
+          status: 'mfa_required',
+          session_token: 'qms_2',
+          methods: ['passkey', 'backup_code'],
+          expires_in: 600,
+        }),
+      ),
+      http.get('/v1/users/me', () => HttpResponse.json(makeUser())),
+    );
+    const verifyLogin = vi
+      .spyOn(passkeyApi, 'verifyLogin')
+      .mockResolvedValue({ access_token: 'at', token_type: 'bearer', expires_in: 900, user: makeUser() });
+    const { user, location } = renderApp('/login/google/callback?code=c&state=s');
+    const usePasskey = await screen.findByRole('button', { name: 'Use your passkey' });
+    expect(screen.getByLabelText('Backup code')).toBeInTheDocument();
+    expect(screen.queryByLabelText('Authentication code')).not.toBeInTheDocument();
+    expect(screen.getByText(/use your passkey, or enter a backup code/)).toBeInTheDocument();
+    await user.click(usePasskey);
+    expect(verifyLogin).toHaveBeenCalledWith('qms_2');
     await waitFor(() => expect(location()).toBe('/'));
   });
 

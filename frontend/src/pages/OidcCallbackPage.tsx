@@ -5,8 +5,10 @@ import { Button } from '../components/Button';
 import { FormAlert } from '../components/FormAlert';
 import { PasswordField, TextField } from '../components/Field';
 import { PageHeader } from '../components/PageHeader';
+import { PasskeyMfaOption } from '../components/PasskeyMfaOption';
 import { PageLoader } from '../components/Spinner';
 import { type FieldProps, useAsyncForm } from '../components/useAsyncForm';
+import type { MfaMethod } from '../api/types';
 import { useAuth } from '../contexts/AuthContext';
 import { toApiProblem } from '../services/errors';
 import { browserNavigation, identitiesApi, type LinkRequired } from '../services/identitiesApi';
@@ -19,7 +21,7 @@ export interface IdentityNoticeState {
 type Step =
   | { kind: 'working' }
   | { kind: 'error'; message: string }
-  | { kind: 'mfa'; sessionToken: string }
+  | { kind: 'mfa'; sessionToken: string; methods: MfaMethod[] }
   | { kind: 'link'; pending: LinkRequired };
 
 /**
@@ -57,7 +59,8 @@ export function OidcCallbackPage() {
       .callback(provider, code, state)
       .then((answer) => {
         if ('access_token' in answer) signedIn();
-        else if (answer.status === 'mfa_required') setStep({ kind: 'mfa', sessionToken: answer.session_token });
+        else if (answer.status === 'mfa_required')
+          setStep({ kind: 'mfa', sessionToken: answer.session_token, methods: answer.methods });
         else if (answer.status === 'link_required') setStep({ kind: 'link', pending: answer });
         else
           navigate('/security', {
@@ -68,7 +71,7 @@ export function OidcCallbackPage() {
       .catch((error) => setStep({ kind: 'error', message: toApiProblem(error).message }));
   }, [callbackPath, navigate, params, provider, status]);
 
-  if (step.kind === 'mfa') return <SecondFactorForm sessionToken={step.sessionToken} />;
+  if (step.kind === 'mfa') return <SecondFactorForm sessionToken={step.sessionToken} methods={step.methods} />;
   if (step.kind === 'link') return <LinkForm pending={step.pending} />;
   return (
     <>
@@ -101,10 +104,18 @@ function CodeField({ label, field }: { label: string; field: FieldProps }) {
   return <TextField label={label} autoComplete="one-time-code" className="input--code" {...field} />;
 }
 
-function SecondFactorForm({ sessionToken }: { sessionToken: string }) {
-  const { verifyMfa } = useAuth();
+/** The second factor after a provider sign-in: the account's passkey, or a TOTP or backup code. */
+function SecondFactorForm({ sessionToken, methods }: { sessionToken: string; methods: MfaMethod[] }) {
+  const { verifyMfa, status } = useAuth();
   const navigate = useNavigate();
   const form = useAsyncForm({ code: '' });
+  const passkey = methods.includes('passkey');
+  const app = methods.includes('totp');
+
+  // A passkey signs in through the auth context: go home once it has.
+  useEffect(() => {
+    if (status === 'authenticated') navigate('/', { replace: true });
+  }, [navigate, status]);
 
   const onSubmit = async (event: FormEvent) => {
     event.preventDefault();
@@ -121,11 +132,16 @@ function SecondFactorForm({ sessionToken }: { sessionToken: string }) {
     <>
       <PageHeader
         title="Two-factor authentication"
-        description="Your account has two-factor authentication: enter the code from your authenticator app, or a backup code."
+        description={
+          passkey && !app
+            ? 'Your account has two-factor authentication: use your passkey, or enter a backup code.'
+            : `Your account has two-factor authentication: ${passkey ? 'use your passkey, or ' : ''}enter the code from your authenticator app, or a backup code.`
+        }
       />
+      {passkey ? <PasskeyMfaOption sessionToken={sessionToken} primary={!app} onFailed={() => undefined} /> : null}
       <FormAlert form={form} />
       <form ref={form.formRef} onSubmit={onSubmit} noValidate className="form">
-        <CodeField label="Authentication code" field={form.field('code')} />
+        <CodeField label={app ? 'Authentication code' : 'Backup code'} field={form.field('code')} />
         <Button type="submit" block loading={form.submitting}>
           {form.submitting ? 'Verifying…' : 'Verify'}
         </Button>

@@ -216,6 +216,53 @@ async def test_existing_account_with_mfa_needs_password_and_code_to_link_then_mf
         assert await _session_amr(app, verified.json()["access_token"]) == ["fed", "otp"]
 
 
+async def test_a_passkey_account_links_with_a_backup_code_then_google_asks_for_the_passkey(
+    client, app, provider: Provider
+):
+    """The second factor after a Google sign-in may be the account's passkey (the MFA step's
+    passkey ceremony takes the same ``session_token``); linking takes a backup code."""
+    from tests.mfa.authenticator import SoftAuthenticator
+    from tests.mfa.test_passkeys import register_passkey
+
+    owner = await signed_in_user(client)
+    authenticator = SoftAuthenticator()
+    registered = await register_passkey(client, owner, authenticator)
+    assert registered.status_code == 200, registered.text
+    backup_codes = registered.json()["backup_codes"]
+    who = provider.next_user(email=owner.email)
+    pending = (await google_sign_in(client)).json()
+    assert pending["status"] == "link_required" and pending["mfa_required"] is True
+    linked = await client.post(
+        "/v1/auth/oidc/link",
+        json={
+            "link_token": pending["link_token"],
+            "password": owner.password,
+            "code": backup_codes[0],
+        },
+    )
+    assert linked.status_code == 200, linked.text
+
+    provider.next_user(sub=who.sub, email=who.email)
+    step = await google_sign_in(client)
+    assert step.json()["status"] == "mfa_required"
+    assert step.json()["methods"] == ["passkey", "backup_code"]
+    token = step.json()["session_token"]
+    options = await client.post("/v1/auth/passkey/mfa/options", json={"session_token": token})
+    assert options.status_code == 200, options.text
+    verified = await client.post(
+        "/v1/auth/passkey/mfa/verify",
+        json={
+            "session_token": token,
+            "challenge_id": options.json()["challenge_id"],
+            "credential": authenticator.get(options.json()["options"]),
+        },
+    )
+    assert verified.status_code == 200, verified.text
+    assert verified.json()["user"]["user_id"] == owner.user_id
+    assert jwt_claims(verified.json()["access_token"])["mfa"] is True
+    assert await _session_amr(app, verified.json()["access_token"]) == ["fed", "hwk", "user"]
+
+
 @pytest.mark.parametrize(
     ("tamper", "reason"),
     [
