@@ -67,6 +67,7 @@ describe('Continue with Google', () => {
           email: 'asha@example.com',
           link_token: 'qol_x',
           mfa_required: true,
+          methods: ['totp', 'backup_code'],
           expires_in: 600,
         }),
       ),
@@ -94,6 +95,36 @@ describe('Continue with Google', () => {
     await user.click(screen.getByRole('button', { name: 'Link Google and sign in' }));
     await waitFor(() => expect(replace).toHaveBeenCalledWith('/'));
     expect(linkBody).toEqual({ link_token: 'qol_x', password: 'Correct-Horse-9', code: '123456' });
+  });
+
+  it('links an account with its password and passkey', async () => {
+    const replace = vi.spyOn(browserNavigation, 'replace').mockImplementation(() => undefined);
+    server.use(
+      ...anonymousHandlers,
+      http.post('/v1/auth/oidc/google/callback', () =>
+        HttpResponse.json({
+          status: 'link_required',
+          provider: 'google',
+          email: 'asha@example.com',
+          link_token: 'qol_p',
+          mfa_required: true,
+          methods: ['passkey', 'backup_code'],
+          expires_in: 600,
+        }),
+      ),
+    );
+    const link = vi.spyOn(passkeyApi, 'link').mockResolvedValue(undefined);
+    const { user } = renderApp('/login/google/callback?code=c&state=s');
+    const withPasskey = await screen.findByRole('button', { name: 'Link Google with your passkey' });
+    expect(screen.getByText(/then use its passkey or enter a code/)).toBeInTheDocument();
+    expect(screen.getByLabelText('Backup code')).toBeInTheDocument();
+    await user.click(withPasskey);
+    expect(await screen.findByText('Enter the password of your Quantagro account.')).toBeInTheDocument();
+    expect(link).not.toHaveBeenCalled();
+    await user.type(screen.getByLabelText('Password of your Quantagro account'), 'Correct-Horse-9');
+    await user.click(withPasskey);
+    await waitFor(() => expect(replace).toHaveBeenCalledWith('/'));
+    expect(link).toHaveBeenCalledWith('qol_p', 'Correct-Horse-9');
   });
 
   it('asks for the second factor when the account has one', async () => {

@@ -12,6 +12,7 @@ import type { MfaMethod } from '../api/types';
 import { useAuth } from '../contexts/AuthContext';
 import { toApiProblem } from '../services/errors';
 import { browserNavigation, identitiesApi, type LinkRequired } from '../services/identitiesApi';
+import { isWebAuthnCancel, passkeyApi } from '../services/passkeyApi';
 
 /** Shown on the Security page after "Link Google" came back (read by LinkedIdentitiesCard). */
 export interface IdentityNoticeState {
@@ -157,6 +158,32 @@ function LinkForm({ pending }: { pending: LinkRequired }) {
   const form = useAsyncForm({ password: '', code: '' });
   const { password, code } = form.values;
   const name = providerName(pending.provider);
+  const passkey = pending.methods.includes('passkey');
+  const app = pending.methods.includes('totp');
+  const codeMessage = app
+    ? 'Enter a code from your authenticator app, or a backup code.'
+    : 'Enter a backup code, or use your passkey.';
+
+  /** The password and one of the account's passkeys, instead of a code. */
+  const withPasskey = async () => {
+    const result = await form.run(
+      async () => {
+        try {
+          await passkeyApi.link(pending.link_token, password);
+        } catch (failure) {
+          if (isWebAuthnCancel(failure)) throw new Error('No passkey was used. Try again, or enter a code instead.');
+          throw failure;
+        }
+      },
+      {
+        codeToField: { invalid_credentials: 'password' },
+        messages: { invalid_credentials: 'The password is not correct.' },
+        validate: () => ({ password: password ? undefined : 'Enter the password of your Quantagro account.' }),
+      },
+    );
+    if (result.ok) signedIn();
+    else form.setValue('password', '');
+  };
 
   const onSubmit = async (event: FormEvent) => {
     event.preventDefault();
@@ -172,10 +199,7 @@ function LinkForm({ pending }: { pending: LinkRequired }) {
         messages: { invalid_credentials: 'The password is not correct.' },
         validate: () => ({
           password: password ? undefined : 'Enter the password of your Quantagro account.',
-          code:
-            pending.mfa_required && !trimmedCode
-              ? 'Enter a code from your authenticator app, or a backup code.'
-              : undefined,
+          code: pending.mfa_required && !trimmedCode ? codeMessage : undefined,
         }),
       },
     );
@@ -187,7 +211,7 @@ function LinkForm({ pending }: { pending: LinkRequired }) {
     <>
       <PageHeader
         title={`Link ${name} to your account`}
-        description={`A Quantagro account already uses ${pending.email}. To sign in with ${name} from now on, prove it is yours: enter its password${pending.mfa_required ? ' and a code from your authenticator app' : ''}.`}
+        description={`A Quantagro account already uses ${pending.email}. To sign in with ${name} from now on, prove it is yours: enter its password${pending.mfa_required ? (passkey ? ', then use its passkey or enter a code' : ' and a code from your authenticator app') : ''}.`}
       />
       <FormAlert form={form} />
       <form ref={form.formRef} onSubmit={onSubmit} noValidate className="form">
@@ -196,10 +220,15 @@ function LinkForm({ pending }: { pending: LinkRequired }) {
           autoComplete="current-password"
           {...form.field('password')}
         />
-        {pending.mfa_required ? (
-          <CodeField label="Code from your app, or a backup code" field={form.field('code')} />
+        {passkey ? (
+          <Button type="button" block loading={form.submitting} onClick={() => void withPasskey()}>
+            Link {name} with your passkey
+          </Button>
         ) : null}
-        <Button type="submit" block loading={form.submitting}>
+        {pending.mfa_required ? (
+          <CodeField label={app ? 'Code from your app, or a backup code' : 'Backup code'} field={form.field('code')} />
+        ) : null}
+        <Button type="submit" block variant={passkey ? 'secondary' : 'primary'} loading={form.submitting}>
           {form.submitting ? 'Linking…' : `Link ${name} and sign in`}
         </Button>
       </form>

@@ -133,7 +133,7 @@ async def test_existing_email_needs_the_password_before_linking(client, app, pro
     pending = answer.json()
     assert pending["status"] == "link_required"
     assert pending["email"] == owner.email
-    assert pending["mfa_required"] is False
+    assert pending["mfa_required"] is False and pending["methods"] == []
     assert "access_token" not in pending
     assert "refresh_token" not in answer.headers.get("set-cookie", "")
 
@@ -261,6 +261,117 @@ async def test_a_passkey_account_links_with_a_backup_code_then_google_asks_for_t
     assert verified.json()["user"]["user_id"] == owner.user_id
     assert jwt_claims(verified.json()["access_token"])["mfa"] is True
     assert await _session_amr(app, verified.json()["access_token"]) == ["fed", "hwk", "user"]
+
+
+async def test_a_passkey_account_links_with_its_passkey(client, app, provider: Provider):
+    """The second factor of a pending link may be one of the account's passkeys; someone
+    else's passkey, another link's challenge, a reused challenge or a wrong password do not
+    link, and each wrong proof counts against the link token."""
+    from tests.mfa.authenticator import SoftAuthenticator
+    from tests.mfa.test_passkeys import register_passkey
+
+    async def account_with_passkey() -> tuple[Any, SoftAuthenticator, dict[str, Any]]:
+        owner = await signed_in_user(client)
+        key = SoftAuthenticator()
+        assert (await register_passkey(client, owner, key)).status_code == 200
+        provider.next_user(email=owner.email)
+        pending = (await google_sign_in(client)).json()
+        return owner, key, pending
+
+    async def options(link_token: str) -> dict[str, Any]:
+        answer = await client.post(
+            "/v1/auth/oidc/link/passkey/options", json={"link_token": link_token}
+        )
+        assert answer.status_code == 200, answer.text
+        body: dict[str, Any] = answer.json()
+        return body
+
+    async def link(pending: dict[str, Any], password: str, challenge: dict[str, Any], key: Any):
+        credential = key.get({**challenge["options"], "allowCredentials": []})
+        return await client.post(
+            "/v1/auth/oidc/link",
+            json={
+                "link_token": pending["link_token"],
+                "password": password,
+                "passkey": {"challenge_id": challenge["challenge_id"], "credential": credential},
+            },
+        )
+
+    owner, key, pending = await account_with_passkey()
+    assert pending["status"] == "link_required" and pending["mfa_required"] is True
+    assert pending["methods"] == ["passkey", "backup_code"]
+    _, stranger_key, stranger_pending = await account_with_passkey()
+
+    challenge = await options(pending["link_token"])
+    assert len(challenge["options"]["allowCredentials"]) == 1  # the account's own passkey
+    foreign = await link(pending, owner.password, challenge, stranger_key)
+    assert foreign.status_code == 401 and foreign.json()["code"] == "passkey_invalid"
+    reused = await link(pending, owner.password, challenge, key)
+    assert reused.status_code == 400 and reused.json()["code"] == "passkey_challenge_invalid"
+    crossed = await link(
+        pending, owner.password, await options(stranger_pending["link_token"]), key
+    )
+    assert crossed.status_code == 400 and crossed.json()["code"] == "passkey_challenge_invalid"
+    wrong_password = await link(
+        pending, "Not-The-Password-1", await options(pending["link_token"]), key
+    )
+    assert wrong_password.status_code == 401
+    assert wrong_password.json()["code"] == "invalid_credentials"
+    both = await client.post(
+        "/v1/auth/oidc/link",
+        json={
+            "link_token": pending["link_token"],
+            "password": owner.password,
+            "code": "123456",
+            "passkey": {"challenge_id": challenge["challenge_id"], "credential": {}},
+        },
+    )
+    assert both.status_code == 422 and both.json()["code"] == "validation_error"
+    bad_token = await client.post(
+        "/v1/auth/oidc/link/passkey/options", json={"link_token": "qol_" + "a" * 43}
+    )
+    assert bad_token.status_code == 401 and bad_token.json()["code"] == "invalid_link_token"
+
+    linked = await link(pending, owner.password, await options(pending["link_token"]), key)
+    assert linked.status_code == 200, linked.text
+    assert linked.json()["user"]["user_id"] == owner.user_id
+    assert jwt_claims(linked.json()["access_token"])["mfa"] is True
+    assert await _session_amr(app, linked.json()["access_token"]) == ["fed", "pwd", "hwk"]
+    # Spent: the token links nothing more.
+    again = await client.post(
+        "/v1/auth/oidc/link/passkey/options", json={"link_token": pending["link_token"]}
+    )
+    assert again.status_code == 401 and again.json()["code"] == "invalid_link_token"
+
+
+async def test_wrong_passkeys_at_a_link_count_against_its_token(client, provider: Provider):
+    from tests.mfa.authenticator import SoftAuthenticator
+    from tests.mfa.test_passkeys import register_passkey
+
+    owner = await signed_in_user(client)
+    assert (await register_passkey(client, owner, SoftAuthenticator())).status_code == 200
+    provider.next_user(email=owner.email)
+    token = (await google_sign_in(client)).json()["link_token"]
+    for _ in range(5):
+        challenge = (
+            await client.post("/v1/auth/oidc/link/passkey/options", json={"link_token": token})
+        ).json()
+        forged = SoftAuthenticator()
+        forged.create({"rp": {"id": "testserver"}, "user": {"id": "AAAA"}, "challenge": "AAAA"})
+        wrong = await client.post(
+            "/v1/auth/oidc/link",
+            json={
+                "link_token": token,
+                "password": owner.password,
+                "passkey": {
+                    "challenge_id": challenge["challenge_id"],
+                    "credential": forged.get(challenge["options"] | {"allowCredentials": []}),
+                },
+            },
+        )
+        assert wrong.status_code == 401 and wrong.json()["code"] == "passkey_invalid"
+    dead = await client.post("/v1/auth/oidc/link/passkey/options", json={"link_token": token})
+    assert dead.status_code == 401 and dead.json()["code"] == "invalid_link_token"
 
 
 @pytest.mark.parametrize(
