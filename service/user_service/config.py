@@ -231,6 +231,63 @@ class Settings(BaseSettings):
                 )
         return value
 
+    @field_validator("webauthn_rp_id")
+    @classmethod
+    def _rp_id_is_a_domain(cls, value: str | None) -> str | None:
+        if value is None or not value.strip():
+            return None
+        value = value.strip().lower().rstrip(".")
+        hint = (
+            f"WEBAUTHN_RP_ID {value!r} must be a domain name like quantagro.com or localhost "
+            "(no scheme, port or path"
+        )
+        if any(char in value for char in ":/ ?#@") or "." in (value[0], value[-1]):
+            raise ValueError(hint + ")")
+        try:
+            ipaddress.ip_address(value)
+        except ValueError:
+            return value
+        raise ValueError(hint + "; browsers refuse an IP address as a relying-party id)")
+
+    @field_validator("webauthn_origins")
+    @classmethod
+    def _webauthn_origins(cls, value: list[str]) -> list[str]:
+        for origin in value:
+            parts = urlsplit(origin)
+            secure = parts.scheme == "https" or (
+                parts.scheme == "http" and parts.hostname == "localhost"
+            )
+            if not secure or not parts.hostname or parts.path or parts.query or parts.fragment:
+                raise ValueError(
+                    f"WEBAUTHN_ORIGINS entry {origin!r} must be an origin like "
+                    "https://app.quantagro.com (https, or http://localhost:PORT; no path)"
+                )
+        return value
+
+    @model_validator(mode="after")
+    def _webauthn_origins_under_rp_id(self) -> Settings:
+        """Browsers only run a ceremony for an RP id equal to or a parent of the page's host:
+        a listed origin outside it could never work, and neither could a console outside an
+        explicit WEBAUTHN_RP_ID."""
+        rp = self.webauthn_rp
+
+        def under(origin: str) -> bool:
+            host = urlsplit(origin).hostname or ""
+            return host == rp or host.endswith("." + rp)
+
+        outside = [origin for origin in self.webauthn_origins if not under(origin)]
+        if outside:
+            raise ValueError(
+                f"WEBAUTHN_ORIGINS {', '.join(outside)} must be on the relying-party id {rp!r} "
+                "or one of its subdomains (set WEBAUTHN_RP_ID to a common parent domain)"
+            )
+        if self.webauthn_rp_id and not any(map(under, self.webauthn_expected_origins)):
+            raise ValueError(
+                f"WEBAUTHN_RP_ID {rp!r} must be FRONTEND_URL's host or a parent domain of it "
+                f"(the console at {self.frontend_origin} could not use its passkeys)"
+            )
+        return self
+
     @field_validator("database_url")
     @classmethod
     def _async_driver(cls, value: str) -> str:

@@ -429,10 +429,31 @@ export interface paths {
         put?: never;
         /**
          * Complete Link
-         * @description Finish a ``link_required`` answer: the account's password (and second factor) link the
-         *     provider account to it and sign in.
+         * @description Finish a ``link_required`` answer: the account's password (and second factor: a code,
+         *     or a passkey) link the provider account to it and sign in.
          */
         post: operations["complete_link_v1_auth_oidc_link_post"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/v1/auth/oidc/link/passkey/options": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Link Passkey Options
+         * @description The passkey ceremony for the second factor of a pending link (``methods`` lists
+         *     ``passkey``); send its answer as ``passkey`` to ``/v1/auth/oidc/link``.
+         */
+        post: operations["link_passkey_options_v1_auth_oidc_link_passkey_options_post"];
         delete?: never;
         options?: never;
         head?: never;
@@ -951,7 +972,10 @@ export interface paths {
         delete: operations["remove_factor_v1_mfa_factors__factor_id__delete"];
         options?: never;
         head?: never;
-        /** Rename Factor */
+        /**
+         * Rename Factor
+         * @description A new name for one authenticator: audited and e-mailed, no recent authentication.
+         */
         patch: operations["rename_factor_v1_mfa_factors__factor_id__patch"];
         trace?: never;
     };
@@ -1771,13 +1795,15 @@ export interface components {
         };
         /**
          * CompleteLinkIn
-         * @description The password of the account (and its second factor when it has one).
+         * @description The password of the account, and its second factor when it has one: a TOTP or backup
+         *     ``code``, or a ``passkey`` assertion for ``/v1/auth/oidc/link/passkey/options``.
          */
         CompleteLinkIn: {
             /** Code */
             code?: string | null;
             /** Link Token */
             link_token: string;
+            passkey?: components["schemas"]["PasskeyVerifyIn"] | null;
             /** Password */
             password: string;
         };
@@ -2068,6 +2094,11 @@ export interface components {
             /** User Id Broker */
             user_id_broker: string;
         };
+        /** LinkPasskeyOptionsIn */
+        LinkPasskeyOptionsIn: {
+            /** Link Token */
+            link_token: string;
+        };
         /**
          * LinkRequiredOut
          * @description The verified e-mail belongs to an account: prove it is yours to link (docs/oidc.md).
@@ -2079,6 +2110,8 @@ export interface components {
             expires_in: number;
             /** Link Token */
             link_token: string;
+            /** Methods */
+            methods: components["schemas"]["MfaMethod"][];
             /** Mfa Required */
             mfa_required: boolean;
             /** Provider */
@@ -3678,6 +3711,39 @@ export interface operations {
                 };
                 content: {
                     "application/json": components["schemas"]["user_service__auth__schemas__TokenOut"];
+                };
+            };
+            /** @description Validation Error */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["HTTPValidationError"];
+                };
+            };
+        };
+    };
+    link_passkey_options_v1_auth_oidc_link_passkey_options_post: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["LinkPasskeyOptionsIn"];
+            };
+        };
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["CeremonyOut"];
                 };
             };
             /** @description Validation Error */

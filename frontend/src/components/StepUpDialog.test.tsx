@@ -1,7 +1,8 @@
 import { screen, waitFor } from '@testing-library/react';
 import { http, HttpResponse } from 'msw';
-import { describe, expect, it } from 'vitest';
+import { afterEach, describe, expect, it, vi } from 'vitest';
 import { apiClient, isStepUpDeclinedError } from '../services/apiClient';
+import { passkeyApi } from '../services/passkeyApi';
 import { renderApp } from '../test/render';
 import { apiError, makeUser, server, signedInHandlers } from '../test/server';
 
@@ -16,6 +17,8 @@ function tradingAction(seen: string[]) {
     return HttpResponse.json({ order_id: 'o-1' }, { status: 201 });
   });
 }
+
+afterEach(() => vi.restoreAllMocks());
 
 describe('step-up dialog', () => {
   it('asks for a code, steps up, swaps the token in and retries the action once', async () => {
@@ -53,6 +56,46 @@ describe('step-up dialog', () => {
     // The session keeps the new token for later requests.
     await apiClient.post('/api/orders', {});
     expect(seen.at(-1)).toBe('Bearer at-stepped-up');
+  });
+
+  it('steps up with the passkey of an account that has one, then retries the action', async () => {
+    const seen: string[] = [];
+    server.use(
+      ...signedInHandlers(makeUser({ mfa_enabled: true }), 'at-1'),
+      tradingAction(seen),
+      http.get('/v1/mfa/factors', () =>
+        HttpResponse.json({
+          factors: [
+            {
+              id: 'f-1',
+              type: 'passkey',
+              name: 'YubiKey',
+              created_at: '2026-11-30T10:00:00Z',
+              last_used_at: null,
+            },
+          ],
+          mfa_enabled: true,
+          backup_codes_remaining: 10,
+          mfa_required: false,
+          recent_auth_until: null,
+        }),
+      ),
+    );
+    vi.spyOn(passkeyApi, 'supported').mockReturnValue(true);
+    const stepUp = vi
+      .spyOn(passkeyApi, 'stepUp')
+      .mockResolvedValue({ access_token: 'at-stepped-up', expires_in: 900, token_type: 'bearer' });
+    const { user } = renderApp('/');
+    await screen.findByRole('heading', { level: 1 });
+    const action = apiClient.post('/api/orders', { symbol: 'NSE:INFY' });
+
+    await screen.findByRole('dialog', { name: 'Confirm it’s you' });
+    await user.click(await screen.findByRole('button', { name: 'Use your passkey' }));
+    const response = await action;
+    expect(response.status).toBe(201);
+    expect(stepUp).toHaveBeenCalledTimes(1);
+    expect(seen).toEqual(['Bearer at-1', 'Bearer at-stepped-up']);
+    expect(screen.queryByRole('dialog')).not.toBeInTheDocument();
   });
 
   it('leaves the action failed when the dialog is closed, and explains when MFA is off', async () => {

@@ -2,6 +2,7 @@ import { screen, waitFor, within } from '@testing-library/react';
 import { http, HttpResponse } from 'msw';
 import { afterEach, describe, expect, it, vi } from 'vitest';
 import { browserNavigation } from '../services/identitiesApi';
+import { passkeyApi } from '../services/passkeyApi';
 import { renderApp } from '../test/render';
 import { anonymousHandlers, apiError, makeUser, server, signedInHandlers } from '../test/server';
 
@@ -51,7 +52,8 @@ describe('Continue with Google', () => {
     const { location } = renderApp('/login/google/callback?code=c-1&state=s-1');
     await waitFor(() => expect(replace).toHaveBeenCalledWith('/'));
     expect(body).toEqual({ code: 'c-1', state: 's-1' });
-    expect(location()).toBe('/login/google/callback'); // the code left the address bar
+    // The code left the address bar (the router may commit that update after the answer came).
+    await waitFor(() => expect(location()).toBe('/login/google/callback'));
   });
 
   it('asks for the password (and code) of an existing account before linking', async () => {
@@ -66,6 +68,7 @@ describe('Continue with Google', () => {
           email: 'asha@example.com',
           link_token: 'qol_x',
           mfa_required: true,
+          methods: ['totp', 'backup_code'],
           expires_in: 600,
         }),
       ),
@@ -95,6 +98,36 @@ describe('Continue with Google', () => {
     expect(linkBody).toEqual({ link_token: 'qol_x', password: 'Correct-Horse-9', code: '123456' });
   });
 
+  it('links an account with its password and passkey', async () => {
+    const replace = vi.spyOn(browserNavigation, 'replace').mockImplementation(() => undefined);
+    server.use(
+      ...anonymousHandlers,
+      http.post('/v1/auth/oidc/google/callback', () =>
+        HttpResponse.json({
+          status: 'link_required',
+          provider: 'google',
+          email: 'asha@example.com',
+          link_token: 'qol_p',
+          mfa_required: true,
+          methods: ['passkey', 'backup_code'],
+          expires_in: 600,
+        }),
+      ),
+    );
+    const link = vi.spyOn(passkeyApi, 'link').mockResolvedValue(undefined);
+    const { user } = renderApp('/login/google/callback?code=c&state=s');
+    const withPasskey = await screen.findByRole('button', { name: 'Link Google with your passkey' });
+    expect(screen.getByText(/then use its passkey or enter a code/)).toBeInTheDocument();
+    expect(screen.getByLabelText('Backup code')).toBeInTheDocument();
+    await user.click(withPasskey);
+    expect(await screen.findByText('Enter the password of your Quantagro account.')).toBeInTheDocument();
+    expect(link).not.toHaveBeenCalled();
+    await user.type(screen.getByLabelText('Password of your Quantagro account'), 'Correct-Horse-9');
+    await user.click(withPasskey);
+    await waitFor(() => expect(replace).toHaveBeenCalledWith('/'));
+    expect(link).toHaveBeenCalledWith('qol_p', 'Correct-Horse-9');
+  });
+
   it('asks for the second factor when the account has one', async () => {
     server.use(
       ...anonymousHandlers,
@@ -114,6 +147,32 @@ describe('Continue with Google', () => {
     const { user, location } = renderApp('/login/google/callback?code=c&state=s');
     await user.type(await screen.findByLabelText('Authentication code'), '123456');
     await user.click(screen.getByRole('button', { name: 'Verify' }));
+    await waitFor(() => expect(location()).toBe('/'));
+  });
+
+  it('offers the passkey as the second factor after Google, and a backup code, but no app it lacks', async () => {
+    server.use(
+      ...anonymousHandlers,
+      http.post('/v1/auth/oidc/google/callback', () =>
+        HttpResponse.json({
+          status: 'mfa_required',
+          session_token: 'qms_2',
+          methods: ['passkey', 'backup_code'],
+          expires_in: 600,
+        }),
+      ),
+      http.get('/v1/users/me', () => HttpResponse.json(makeUser())),
+    );
+    const verifyLogin = vi
+      .spyOn(passkeyApi, 'verifyLogin')
+      .mockResolvedValue({ access_token: 'at', token_type: 'bearer', expires_in: 900, user: makeUser() });
+    const { user, location } = renderApp('/login/google/callback?code=c&state=s');
+    const usePasskey = await screen.findByRole('button', { name: 'Use your passkey' });
+    expect(screen.getByLabelText('Backup code')).toBeInTheDocument();
+    expect(screen.queryByLabelText('Authentication code')).not.toBeInTheDocument();
+    expect(screen.getByText(/use your passkey, or enter a backup code/)).toBeInTheDocument();
+    await user.click(usePasskey);
+    expect(verifyLogin).toHaveBeenCalledWith('qms_2');
     await waitFor(() => expect(location()).toBe('/'));
   });
 

@@ -5,11 +5,14 @@ import { Button } from '../components/Button';
 import { FormAlert } from '../components/FormAlert';
 import { PasswordField, TextField } from '../components/Field';
 import { PageHeader } from '../components/PageHeader';
+import { PasskeyMfaOption } from '../components/PasskeyMfaOption';
 import { PageLoader } from '../components/Spinner';
 import { type FieldProps, useAsyncForm } from '../components/useAsyncForm';
+import type { MfaMethod } from '../api/types';
 import { useAuth } from '../contexts/AuthContext';
 import { toApiProblem } from '../services/errors';
 import { browserNavigation, identitiesApi, type LinkRequired } from '../services/identitiesApi';
+import { isWebAuthnCancel, passkeyApi } from '../services/passkeyApi';
 
 /** Shown on the Security page after "Link Google" came back (read by LinkedIdentitiesCard). */
 export interface IdentityNoticeState {
@@ -19,7 +22,7 @@ export interface IdentityNoticeState {
 type Step =
   | { kind: 'working' }
   | { kind: 'error'; message: string }
-  | { kind: 'mfa'; sessionToken: string }
+  | { kind: 'mfa'; sessionToken: string; methods: MfaMethod[] }
   | { kind: 'link'; pending: LinkRequired };
 
 /**
@@ -57,7 +60,8 @@ export function OidcCallbackPage() {
       .callback(provider, code, state)
       .then((answer) => {
         if ('access_token' in answer) signedIn();
-        else if (answer.status === 'mfa_required') setStep({ kind: 'mfa', sessionToken: answer.session_token });
+        else if (answer.status === 'mfa_required')
+          setStep({ kind: 'mfa', sessionToken: answer.session_token, methods: answer.methods });
         else if (answer.status === 'link_required') setStep({ kind: 'link', pending: answer });
         else
           navigate('/security', {
@@ -68,7 +72,7 @@ export function OidcCallbackPage() {
       .catch((error) => setStep({ kind: 'error', message: toApiProblem(error).message }));
   }, [callbackPath, navigate, params, provider, status]);
 
-  if (step.kind === 'mfa') return <SecondFactorForm sessionToken={step.sessionToken} />;
+  if (step.kind === 'mfa') return <SecondFactorForm sessionToken={step.sessionToken} methods={step.methods} />;
   if (step.kind === 'link') return <LinkForm pending={step.pending} />;
   return (
     <>
@@ -101,10 +105,18 @@ function CodeField({ label, field }: { label: string; field: FieldProps }) {
   return <TextField label={label} autoComplete="one-time-code" className="input--code" {...field} />;
 }
 
-function SecondFactorForm({ sessionToken }: { sessionToken: string }) {
-  const { verifyMfa } = useAuth();
+/** The second factor after a provider sign-in: the account's passkey, or a TOTP or backup code. */
+function SecondFactorForm({ sessionToken, methods }: { sessionToken: string; methods: MfaMethod[] }) {
+  const { verifyMfa, status } = useAuth();
   const navigate = useNavigate();
   const form = useAsyncForm({ code: '' });
+  const passkey = methods.includes('passkey');
+  const app = methods.includes('totp');
+
+  // A passkey signs in through the auth context: go home once it has.
+  useEffect(() => {
+    if (status === 'authenticated') navigate('/', { replace: true });
+  }, [navigate, status]);
 
   const onSubmit = async (event: FormEvent) => {
     event.preventDefault();
@@ -121,11 +133,16 @@ function SecondFactorForm({ sessionToken }: { sessionToken: string }) {
     <>
       <PageHeader
         title="Two-factor authentication"
-        description="Your account has two-factor authentication: enter the code from your authenticator app, or a backup code."
+        description={
+          passkey && !app
+            ? 'Your account has two-factor authentication: use your passkey, or enter a backup code.'
+            : `Your account has two-factor authentication: ${passkey ? 'use your passkey, or ' : ''}enter the code from your authenticator app, or a backup code.`
+        }
       />
+      {passkey ? <PasskeyMfaOption sessionToken={sessionToken} primary={!app} onFailed={() => undefined} /> : null}
       <FormAlert form={form} />
       <form ref={form.formRef} onSubmit={onSubmit} noValidate className="form">
-        <CodeField label="Authentication code" field={form.field('code')} />
+        <CodeField label={app ? 'Authentication code' : 'Backup code'} field={form.field('code')} />
         <Button type="submit" block loading={form.submitting}>
           {form.submitting ? 'Verifying…' : 'Verify'}
         </Button>
@@ -141,6 +158,32 @@ function LinkForm({ pending }: { pending: LinkRequired }) {
   const form = useAsyncForm({ password: '', code: '' });
   const { password, code } = form.values;
   const name = providerName(pending.provider);
+  const passkey = pending.methods.includes('passkey');
+  const app = pending.methods.includes('totp');
+  const codeMessage = app
+    ? 'Enter a code from your authenticator app, or a backup code.'
+    : 'Enter a backup code, or use your passkey.';
+
+  /** The password and one of the account's passkeys, instead of a code. */
+  const withPasskey = async () => {
+    const result = await form.run(
+      async () => {
+        try {
+          await passkeyApi.link(pending.link_token, password);
+        } catch (failure) {
+          if (isWebAuthnCancel(failure)) throw new Error('No passkey was used. Try again, or enter a code instead.');
+          throw failure;
+        }
+      },
+      {
+        codeToField: { invalid_credentials: 'password' },
+        messages: { invalid_credentials: 'The password is not correct.' },
+        validate: () => ({ password: password ? undefined : 'Enter the password of your Quantagro account.' }),
+      },
+    );
+    if (result.ok) signedIn();
+    else form.setValue('password', '');
+  };
 
   const onSubmit = async (event: FormEvent) => {
     event.preventDefault();
@@ -156,10 +199,7 @@ function LinkForm({ pending }: { pending: LinkRequired }) {
         messages: { invalid_credentials: 'The password is not correct.' },
         validate: () => ({
           password: password ? undefined : 'Enter the password of your Quantagro account.',
-          code:
-            pending.mfa_required && !trimmedCode
-              ? 'Enter a code from your authenticator app, or a backup code.'
-              : undefined,
+          code: pending.mfa_required && !trimmedCode ? codeMessage : undefined,
         }),
       },
     );
@@ -171,7 +211,7 @@ function LinkForm({ pending }: { pending: LinkRequired }) {
     <>
       <PageHeader
         title={`Link ${name} to your account`}
-        description={`A Quantagro account already uses ${pending.email}. To sign in with ${name} from now on, prove it is yours: enter its password${pending.mfa_required ? ' and a code from your authenticator app' : ''}.`}
+        description={`A Quantagro account already uses ${pending.email}. To sign in with ${name} from now on, prove it is yours: enter its password${pending.mfa_required ? (passkey ? ', then use its passkey or enter a code' : ' and a code from your authenticator app') : ''}.`}
       />
       <FormAlert form={form} />
       <form ref={form.formRef} onSubmit={onSubmit} noValidate className="form">
@@ -180,10 +220,15 @@ function LinkForm({ pending }: { pending: LinkRequired }) {
           autoComplete="current-password"
           {...form.field('password')}
         />
-        {pending.mfa_required ? (
-          <CodeField label="Code from your app, or a backup code" field={form.field('code')} />
+        {passkey ? (
+          <Button type="button" block loading={form.submitting} onClick={() => void withPasskey()}>
+            Link {name} with your passkey
+          </Button>
         ) : null}
-        <Button type="submit" block loading={form.submitting}>
+        {pending.mfa_required ? (
+          <CodeField label={app ? 'Code from your app, or a backup code' : 'Backup code'} field={form.field('code')} />
+        ) : null}
+        <Button type="submit" block variant={passkey ? 'secondary' : 'primary'} loading={form.submitting}>
           {form.submitting ? 'Linking…' : `Link ${name} and sign in`}
         </Button>
       </form>

@@ -93,6 +93,26 @@ export const passkeyApi = {
     return data;
   },
 
+  /** Finish a pending link to a provider account (`link_required`) with the account's
+   * password and one of its passkeys as the second factor; signs in (the cookie is set). */
+  async link(linkToken: string, password: string): Promise<void> {
+    const { data: ceremony } = await apiClient.post<PasskeyCeremony>(
+      '/v1/auth/oidc/link/passkey/options',
+      { link_token: linkToken },
+      { skipAuth: true },
+    );
+    const credential = await startAuthentication({ optionsJSON: ceremony.options as never });
+    await apiClient.post(
+      '/v1/auth/oidc/link',
+      {
+        link_token: linkToken,
+        password,
+        passkey: { challenge_id: ceremony.challenge_id, credential: credential as unknown as Credential },
+      },
+      { skipAuth: true },
+    );
+  },
+
   /** Stop a pending conditional-UI request (leaving the login page, or an explicit ceremony). */
   cancel(): void {
     WebAuthnAbortService.cancelCeremony();

@@ -53,6 +53,7 @@ PUBLIC = {
     ("post", "/v1/auth/oidc/{provider}/start"),
     ("post", "/v1/auth/oidc/{provider}/callback"),
     ("post", "/v1/auth/oidc/link"),  # the link token and the password in the body
+    ("post", "/v1/auth/oidc/link/passkey/options"),  # the link token in the body
     ("post", "/v1/auth/email/verify"),  # e-mailed single-use tokens
     ("post", "/v1/auth/password/reset-request"),
     ("post", "/v1/auth/password/reset/check"),

@@ -66,6 +66,68 @@ def test_a_named_host_is_its_own_rp_id_and_gets_no_twin():
     assert deployed.allowed_origins == {"https://app.quantagro.in"}
 
 
+def test_make_run_on_localhost_gives_passkeys_and_google_one_address():
+    """README: ``FRONTEND_URL=http://localhost:8001`` under ``make run`` (127.0.0.1:8001)."""
+    local = settings(port=8001, frontend_url="http://localhost:8001")
+    assert local.public_url == "http://127.0.0.1:8001"
+    assert local.webauthn_rp == "localhost"
+    assert "http://localhost:8001" in local.webauthn_expected_origins
+    assert "http://localhost:8001" in local.allowed_origins
+
+
+def test_a_parent_domain_rp_id_serves_every_subdomain():
+    shared = settings(
+        frontend_url="https://app.quantagro.in",
+        webauthn_rp_id=" Quantagro.IN ",
+        webauthn_origins="https://app.quantagro.in,https://id.quantagro.in",
+    )
+    assert shared.webauthn_rp == "quantagro.in"
+    assert shared.webauthn_expected_origins == [
+        "https://app.quantagro.in",
+        "https://id.quantagro.in",
+    ]
+    local = settings(port=8001, webauthn_rp_id="localhost")
+    assert local.webauthn_rp == "localhost"
+
+
+@pytest.mark.parametrize(
+    ("values", "hint"),
+    [
+        ({"webauthn_rp_id": "127.0.0.1"}, "IP address"),
+        ({"webauthn_rp_id": "::1"}, "WEBAUTHN_RP_ID"),
+        ({"webauthn_rp_id": "https://quantagro.in"}, "no scheme"),
+        ({"webauthn_rp_id": "quantagro.in:443"}, "no scheme"),
+        ({"webauthn_origins": "http://app.quantagro.in"}, "https"),
+        ({"webauthn_origins": "https://app.quantagro.in/login"}, "no path"),
+        ({"webauthn_origins": "app.quantagro.in"}, "WEBAUTHN_ORIGINS"),
+        (
+            {
+                "frontend_url": "https://app.quantagro.in",
+                "webauthn_origins": "https://evil.example",
+            },
+            "relying-party id",
+        ),
+        (
+            {"frontend_url": "https://app.quantagro.in", "webauthn_rp_id": "other.example"},
+            "parent domain",
+        ),
+        (
+            # A suffix that is not a parent domain: "xquantagro.in" is not under "quantagro.in".
+            {
+                "frontend_url": "https://xquantagro.in",
+                "webauthn_rp_id": "quantagro.in",
+                "webauthn_origins": "https://xquantagro.in",
+            },
+            "relying-party id",
+        ),
+    ],
+)
+def test_passkey_settings_that_could_never_work_are_refused_at_start(values, hint):
+    with pytest.raises(ValidationError) as error:
+        settings(**values)
+    assert hint in str(error.value)
+
+
 def test_database_time_limits_are_settings_with_the_production_defaults():
     defaults = settings()
     assert (

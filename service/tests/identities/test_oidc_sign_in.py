@@ -133,7 +133,7 @@ async def test_existing_email_needs_the_password_before_linking(client, app, pro
     pending = answer.json()
     assert pending["status"] == "link_required"
     assert pending["email"] == owner.email
-    assert pending["mfa_required"] is False
+    assert pending["mfa_required"] is False and pending["methods"] == []
     assert "access_token" not in pending
     assert "refresh_token" not in answer.headers.get("set-cookie", "")
 
@@ -216,6 +216,164 @@ async def test_existing_account_with_mfa_needs_password_and_code_to_link_then_mf
         assert await _session_amr(app, verified.json()["access_token"]) == ["fed", "otp"]
 
 
+async def test_a_passkey_account_links_with_a_backup_code_then_google_asks_for_the_passkey(
+    client, app, provider: Provider
+):
+    """The second factor after a Google sign-in may be the account's passkey (the MFA step's
+    passkey ceremony takes the same ``session_token``); linking takes a backup code."""
+    from tests.mfa.authenticator import SoftAuthenticator
+    from tests.mfa.test_passkeys import register_passkey
+
+    owner = await signed_in_user(client)
+    authenticator = SoftAuthenticator()
+    registered = await register_passkey(client, owner, authenticator)
+    assert registered.status_code == 200, registered.text
+    backup_codes = registered.json()["backup_codes"]
+    who = provider.next_user(email=owner.email)
+    pending = (await google_sign_in(client)).json()
+    assert pending["status"] == "link_required" and pending["mfa_required"] is True
+    linked = await client.post(
+        "/v1/auth/oidc/link",
+        json={
+            "link_token": pending["link_token"],
+            "password": owner.password,
+            "code": backup_codes[0],
+        },
+    )
+    assert linked.status_code == 200, linked.text
+
+    provider.next_user(sub=who.sub, email=who.email)
+    step = await google_sign_in(client)
+    assert step.json()["status"] == "mfa_required"
+    assert step.json()["methods"] == ["passkey", "backup_code"]
+    token = step.json()["session_token"]
+    options = await client.post("/v1/auth/passkey/mfa/options", json={"session_token": token})
+    assert options.status_code == 200, options.text
+    verified = await client.post(
+        "/v1/auth/passkey/mfa/verify",
+        json={
+            "session_token": token,
+            "challenge_id": options.json()["challenge_id"],
+            "credential": authenticator.get(options.json()["options"]),
+        },
+    )
+    assert verified.status_code == 200, verified.text
+    assert verified.json()["user"]["user_id"] == owner.user_id
+    assert jwt_claims(verified.json()["access_token"])["mfa"] is True
+    assert await _session_amr(app, verified.json()["access_token"]) == ["fed", "hwk", "user"]
+
+
+async def test_a_passkey_account_links_with_its_passkey(client, app, provider: Provider):
+    """The second factor of a pending link may be one of the account's passkeys; someone
+    else's passkey, another link's challenge, a reused challenge or a wrong password do not
+    link, and each wrong proof counts against the link token."""
+    from tests.mfa.authenticator import SoftAuthenticator
+    from tests.mfa.test_passkeys import register_passkey
+
+    async def account_with_passkey() -> tuple[Any, SoftAuthenticator, dict[str, Any]]:
+        owner = await signed_in_user(client)
+        key = SoftAuthenticator()
+        assert (await register_passkey(client, owner, key)).status_code == 200
+        provider.next_user(email=owner.email)
+        pending = (await google_sign_in(client)).json()
+        return owner, key, pending
+
+    async def options(link_token: str) -> dict[str, Any]:
+        answer = await client.post(
+            "/v1/auth/oidc/link/passkey/options", json={"link_token": link_token}
+        )
+        assert answer.status_code == 200, answer.text
+        body: dict[str, Any] = answer.json()
+        return body
+
+    async def link(pending: dict[str, Any], password: str, challenge: dict[str, Any], key: Any):
+        credential = key.get({**challenge["options"], "allowCredentials": []})
+        return await client.post(
+            "/v1/auth/oidc/link",
+            json={
+                "link_token": pending["link_token"],
+                "password": password,
+                "passkey": {"challenge_id": challenge["challenge_id"], "credential": credential},
+            },
+        )
+
+    owner, key, pending = await account_with_passkey()
+    assert pending["status"] == "link_required" and pending["mfa_required"] is True
+    assert pending["methods"] == ["passkey", "backup_code"]
+    _, stranger_key, stranger_pending = await account_with_passkey()
+
+    challenge = await options(pending["link_token"])
+    assert len(challenge["options"]["allowCredentials"]) == 1  # the account's own passkey
+    foreign = await link(pending, owner.password, challenge, stranger_key)
+    assert foreign.status_code == 401 and foreign.json()["code"] == "passkey_invalid"
+    reused = await link(pending, owner.password, challenge, key)
+    assert reused.status_code == 400 and reused.json()["code"] == "passkey_challenge_invalid"
+    crossed = await link(
+        pending, owner.password, await options(stranger_pending["link_token"]), key
+    )
+    assert crossed.status_code == 400 and crossed.json()["code"] == "passkey_challenge_invalid"
+    wrong_password = await link(
+        pending, "Not-The-Password-1", await options(pending["link_token"]), key
+    )
+    assert wrong_password.status_code == 401
+    assert wrong_password.json()["code"] == "invalid_credentials"
+    both = await client.post(
+        "/v1/auth/oidc/link",
+        json={
+            "link_token": pending["link_token"],
+            "password": owner.password,
+            "code": "123456",
+            "passkey": {"challenge_id": challenge["challenge_id"], "credential": {}},
+        },
+    )
+    assert both.status_code == 422 and both.json()["code"] == "validation_error"
+    bad_token = await client.post(
+        "/v1/auth/oidc/link/passkey/options", json={"link_token": "qol_" + "a" * 43}
+    )
+    assert bad_token.status_code == 401 and bad_token.json()["code"] == "invalid_link_token"
+
+    linked = await link(pending, owner.password, await options(pending["link_token"]), key)
+    assert linked.status_code == 200, linked.text
+    assert linked.json()["user"]["user_id"] == owner.user_id
+    assert jwt_claims(linked.json()["access_token"])["mfa"] is True
+    assert await _session_amr(app, linked.json()["access_token"]) == ["fed", "pwd", "hwk"]
+    # Spent: the token links nothing more.
+    again = await client.post(
+        "/v1/auth/oidc/link/passkey/options", json={"link_token": pending["link_token"]}
+    )
+    assert again.status_code == 401 and again.json()["code"] == "invalid_link_token"
+
+
+async def test_wrong_passkeys_at_a_link_count_against_its_token(client, provider: Provider):
+    from tests.mfa.authenticator import SoftAuthenticator
+    from tests.mfa.test_passkeys import register_passkey
+
+    owner = await signed_in_user(client)
+    assert (await register_passkey(client, owner, SoftAuthenticator())).status_code == 200
+    provider.next_user(email=owner.email)
+    token = (await google_sign_in(client)).json()["link_token"]
+    for _ in range(5):
+        challenge = (
+            await client.post("/v1/auth/oidc/link/passkey/options", json={"link_token": token})
+        ).json()
+        forged = SoftAuthenticator()
+        forged.create({"rp": {"id": "testserver"}, "user": {"id": "AAAA"}, "challenge": "AAAA"})
+        wrong = await client.post(
+            "/v1/auth/oidc/link",
+            json={
+                "link_token": token,
+                "password": owner.password,
+                "passkey": {
+                    "challenge_id": challenge["challenge_id"],
+                    "credential": forged.get(challenge["options"] | {"allowCredentials": []}),
+                },
+            },
+        )
+        assert wrong.status_code == 401 and wrong.json()["code"] == "passkey_invalid"
+    dead = await client.post("/v1/auth/oidc/link/passkey/options", json={"link_token": token})
+    assert dead.status_code == 401 and dead.json()["code"] == "invalid_link_token"
+
+
 @pytest.mark.parametrize(
     ("tamper", "reason"),
     [
@@ -258,23 +416,55 @@ async def test_a_bad_id_token_is_refused_and_audited(
     assert reason in failures[0].details["reason"]
 
 
-async def test_unverified_email_is_refused(client, provider: Provider):
-    provider.next_user(email_verified=False)
+async def _accounts_and_links(app: Any, email: str) -> tuple[int, int]:
+    """How many accounts have ``email``, and how many identities are linked to them."""
+    from sqlalchemy import func
+
+    from user_service.models import ExternalIdentity, User
+
+    async with app.state.services.sessionmaker() as db:
+        users = (await db.execute(select(User.id).where(User.email == email))).scalars().all()
+        links = await db.scalar(
+            select(func.count())
+            .select_from(ExternalIdentity)
+            .where(ExternalIdentity.user_id.in_(users))
+        )
+    return len(users), int(links or 0)
+
+
+async def test_unverified_email_is_refused_and_creates_nothing(client, app, provider: Provider):
+    """A new ``sub`` whose e-mail the provider has not verified gets no account: the address
+    might be someone else's, and an account made now would squat it."""
+    who = provider.next_user(email_verified=False)
     answer = await google_sign_in(client)
     assert answer.status_code == 400
     assert answer.json()["code"] == "oidc_email_not_verified"
+    assert "refresh_token" not in answer.headers.get("set-cookie", "")
+    assert await _accounts_and_links(app, who.email or "") == (0, 0)
+    # The address stays free: registering it with a password works as for anyone.
+    assert (await register(client, email=who.email)).email == who.email
     provider.next_user(email_verified="false")
+    assert (await google_sign_in(client)).json()["code"] == "oidc_email_not_verified"
+    no_email = provider.next_user()
+    no_email.email = None  # the provider shares no address at all
     assert (await google_sign_in(client)).json()["code"] == "oidc_email_not_verified"
 
 
 async def test_unverified_email_never_offers_a_link_to_an_existing_account(
-    client, provider: Provider
+    client, app, provider: Provider
 ):
     owner = await register(client)
-    provider.next_user(email=owner.email, email_verified=False)
+    who = provider.next_user(email=owner.email, email_verified=False)
     answer = await google_sign_in(client)
     assert answer.status_code == 400
     assert answer.json()["code"] == "oidc_email_not_verified"
+    assert "link_token" not in answer.json()
+    assert await _accounts_and_links(app, owner.email) == (1, 0)
+    # Once the provider has verified the address, the ordinary rule applies: the password.
+    provider.next_user(sub=who.sub, email=owner.email)
+    pending = (await google_sign_in(client)).json()
+    assert pending["status"] == "link_required"
+    assert await _accounts_and_links(app, owner.email) == (1, 0)
 
 
 async def test_wrong_state_is_refused(client, provider: Provider):

@@ -104,6 +104,16 @@ BUILDERS: dict[MailKind, Callable[[], EmailMessage]] = {
         )
         for kind in (MailKind.IDENTITY_LINKED, MailKind.IDENTITY_UNLINKED)
     },
+    MailKind.MFA_FACTOR_RENAMED: lambda: messages.mfa_factor_renamed(
+        to=TO,
+        sender=SENDER,
+        frontend_url=FRONTEND,
+        when=WHEN,
+        factor="authenticator app “<i>phone</i>”",
+        new_name="<b>old phone</b>",
+        ip="203.0.113.x",
+        name=HOSTILE_NAME,
+    ),
     MailKind.RISKY_SIGN_IN_REFUSED: lambda: messages.risky_sign_in_refused(
         to=TO,
         sender=SENDER,
@@ -220,6 +230,30 @@ def test_second_factor_notices_say_how_many_devices_were_signed_out(kind: MailKi
         kind, to=TO, sender=SENDER, frontend_url=FRONTEND, when=WHEN, sessions_revoked=2
     )
     assert "signed you out on your other devices (2)" in parts(message)[0]
+
+
+def test_the_mfa_on_notice_names_the_factor_it_was_turned_on_with() -> None:
+    message = messages.mfa_changed(
+        MailKind.MFA_ENABLED,
+        to=TO,
+        sender=SENDER,
+        frontend_url=FRONTEND,
+        when=WHEN,
+        sessions_revoked=0,
+        factor="passkey “YubiKey”",
+    )
+    text, html = parts(message)
+    assert "with passkey “YubiKey”" in text
+    assert "authenticator app" not in text  # a passkey user has no app
+    assert "<strong>passkey “YubiKey”</strong>" in html
+
+
+def test_the_rename_notice_says_old_and_new_name_and_how_to_react() -> None:
+    text, html = parts(BUILDERS[MailKind.MFA_FACTOR_RENAMED]())
+    assert "authenticator app “<i>phone</i>” is now called “<b>old phone</b>”" in text
+    assert "&lt;b&gt;old phone&lt;/b&gt;" in html and "<b>old phone" not in html
+    assert "https://app.quantagro.example/forgot-password" in text
+    assert 'href="https://app.quantagro.example/security"' in html
 
 
 def test_render_names_a_missing_placeholder() -> None:

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
+import anyio
 import httpx
 import pytest
 from sqlalchemy import select
@@ -19,7 +20,7 @@ from tests.mfa.helpers import (
     mfa_login,
     wait_for_mail,
 )
-from tests.mfa.test_passkeys import passwordless, register_passkey
+from tests.mfa.test_passkeys import audit_types, passwordless, register_passkey
 from user_service.models import OutboxEvent
 
 if TYPE_CHECKING:
@@ -277,3 +278,101 @@ async def test_few_backup_codes_left_are_reported_and_e_mailed(app, client):
     assert (await factors(client, user))["backup_codes_remaining"] == 3
     warned = await wait_for_mail(mail_dir, user.email, "backup_codes_low")
     assert "3 backup codes" in warned[0].get_body(("plain",)).get_content()
+
+
+# --- every change is audited and e-mailed ---------------------------------------------------
+
+
+async def test_every_kind_of_change_is_audited_and_e_mailed(app, client):
+    """Add, rename and remove an authenticator app and a passkey, new backup codes, the last
+    factor: each change leaves its audit record and its own e-mail naming the factor."""
+    user = await signed_in_user(client)
+    mail_dir = app.state.services.settings.mail_dir
+    seen: dict[str, int] = {}
+
+    async def expect(response: httpx.Response, audit_type: str, mail_kind: str, text: str) -> None:
+        assert response.status_code == 200, response.text
+        seen[mail_kind] = seen.get(mail_kind, 0) + 1
+        mails = await wait_for_mail(mail_dir, user.email, mail_kind, count=seen[mail_kind])
+        bodies = [m.get_body(("plain",)).get_content() for m in mails]
+        assert any(text in body for body in bodies), (mail_kind, text)
+        assert (await audit_types(app, user.user_id))[-1] == audit_type
+
+    with controlled_clock() as clock:
+        setup = await client.post(
+            "/v1/mfa/totp/setup", json={"name": "work phone"}, headers=user.headers
+        )
+        phone = setup.json()["secret"]
+        enabled = await client.post(
+            "/v1/mfa/totp/enable", json={"code": clock.code(phone)}, headers=user.headers
+        )
+        await expect(enabled, "mfa.enabled", "mfa_enabled", "authenticator app “work phone”")
+
+        setup = await client.post(
+            "/v1/mfa/totp/setup", json={"name": "tablet"}, headers=user.headers
+        )
+        tablet = setup.json()["secret"]
+        added = await client.post(
+            "/v1/mfa/totp/enable", json={"code": clock.code(tablet)}, headers=user.headers
+        )
+        await expect(added, "mfa.factor_added", "mfa_factor_added", "authenticator app “tablet”")
+        ids = {f["name"]: f["id"] for f in (await factors(client, user))["factors"]}
+
+        renamed = await client.patch(
+            f"/v1/mfa/factors/{ids['tablet']}", json={"name": "old tablet"}, headers=user.headers
+        )
+        await expect(
+            renamed,
+            "mfa.factor_renamed",
+            "mfa_factor_renamed",
+            "authenticator app “tablet” is now called “old tablet”",
+        )
+
+        key = await register_passkey(client, user, SoftAuthenticator(), name="YubiKey")
+        await expect(key, "mfa.factor_added", "mfa_factor_added", "passkey “YubiKey”")
+        key_id = key.json()["factor"]["id"]
+        renamed = await client.patch(
+            f"/v1/mfa/factors/{key_id}", json={"name": "Blue key"}, headers=user.headers
+        )
+        await expect(
+            renamed,
+            "mfa.factor_renamed",
+            "mfa_factor_renamed",
+            "passkey “YubiKey” is now called “Blue key”",
+        )
+        removed = await client.delete(f"/v1/mfa/factors/{key_id}", headers=user.headers)
+        await expect(removed, "mfa.factor_removed", "mfa_factor_removed", "passkey “Blue key”")
+
+        clock.advance()
+        regenerated = await client.post(
+            "/v1/mfa/backup-codes/regenerate",
+            json={"code": clock.code(phone)},
+            headers=user.headers,
+        )
+        await expect(
+            regenerated,
+            "mfa.backup_codes_regenerated",
+            "backup_codes_regenerated",
+            "earlier backup codes no longer work",
+        )
+
+        removed = await client.delete(f"/v1/mfa/factors/{ids['tablet']}", headers=user.headers)
+        await expect(
+            removed, "mfa.factor_removed", "mfa_factor_removed", "authenticator app “old tablet”"
+        )
+        last = await client.delete(f"/v1/mfa/factors/{ids['work phone']}", headers=user.headers)
+        await expect(last, "mfa.disabled", "mfa_disabled", "turned off")
+
+    # Renaming to the same name changes nothing and sends nothing.
+    with controlled_clock() as clock:
+        await add_totp(client, user, clock, "phone")
+    only = (await factors(client, user))["factors"][0]["id"]
+    for name in ("phone", "phone 2"):
+        answer = await client.patch(
+            f"/v1/mfa/factors/{only}", json={"name": name}, headers=user.headers
+        )
+        assert answer.status_code == 200
+    notices = await wait_for_mail(mail_dir, user.email, "mfa_factor_renamed", count=3)
+    await anyio.sleep(0.2)
+    assert len(mails_to(mail_dir, user.email, "mfa_factor_renamed")) == len(notices) == 3
+    assert (await audit_types(app, user.user_id)).count("mfa.factor_renamed") == 4

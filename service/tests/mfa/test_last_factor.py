@@ -1,4 +1,5 @@
-"""The last factor stays while policy requires MFA (here: every holder of the ``user`` role)."""
+"""The last factor stays while policy requires MFA: every holder of a role in
+``MFA_REQUIRED_ROLES`` (here ``user``), or everyone under ``RISKY_SIGN_IN_POLICY=require_mfa``."""
 
 from __future__ import annotations
 
@@ -14,12 +15,14 @@ from tests.mfa.test_passkeys import register_passkey
 pytestmark = pytest.mark.anyio
 
 
-@pytest.fixture
-def settings_overrides() -> dict[str, Any]:
-    return {"mfa_required_roles": ["user"]}
-
-
-async def test_the_last_factor_cannot_be_removed_while_policy_requires_mfa(client):
+@pytest.mark.parametrize(
+    "settings_overrides",
+    [{"mfa_required_roles": ["user"]}, {"risky_sign_in_policy": "require_mfa"}],
+    ids=["role", "risky-sign-in-policy"],
+)
+async def test_the_last_factor_cannot_be_removed_while_policy_requires_mfa(
+    client, settings_overrides: dict[str, Any]
+):
     user = await signed_in_user(client)
     with controlled_clock() as clock:
         await enable_mfa(client, user, clock)

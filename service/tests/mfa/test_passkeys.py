@@ -303,11 +303,23 @@ async def test_garbage_credentials_answer_4xx(client):
         options = (
             await client.post("/v1/mfa/passkeys/register/options", headers=user.headers)
         ).json()
+        assert response.json()["code"] == "passkey_invalid"
+    # A registration challenge is no sign-in challenge, whatever the credential.
     signin = await client.post(
         "/v1/auth/passkey/verify",
         json={"challenge_id": options["challenge_id"], "credential": {"rawId": 5}},
     )
-    assert signin.status_code in (400, 401)
+    assert signin.status_code == 400
+    assert signin.json()["code"] == "passkey_challenge_invalid"
+    fresh = (await client.post("/v1/auth/passkey/options")).json()
+    for credential in ({"rawId": 5}, {"rawId": "", "response": {}}, {"rawId": "AAAA"}):
+        refused = await client.post(
+            "/v1/auth/passkey/verify",
+            json={"challenge_id": fresh["challenge_id"], "credential": credential},
+        )
+        assert refused.status_code == 401, refused.text
+        assert refused.json()["code"] == "passkey_invalid"
+        fresh = (await client.post("/v1/auth/passkey/options")).json()
 
 
 async def test_passkey_sign_in_refuses_a_deactivated_account(app, client):
@@ -352,3 +364,173 @@ async def test_expired_challenges_are_swept(app, client):
         async with app.state.services.sessionmaker() as db:
             rows = (await db.execute(select(WebauthnChallenge))).scalars().all()
     assert all(row.expires_at > clock.now() for row in rows)
+
+
+# --- what an attacker would try -------------------------------------------------------------
+
+
+async def step_up_options(client: httpx.AsyncClient, user: TestUser) -> dict[str, Any]:
+    response = await client.post("/v1/auth/passkey/step-up/options", headers=user.headers)
+    assert response.status_code == 200, response.text
+    body: dict[str, Any] = response.json()
+    return body
+
+
+async def test_a_recorded_assertion_does_not_answer_a_new_challenge(client):
+    """A captured (or replayed) assertion signs its own challenge: it opens nothing later,
+    at sign-in, at the MFA step or at a step-up."""
+    user, authenticator, _ = await with_passkey(client)
+    first = (await client.post("/v1/auth/passkey/options")).json()
+    recorded = authenticator.get(first["options"])
+    used = await client.post(
+        "/v1/auth/passkey/verify",
+        json={"challenge_id": first["challenge_id"], "credential": recorded},
+    )
+    assert used.status_code == 200
+
+    second = (await client.post("/v1/auth/passkey/options")).json()
+    replay = await client.post(
+        "/v1/auth/passkey/verify",
+        json={"challenge_id": second["challenge_id"], "credential": recorded},
+    )
+    assert replay.status_code == 401 and replay.json()["code"] == "passkey_invalid"
+
+    token = await password_step(client, user)
+    mfa = (await client.post("/v1/auth/passkey/mfa/options", json={"session_token": token})).json()
+    at_mfa = await client.post(
+        "/v1/auth/passkey/mfa/verify",
+        json={"session_token": token, "challenge_id": mfa["challenge_id"], "credential": recorded},
+    )
+    assert at_mfa.status_code == 401 and at_mfa.json()["code"] == "passkey_invalid"
+
+    step = await step_up_options(client, user)
+    at_step_up = await client.post(
+        "/v1/auth/passkey/step-up/verify",
+        json={"challenge_id": step["challenge_id"], "credential": recorded},
+        headers=user.headers,
+    )
+    assert at_step_up.status_code == 400 and at_step_up.json()["code"] == "passkey_invalid"
+
+
+async def test_another_users_passkey_does_not_step_me_up(client):
+    user, _, _ = await with_passkey(client)
+    _, stranger_key, _ = await with_passkey(client)
+    options = await step_up_options(client, user)
+    credential = stranger_key.get({**options["options"], "allowCredentials": []})
+    response = await client.post(
+        "/v1/auth/passkey/step-up/verify",
+        json={"challenge_id": options["challenge_id"], "credential": credential},
+        headers=user.headers,
+    )
+    assert response.status_code == 400
+    assert response.json()["code"] == "passkey_invalid"
+
+
+async def test_a_credential_claiming_another_users_handle_is_refused(client):
+    """The assertion is signed by my key but names the victim as its user (``userHandle``)."""
+    victim, _, _ = await with_passkey(client)
+    _, mine, _ = await with_passkey(client)
+    [credential] = mine.credentials.values()
+    credential.user_handle = uuid.UUID(victim.user_id).bytes
+    options = (await client.post("/v1/auth/passkey/options")).json()
+    response = await client.post(
+        "/v1/auth/passkey/verify",
+        json={"challenge_id": options["challenge_id"], "credential": mine.get(options["options"])},
+    )
+    assert response.status_code == 401
+    assert response.json()["code"] == "passkey_invalid"
+
+
+async def test_ceremony_challenges_are_single_use_and_bound_everywhere(client):
+    """A step-up challenge: once, and only for the session that asked; an MFA-step challenge
+    only for its pending login; no challenge works at another ceremony's endpoint."""
+    user, authenticator, _ = await with_passkey(client)
+
+    def verify(options: dict[str, Any]) -> dict[str, Any]:
+        return {
+            "challenge_id": options["challenge_id"],
+            "credential": authenticator.get(options["options"]),
+        }
+
+    step = await step_up_options(client, user)
+    body = verify(step)
+    ok = await client.post("/v1/auth/passkey/step-up/verify", json=body, headers=user.headers)
+    assert ok.status_code == 200, ok.text
+    again = await client.post("/v1/auth/passkey/step-up/verify", json=body, headers=user.headers)
+    assert again.status_code == 400 and again.json()["code"] == "passkey_challenge_invalid"
+
+    # Another session of the same user cannot finish this session's step-up.
+    step = await step_up_options(client, user)
+    other = await passwordless(client, authenticator)
+    assert other.status_code == 200, other.text
+    other_headers = {"Authorization": f"Bearer {other.json()['access_token']}"}
+    second_session = await client.post(
+        "/v1/auth/passkey/step-up/verify", json=verify(step), headers=other_headers
+    )
+    assert second_session.status_code == 400
+    assert second_session.json()["code"] == "passkey_challenge_invalid"
+    # …nor is a step-up challenge an MFA-step one.
+    token = await password_step(client, user)
+    step = await step_up_options(client, user)
+    as_mfa = await client.post(
+        "/v1/auth/passkey/mfa/verify", json={"session_token": token, **verify(step)}
+    )
+    assert as_mfa.status_code == 400 and as_mfa.json()["code"] == "passkey_challenge_invalid"
+
+    # An MFA-step challenge of one pending login does not finish another.
+    first_token = await password_step(client, user)
+    second_token = await password_step(client, user)
+    mfa = (
+        await client.post("/v1/auth/passkey/mfa/options", json={"session_token": first_token})
+    ).json()
+    crossed = await client.post(
+        "/v1/auth/passkey/mfa/verify", json={"session_token": second_token, **verify(mfa)}
+    )
+    assert crossed.status_code == 400 and crossed.json()["code"] == "passkey_challenge_invalid"
+
+    # Challenges of one ceremony are refused by the others.
+    sign_in = (await client.post("/v1/auth/passkey/options")).json()
+    as_step_up = await client.post(
+        "/v1/auth/passkey/step-up/verify", json=verify(sign_in), headers=user.headers
+    )
+    assert as_step_up.json()["code"] == "passkey_challenge_invalid"
+    step = await step_up_options(client, user)
+    as_sign_in = await client.post("/v1/auth/passkey/verify", json=verify(step))
+    assert as_sign_in.status_code == 400
+    assert as_sign_in.json()["code"] == "passkey_challenge_invalid"
+
+
+async def test_a_registration_challenge_is_single_use(client):
+    user = await signed_in_user(client)
+    options = (await client.post("/v1/mfa/passkeys/register/options", headers=user.headers)).json()
+    body = {
+        "challenge_id": options["challenge_id"],
+        "credential": SoftAuthenticator().create(options["options"]),
+    }
+    first = await client.post("/v1/mfa/passkeys/register/verify", json=body, headers=user.headers)
+    assert first.status_code == 200, first.text
+    body["credential"] = SoftAuthenticator().create(options["options"])  # another key, same run
+    again = await client.post("/v1/mfa/passkeys/register/verify", json=body, headers=user.headers)
+    assert again.status_code == 400
+    assert again.json()["code"] == "passkey_challenge_invalid"
+    listed = (await client.get("/v1/mfa/factors", headers=user.headers)).json()
+    assert len(listed["factors"]) == 1
+
+
+async def test_each_assertion_stores_its_counter_and_backup_state(app, client):
+    user, authenticator, _ = await with_passkey(client)
+    assert (await passwordless(client, authenticator, sign_count=41)).status_code == 200
+    async with app.state.services.sessionmaker() as db:
+        [stored] = (
+            (
+                await db.execute(
+                    select(MfaPasskey).where(MfaPasskey.user_id == uuid.UUID(user.user_id))
+                )
+            )
+            .scalars()
+            .all()
+        )
+    assert stored.sign_count == 41
+    assert stored.backed_up is True and stored.backup_eligible is True
+    assert stored.user_verified is True
+    assert stored.last_used_at is not None

@@ -20,6 +20,7 @@ from user_service.identities.schemas import (
     IdentitiesOut,
     IdentityOut,
     LinkedOut,
+    LinkPasskeyOptionsIn,
     LinkRequiredOut,
     LinkStartIn,
     OidcCallbackIn,
@@ -29,6 +30,7 @@ from user_service.identities.schemas import (
     ProvidersOut,
 )
 from user_service.kit.passwords import has_usable_password
+from user_service.mfa.schemas import CeremonyOut
 from user_service.models import ExternalIdentity
 from user_service.sessions.cookies import no_store
 
@@ -131,6 +133,7 @@ async def finish(
             email=outcome.email,
             link_token=outcome.link_token,
             mfa_required=outcome.mfa_required,
+            methods=outcome.methods,
             expires_in=outcome.expires_in,
         )
     if isinstance(outcome, service.Linked):
@@ -142,12 +145,32 @@ async def finish(
 async def complete_link(
     body: CompleteLinkIn, response: Response, services: Services, db: DbSession, context: RequestCtx
 ) -> TokenOut:
-    """Finish a ``link_required`` answer: the account's password (and second factor) link the
-    provider account to it and sign in."""
+    """Finish a ``link_required`` answer: the account's password (and second factor: a code,
+    or a passkey) link the provider account to it and sign in."""
+    proof = (
+        service.PasskeyProof(body.passkey.challenge_id, body.passkey.credential)
+        if body.passkey
+        else None
+    )
     grant = await service.complete_link(
-        db, services, body.link_token, body.password, body.code, context
+        db, services, body.link_token, body.password, body.code, context, passkey=proof
     )
     return await grant_response(response, services, db, grant)
+
+
+@router.post("/v1/auth/oidc/link/passkey/options", response_model=CeremonyOut)
+async def link_passkey_options(
+    body: LinkPasskeyOptionsIn,
+    response: Response,
+    services: Services,
+    db: DbSession,
+    context: RequestCtx,
+) -> CeremonyOut:
+    """The passkey ceremony for the second factor of a pending link (``methods`` lists
+    ``passkey``); send its answer as ``passkey`` to ``/v1/auth/oidc/link``."""
+    found = await service.link_passkey_options(db, services, body.link_token, context)
+    no_store(response)
+    return CeremonyOut(challenge_id=found.challenge_id, options=found.options)
 
 
 @router.get("/v1/users/me/identities", response_model=IdentitiesOut)

@@ -3,9 +3,11 @@ from __future__ import annotations
 import datetime as dt
 from typing import Literal
 
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, Field, model_validator
 
 from user_service.kit.validation import STRICT_BODY, Code, Fingerprint, OpaqueToken
+from user_service.mfa.enums import MfaMethod
+from user_service.mfa.schemas import PasskeyVerifyIn
 from user_service.users.schemas import FreezeIn, SecretPassword
 
 ProviderName = Literal["google"]
@@ -49,6 +51,9 @@ class LinkRequiredOut(BaseModel):
     email: str
     link_token: str
     mfa_required: bool
+    # What proves the second factor when ``mfa_required``: ``totp`` and/or ``passkey`` (what
+    # the account holds) and ``backup_code``; empty otherwise.
+    methods: list[MfaMethod]
     expires_in: int
 
 
@@ -66,13 +71,27 @@ class LinkedOut(BaseModel):
 
 
 class CompleteLinkIn(BaseModel):
-    """The password of the account (and its second factor when it has one)."""
+    """The password of the account, and its second factor when it has one: a TOTP or backup
+    ``code``, or a ``passkey`` assertion for ``/v1/auth/oidc/link/passkey/options``."""
 
     model_config = STRICT_BODY
 
     link_token: OpaqueToken = Field(repr=False)
     password: SecretPassword = Field(repr=False)
     code: Code | None = Field(default=None, repr=False)
+    passkey: PasskeyVerifyIn | None = Field(default=None, repr=False)
+
+    @model_validator(mode="after")
+    def _one_second_factor(self) -> CompleteLinkIn:
+        if self.code is not None and self.passkey is not None:
+            raise ValueError("send either code or passkey, not both")
+        return self
+
+
+class LinkPasskeyOptionsIn(BaseModel):
+    model_config = STRICT_BODY
+
+    link_token: OpaqueToken = Field(repr=False)
 
 
 class IdentitiesOut(BaseModel):

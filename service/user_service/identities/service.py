@@ -22,6 +22,7 @@ import hashlib
 import hmac
 import uuid
 from dataclasses import dataclass
+from typing import Any
 
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -48,8 +49,10 @@ from user_service.kit import crypto
 from user_service.kit.passwords import has_usable_password, unusable_password
 from user_service.mail import messages
 from user_service.mail.templates import MailKind
+from user_service.mfa import passkeys
 from user_service.mfa import repository as mfa_repository
 from user_service.mfa import service as mfa_service
+from user_service.mfa.enums import MfaMethod
 from user_service.models import ExternalIdentity, OidcFlow, User, UserStatus
 from user_service.sessions import repository as sessions_repository
 from user_service.sessions.service import SessionGrant
@@ -74,6 +77,7 @@ class LinkRequired:
     email: str
     link_token: str
     mfa_required: bool
+    methods: list[MfaMethod]  # the second factors the link accepts ([] without MFA)
     expires_in: int
 
 
@@ -347,11 +351,13 @@ async def _offer_link(
         details={"provider": flow.provider},
     )
     assert identity.email is not None
+    mfa_on = await mfa_repository.is_enabled(db, user.id)
     return LinkRequired(
         provider=flow.provider,
         email=identity.email,
         link_token=token,
-        mfa_required=await mfa_repository.is_enabled(db, user.id),
+        mfa_required=mfa_on,
+        methods=await mfa_service.login_methods(db, user.id) if mfa_on else [],
         expires_in=ttl,
     )
 
@@ -499,6 +505,40 @@ def _link_invalid() -> Unauthorized:
     )
 
 
+@dataclass(frozen=True)
+class PasskeyProof:
+    """A passkey assertion answering a link challenge (``/v1/auth/oidc/link/passkey``)."""
+
+    challenge_id: uuid.UUID
+    credential: dict[str, Any]
+
+
+async def _pending_link(db: AsyncSession, link_token: str) -> OidcFlow:
+    """The flow of a live link token (unspent, unexpired, fewer than 5 wrong proofs)."""
+    if not crypto.looks_like(link_token, LINK_TOKEN_PREFIX):
+        raise _link_invalid()
+    flow = await repository.flow_by_link_token(db, crypto.hash_token(link_token))
+    if (
+        flow is None
+        or flow.linked_at is not None
+        or flow.link_user_id is None
+        or flow.link_expires_at is None
+        or flow.link_expires_at <= utcnow()
+        or flow.link_failed_attempts >= LINK_MAX_ATTEMPTS
+    ):
+        raise _link_invalid()
+    return flow
+
+
+async def link_passkey_options(
+    db: AsyncSession, services: AppServices, link_token: str, context: RequestContext
+) -> passkeys.Ceremony:
+    """The passkey ceremony for the second factor of a pending link."""
+    flow = await _pending_link(db, link_token)
+    assert flow.link_user_id is not None
+    return await passkeys.start_link_proof(db, services, flow.link_user_id, context)
+
+
 async def complete_link(
     db: AsyncSession,
     services: AppServices,
@@ -506,22 +546,15 @@ async def complete_link(
     password: str,
     code: str | None,
     context: RequestContext,
+    *,
+    passkey: PasskeyProof | None = None,
 ) -> SessionGrant:
-    """Prove the account is yours (its password, and its second factor when it has one),
-    then link the provider account and sign in."""
-    if not crypto.looks_like(link_token, LINK_TOKEN_PREFIX):
-        raise _link_invalid()
-    flow = await repository.flow_by_link_token(db, crypto.hash_token(link_token))
+    """Prove the account is yours (its password, and its second factor when it has one: a
+    TOTP or backup code, or one of its passkeys), then link the provider account and sign
+    in."""
+    flow = await _pending_link(db, link_token)
     now = utcnow()
-    if (
-        flow is None
-        or flow.linked_at is not None
-        or flow.link_user_id is None
-        or flow.link_expires_at is None
-        or flow.link_expires_at <= now
-        or flow.link_failed_attempts >= LINK_MAX_ATTEMPTS
-    ):
-        raise _link_invalid()
+    assert flow.link_user_id is not None
     user = await users_repository.get_by_id(db, flow.link_user_id)
     assert user is not None and flow.link_subject is not None
 
@@ -532,15 +565,24 @@ async def complete_link(
         raise Unauthorized("Incorrect password.", code="invalid_credentials", commit=True)
     await guessing.succeeded(services, attempt)
     mfa_enabled = await mfa_repository.is_enabled(db, user.id)
-    if mfa_enabled and code is None:
+    if mfa_enabled and code is None and passkey is None:
         raise BadRequest(
-            "This account has two-factor authentication: enter a code from your "
-            "authenticator app or a backup code.",
+            "This account has two-factor authentication: use its passkey, or enter a code "
+            "from your authenticator app or a backup code.",
             code="mfa_code_required",
         )
-    if mfa_enabled:
+    second_factor: list[str] = []
+    if mfa_enabled and passkey is not None:
+        if not await passkeys.prove_for_link(
+            db, services, user.id, passkey.challenge_id, passkey.credential, context
+        ):
+            await repository.count_link_failure(db, flow.id)
+            raise passkeys.link_refused()
+        second_factor = ["hwk"]
+    elif mfa_enabled:
         assert code is not None
         await mfa_service.prove_second_factor(db, services, user, code, context, "identity_link")
+        second_factor = ["otp"]
     await auth_service.refuse_inactive(db, user, context)
     if not await repository.claim_link(db, flow.id, now=now, max_attempts=LINK_MAX_ATTEMPTS):
         raise _link_invalid()
@@ -550,7 +592,7 @@ async def complete_link(
     await _add_identity(
         db, services, user, flow.provider, identity, context, how="password_confirmed"
     )
-    amr = [FEDERATED_AMR, "pwd", *(["otp"] if mfa_enabled else [])]
+    amr = [FEDERATED_AMR, "pwd", *second_factor]
     outcome = await _sign_in(db, services, user, flow, context, amr=amr, mfa_proven=mfa_enabled)
     assert isinstance(outcome, SessionGrant)
     return outcome

@@ -24,6 +24,7 @@ __all__ = [
     "email_verification",
     "frontend_link",
     "mfa_changed",
+    "mfa_factor_renamed",
     "new_sign_in",
     "password_changed",
     "password_reset",
@@ -161,6 +162,33 @@ def mfa_changed(
         forgot_link=frontend_link(frontend_url, FORGOT_PASSWORD_PATH),
         security_link=frontend_link(frontend_url, SECURITY_PATH),
         factor=factor or "a second factor",
+    )
+
+
+def mfa_factor_renamed(
+    *,
+    to: str,
+    sender: str,
+    frontend_url: str,
+    when: datetime,
+    factor: str,
+    new_name: str,
+    ip: str | None = None,
+    name: str | None = None,
+) -> EmailMessage:
+    """A second factor got a new name: nothing about signing in changed, but only someone
+    signed in to the account can rename one, so its owner hears of it."""
+    return _notice(
+        MailKind.MFA_FACTOR_RENAMED,
+        to=to,
+        sender=sender,
+        name=name,
+        when=when,
+        ip=ip,
+        factor=factor,
+        new_name=new_name,
+        forgot_link=frontend_link(frontend_url, FORGOT_PASSWORD_PATH),
+        security_link=frontend_link(frontend_url, SECURITY_PATH),
     )
 
 

@@ -33,6 +33,7 @@ class MailKind(StrEnum):
     BACKUP_CODES_REGENERATED = "backup_codes_regenerated"
     MFA_FACTOR_ADDED = "mfa_factor_added"
     MFA_FACTOR_REMOVED = "mfa_factor_removed"
+    MFA_FACTOR_RENAMED = "mfa_factor_renamed"
     BACKUP_CODES_LOW = "backup_codes_low"
     NEW_SIGN_IN = "new_sign_in"
     ACCOUNT_FROZEN = "account_frozen"
@@ -159,9 +160,9 @@ If this was not you, reset your password at once: $forgot_link
 Hello $name,
 
 Two-factor authentication was turned on for your Quantagro account on $when
-(IP address $ip). From now on, signing in needs your password and a code from your
-authenticator app. Keep your backup codes somewhere safe: they get you in if you lose
-your phone.
+(IP address $ip) with $factor. From now on, signing in needs your password and this
+second factor. Keep your backup codes somewhere safe: they get you in if you lose
+your device.
 
 $signed_out
 
@@ -170,10 +171,10 @@ If this was not you, reset your password at once: $forgot_link
         html=Template(
             "<p>Hello $name,</p>"
             "<p>Two-factor authentication was turned on for your Quantagro account on $when "
-            "(IP address $ip). From now on, signing in needs your password and a code from "
-            "your authenticator app.</p>"
+            "(IP address $ip) with <strong>$factor</strong>. From now on, signing in needs "
+            "your password and this second factor.</p>"
             "<p>Keep your backup codes somewhere safe: they get you in if you lose your "
-            "phone.</p>"
+            "device.</p>"
             "<p>$signed_out</p>"
             '<p>If this was not you, <a href="$forgot_link" style="color:#1d4ed8;">reset your '
             "password</a> at once.</p>"
@@ -271,6 +272,28 @@ two-factor settings: $security_link
             '<p>If this was not you, <a href="$forgot_link" style="color:#1d4ed8;">reset your '
             'password</a> at once and <a href="$security_link" style="color:#1d4ed8;">check '
             "your two-factor settings</a>.</p>"
+        ),
+    ),
+    MailKind.MFA_FACTOR_RENAMED: MailTemplate(
+        subject="A sign-in method of your Quantagro account was renamed",
+        text=Template("""\
+Hello $name,
+
+A second factor of your Quantagro account was renamed on $when (IP address $ip):
+$factor is now called “$new_name”. How you sign in has not changed.
+
+If this was not you, someone is signed in to your account: reset your password at once
+($forgot_link) and check your two-factor settings: $security_link
+"""),
+        html=Template(
+            "<p>Hello $name,</p>"
+            "<p>A second factor of your Quantagro account was renamed on $when "
+            "(IP address $ip): <strong>$factor</strong> is now called "
+            "<strong>“$new_name”</strong>. How you sign in has not changed.</p>"
+            "<p>If this was not you, someone is signed in to your account: "
+            '<a href="$forgot_link" style="color:#1d4ed8;">reset your password</a> at once '
+            'and <a href="$security_link" style="color:#1d4ed8;">check your two-factor '
+            "settings</a>.</p>"
         ),
     ),
     MailKind.BACKUP_CODES_LOW: MailTemplate(

@@ -75,10 +75,12 @@ async def rename_factor(
     factor_id: uuid.UUID,
     body: FactorRenameIn,
     auth: CurrentUser,
+    services: Services,
     db: DbSession,
     context: RequestCtx,
 ) -> FactorOut:
-    return _factor_out(await factors.rename(db, auth, factor_id, body.name, context))
+    """A new name for one authenticator: audited and e-mailed, no recent authentication."""
+    return _factor_out(await factors.rename(db, services, auth, factor_id, body.name, context))
 
 
 @router.delete("/factors/{factor_id}", response_model=FactorRemovedOut)

@@ -138,18 +138,30 @@ async def _owned(
 
 async def rename(
     db: AsyncSession,
+    services: AppServices,
     auth: SignedInUser,
     factor_id: uuid.UUID,
     name: str,
     context: RequestContext,
 ) -> Factor:
-    """A new label; it changes nothing about how the account signs in, so it is audited but
-    needs no recent authentication and sends no e-mail."""
+    """A new label; it changes nothing about how the account signs in, so it needs no recent
+    authentication and ends no session. Like every change of the factors it is audited and
+    e-mailed: only someone signed in can rename, and a stranger doing so should be noticed."""
     item = await _owned(db, auth.user.id, factor_id)
     old = item.name
     item.name = name
     await db.flush()
     found = describe(item)
+    if old != name:
+        services.mail.notify(
+            db,
+            auth.user,
+            messages.mfa_factor_renamed,
+            when=utcnow(),
+            ip=context.ip_masked,
+            factor=_label(found.type, old),
+            new_name=name,
+        )
     await audit.record(
         db,
         "mfa.factor_renamed",

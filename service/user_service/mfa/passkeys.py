@@ -60,6 +60,7 @@ REGISTER = "register"
 LOGIN_MFA = "login_mfa"
 SIGN_IN = "sign_in"
 STEP_UP = "step_up"
+LINK = "oidc_link"
 
 
 @dataclass(frozen=True)
@@ -335,16 +336,21 @@ async def finish_login_mfa(
 # --- passwordless sign-in -------------------------------------------------------------------
 
 
-async def start_sign_in(
-    db: AsyncSession, services: AppServices, context: RequestContext
-) -> Ceremony:
-    """Options for a discoverable credential; counted per IP (``RATE_LIMIT_PASSKEY_IP``),
-    since each stores a row for an anonymous caller."""
+async def _count_anonymous(services: AppServices, context: RequestContext) -> None:
+    """Ceremonies started by a caller who is not signed in store a challenge row each: they
+    count per IP against ``RATE_LIMIT_PASSKEY_IP``."""
     attempt = await services.rate_limiter.acquire(
         services.settings.rate_limit_passkey_ip, f"passkey-ip:{context.ip}"
     )
     if not attempt.allowed:
         raise RateLimited(attempt.retry_after, "Too many sign-in attempts. Try again later.")
+
+
+async def start_sign_in(
+    db: AsyncSession, services: AppServices, context: RequestContext
+) -> Ceremony:
+    """Options for a discoverable credential (counted per IP: :func:`_count_anonymous`)."""
+    await _count_anonymous(services, context)
     row = await _new_challenge(db, services, SIGN_IN)
     return Ceremony(
         row.id,
@@ -439,3 +445,45 @@ async def finish_step_up(
         )
         raise _invalid() from None
     return await mfa.mark_step_up(db, services, auth, context, method=MfaMethod.PASSKEY, amr="hwk")
+
+
+# --- linking a provider account (docs/oidc.md) ----------------------------------------------
+
+
+async def start_link_proof(
+    db: AsyncSession, services: AppServices, user_id: uuid.UUID, context: RequestContext
+) -> Ceremony:
+    """Options for the second factor of a pending link (``/v1/auth/oidc/link``): one of the
+    account's passkeys. The caller holds only a link token, so starts count per IP like
+    passwordless ones (:func:`_count_anonymous`)."""
+    await _count_anonymous(services, context)
+    return await _assertion_ceremony(db, services, LINK, user_id)
+
+
+async def prove_for_link(
+    db: AsyncSession,
+    services: AppServices,
+    user_id: uuid.UUID,
+    challenge_id: uuid.UUID,
+    credential: dict[str, Any],
+    context: RequestContext,
+) -> bool:
+    """Whether ``credential`` is a fresh assertion of one of the user's passkeys for a link
+    challenge of theirs. A challenge of another kind or another account is refused outright;
+    a failed assertion is audited and answers ``False`` (the caller counts it)."""
+    row = await _spend_challenge(db, challenge_id, LINK)
+    if row.user_id != user_id:
+        raise _challenge_invalid()
+    try:
+        await _check_assertion(db, services, row, credential, context, user_id=user_id)
+    except _Refused as refused:
+        await mfa.record_failure(
+            db, user_id, context, "identity_link", method=MfaMethod.PASSKEY, reason=refused.reason
+        )
+        return False
+    return True
+
+
+def link_refused() -> UserServiceError:
+    """A failed passkey at a pending link: 401, it is a sign-in step."""
+    return _invalid(login=True)
