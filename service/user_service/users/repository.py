@@ -6,7 +6,7 @@ import datetime as dt
 import uuid
 from collections.abc import Collection
 
-from sqlalchemy import Select, bindparam, delete, or_, select, update
+from sqlalchemy import BindParameter, Select, bindparam, delete, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import aliased
 
@@ -74,10 +74,11 @@ async def set_roles(
     await session.flush()
 
 
-def _trading_account_ids_statement() -> Select[tuple[uuid.UUID]]:
+def _trading_account_ids_statement() -> Select[uuid.UUID]:
     owner = aliased(User)
     membership = TradingAccountMembership
-    user_id, now = bindparam("user_id"), bindparam("now")
+    user_id: BindParameter[uuid.UUID] = bindparam("user_id")
+    now: BindParameter[dt.datetime] = bindparam("now")
     caller_frozen_at = select(User.frozen_at).where(User.id == user_id).scalar_subquery()
     return (
         select(TradingAccount.id)
