@@ -147,7 +147,7 @@ export function ResetPasswordPage() {
         />
         <PasswordChecklist id="password-policy" result={policy} touched={touched} />
         <PasswordField label="Confirm new password" autoComplete="new-password" {...form.field('confirm_password')} />
-        <Button type="submit" block loading={form.submitting}>
+        <Button type="submit" block loading={form.submitting} disabled={form.waiting > 0}>
           Set new password
         </Button>
       </form>
