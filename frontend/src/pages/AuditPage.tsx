@@ -88,6 +88,15 @@ function accountName(details: Details): string {
   return id ? `Kite ${id}` : 'a trading account';
 }
 
+/** Why a Kite check failed, as a clause after the title (the code stays in Details). */
+const CHECK_FAILURES: Record<string, string> = {
+  access_token_expired: ': Kite had ended the day’s session',
+  session_ended_daily: ': Kite had ended the day’s session',
+  credentials_rejected: ': Kite did not accept the API key and secret',
+  broker_auth_failed: ': Kite refused the session',
+  broker_user_mismatch: ': the Kite sign-in was for another client ID',
+};
+
 const FACTOR_KIND: Record<string, string> = { totp: 'Authenticator app', passkey: 'Passkey' };
 
 /** "Passkey “Laptop” added" — the factor's kind and name, never its id. */
@@ -121,7 +130,8 @@ export function eventTitle(event: AuditEvent): string {
   const account = accountName(details);
   switch (event.event_type) {
     case 'trading_account.verified':
-      return details.reason ? `Kite check failed for ${account}` : `${account} checked with Kite`;
+      if (!details.reason) return `${account} checked with Kite`;
+      return `Kite check failed for ${account}${CHECK_FAILURES[String(details.reason)] ?? ''}`;
     case 'trading_account.linked':
       return `${account} linked`;
     case 'trading_account.unlinked':

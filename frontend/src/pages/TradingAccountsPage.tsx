@@ -495,7 +495,8 @@ function AccountCard({
             {!owner && account.expires_at ? <span>Your access ends {formatDateTime(account.expires_at)}</span> : null}
             {account.verified_at ? <span>Checked {formatDateTime(account.verified_at)}</span> : null}
           </p>
-          {session.text ? (
+          {/* After a failed Verify the alert below says it (and is read out): not twice. */}
+          {session.text && !(error && session.needsConnection) ? (
             <p className={session.needsConnection ? 'account__session account__session--warn' : 'account__session'}>
               {session.text}
             </p>
