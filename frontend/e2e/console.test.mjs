@@ -168,6 +168,9 @@ describe('Console budgets and accessibility', { concurrency: false }, () => {
     await everyScreen('/verify-email?token=not-a-real-token', 'verify-email-dead', {
       ready: (p) => p.getByRole('alert').waitFor(),
     });
+    await everyScreen('/freeze?token=from-an-email', 'freeze-link', {
+      ready: (p) => expectHeading(p, 'Freeze your account'),
+    });
   });
 
   step('the screens behind a button pass axe too: MFA step, link form, a confirmation, TOTP setup', async () => {
@@ -222,6 +225,7 @@ describe('Console budgets and accessibility', { concurrency: false }, () => {
       ['/change-password', 'change-password'],
       ['/platform', 'platform'],
       ['/no-such-page', 'not-found'],
+      ['/unfreeze?token=from-an-email', 'unfreeze-link'],
     ]) {
       await everyScreen(path, name, { trader, ready: (p) => p.getByRole('heading', { level: 1 }).first().waitFor() });
     }
@@ -258,7 +262,7 @@ describe('Links from e-mail are checked before any form (item 7)', { concurrency
     await context.close();
   });
 
-  step('an expired reset link says so before any form', async () => {
+  step('an expired reset or verification link says so before any form', async () => {
     const { context, page } = await openPage(PHONE);
     // Links live 30 minutes: the check's answer for an expired one is given here, as the service words it.
     await page.route('**/v1/auth/password/reset/check', (route) =>
@@ -273,6 +277,18 @@ describe('Links from e-mail are checked before any form (item 7)', { concurrency
     assert.equal(await page.getByLabel('New password').count(), 0);
     await noSidewaysScroll(page, 'expired reset link');
     await screenshot(page, 'reset-expired-phone');
+
+    // A verification link lives 24 hours: likewise.
+    await page.route('**/v1/auth/email/verify', (route) =>
+      route.fulfill({
+        status: 400,
+        contentType: 'application/json',
+        body: JSON.stringify({ detail: 'Token expired.', code: 'verification_token_invalid', reason: 'token_expired' }),
+      }),
+    );
+    await page.goto('/verify-email?token=an-old-link');
+    await page.getByText('This link has expired: verification links work for 24 hours.').waitFor();
+    await noRawCodes(page, 'expired verification link');
     await context.close();
   });
 

@@ -759,7 +759,7 @@ function ShareForm({
         ) : null}
       </fieldset>
       <TextField
-        label="Access ends (optional)"
+        label="Access ends"
         type="datetime-local"
         optional
         hint={
