@@ -536,7 +536,9 @@ describe('Trading accounts speak plainly (items 1, 3, 8)', { concurrency: false 
       await page.goto('/audit?type=trading');
       const failed = page.locator('tr[data-event-type="trading_account.verified"]').first();
       await failed
-        .getByText(`Kite check failed for Kite ${account.brokerId}: Kite had ended the day’s session`)
+        .getByText(
+          new RegExp(`^Kite check failed for Kite ${account.brokerId} on .+: Kite had ended the day’s session\\.$`),
+        )
         .waitFor();
       await page.getByText(`Kite ${account.brokerId} linked`).first().waitFor();
       await noRawCodes(page, 'trading activity');

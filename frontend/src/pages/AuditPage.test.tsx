@@ -3,7 +3,7 @@ import { http, HttpResponse } from 'msw';
 import { describe, expect, it } from 'vitest';
 import { signedInHandlers, server } from '../test/server';
 import { renderApp } from '../test/render';
-import { endOfDayIso, eventTitle, FILTER_GROUPS, startOfDayIso } from './AuditPage';
+import { endOfDayIso, eventSentence, eventTitle, FILTER_GROUPS, startOfDayIso } from './AuditPage';
 
 function event(n: number, type = 'login.success') {
   return {
@@ -233,6 +233,17 @@ describe('AuditPage', () => {
       );
       expect(grouped, type).toBe(true);
     }
+  });
+
+  it('says why a Kite check failed, after where it came from', () => {
+    const failed = {
+      ...event(1, 'trading_account.verified'),
+      user_agent: 'Mozilla/5.0 (X11; Linux x86_64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/126.0 Safari/537.36',
+      details: { user_id_broker: 'ZX1234', reason: 'access_token_expired', account_id: 'a-1' },
+    };
+    expect(eventSentence(failed)).toBe(
+      'Kite check failed for Kite ZX1234 on Chrome on Linux from 203.0.113.x: Kite had ended the day’s session.',
+    );
   });
 
   it('names factors and providers, never their ids', () => {

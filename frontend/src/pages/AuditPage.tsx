@@ -88,13 +88,13 @@ function accountName(details: Details): string {
   return id ? `Kite ${id}` : 'a trading account';
 }
 
-/** Why a Kite check failed, as a clause after the title (the code stays in Details). */
+/** Why a Kite check failed, said after the sentence (the code stays in Details). */
 const CHECK_FAILURES: Record<string, string> = {
-  access_token_expired: ': Kite had ended the day’s session',
-  session_ended_daily: ': Kite had ended the day’s session',
-  credentials_rejected: ': Kite did not accept the API key and secret',
-  broker_auth_failed: ': Kite refused the session',
-  broker_user_mismatch: ': the Kite sign-in was for another client ID',
+  access_token_expired: 'Kite had ended the day’s session',
+  session_ended_daily: 'Kite had ended the day’s session',
+  credentials_rejected: 'Kite did not accept the API key and secret',
+  broker_auth_failed: 'Kite refused the session',
+  broker_user_mismatch: 'the Kite sign-in was for another client ID',
 };
 
 const FACTOR_KIND: Record<string, string> = { totp: 'Authenticator app', passkey: 'Passkey' };
@@ -130,8 +130,7 @@ export function eventTitle(event: AuditEvent): string {
   const account = accountName(details);
   switch (event.event_type) {
     case 'trading_account.verified':
-      if (!details.reason) return `${account} checked with Kite`;
-      return `Kite check failed for ${account}${CHECK_FAILURES[String(details.reason)] ?? ''}`;
+      return details.reason ? `Kite check failed for ${account}` : `${account} checked with Kite`;
     case 'trading_account.linked':
       return `${account} linked`;
     case 'trading_account.unlinked':
@@ -175,7 +174,9 @@ export function eventSentence(event: AuditEvent): string {
   const device = event.user_agent ? deviceName(event.user_agent) : null;
   if (device) parts.push(`on ${device}`);
   if (event.ip) parts.push(`from ${event.ip}`);
-  return `${parts.join(' ')}.`;
+  const details = detailsOf(event);
+  const why = event.event_type === 'trading_account.verified' ? CHECK_FAILURES[String(details.reason ?? '')] : null;
+  return why ? `${parts.join(' ')}: ${why}.` : `${parts.join(' ')}.`;
 }
 
 function isFailure(event: AuditEvent): boolean {
