@@ -320,6 +320,18 @@ export async function apiSignIn(user) {
   return login.data.access_token;
 }
 
+/** Steers the Kite stand-in (test-only control plane): `{fail_status}`, `{delay}`, or expiring tokens. */
+export async function kiteStandIn(what, body) {
+  assert.ok(KITE_URL, 'E2E_KITE_URL is not set');
+  const response = await fetch(`${KITE_URL}/_standin/${what}`, {
+    method: 'POST',
+    headers: { 'Content-Type': 'application/json' },
+    body: JSON.stringify(body),
+  });
+  assert.ok(response.ok, `the Kite stand-in refused ${what}`);
+  return response.json();
+}
+
 /** Registers and verifies the trader, and links a Kite account connected for today (the API). */
 export async function traderWithActiveKiteAccount(trader) {
   await registerVerified(trader);
@@ -338,5 +350,5 @@ export async function traderWithActiveKiteAccount(trader) {
     { token },
   );
   assert.equal(session.data?.status, 'active', JSON.stringify(session.data));
-  return { brokerId: app.user_id, accountId };
+  return { brokerId: app.user_id, accountId, apiKey: app.api_key };
 }

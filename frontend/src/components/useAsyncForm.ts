@@ -1,5 +1,6 @@
 import { useCallback, useEffect, useRef, useState, type ChangeEvent } from 'react';
-import { toApiProblem, type ApiProblem } from '../services/errors';
+import { formatWait, toApiProblem, type ApiProblem } from '../services/errors';
+import { useCountdown } from './useCountdown';
 
 export type FieldErrors = Record<string, string>;
 
@@ -45,6 +46,10 @@ export function useAsyncForm<V extends Values = Record<never, string>>(initialVa
   const [focusRequest, setFocusRequest] = useState(0);
   const formRef = useRef<HTMLFormElement>(null);
   const alertRef = useRef<HTMLDivElement>(null);
+  // A 429: the form refuses to send again until Retry-After has passed, counting down.
+  const [limitedUntil, setLimitedUntil] = useState<number | null>(null);
+  const waiting = useCountdown(limitedUntil);
+  const limitedRef = useRef<number | null>(null);
 
   useEffect(() => {
     if (!focusRequest) return;
@@ -52,7 +57,20 @@ export function useAsyncForm<V extends Values = Record<never, string>>(initialVa
     (invalid ?? alertRef.current)?.focus();
   }, [focusRequest]);
 
+  useEffect(() => {
+    // The wait is over: the "try again in …" sentence no longer holds.
+    if (limitedUntil !== null && waiting === 0) {
+      limitedRef.current = null;
+      setLimitedUntil(null);
+      setProblem((current) => (current?.status === 429 ? null : current));
+    }
+  }, [limitedUntil, waiting]);
+
   const run = useCallback(async <T>(fn: () => Promise<T>, options: RunOptions = {}): Promise<RunResult<T>> => {
+    if (limitedRef.current !== null && limitedRef.current > Date.now()) {
+      setFocusRequest((n) => n + 1);
+      return { ok: false, problem: null };
+    }
     const clientErrors: FieldErrors = {};
     for (const [name, message] of Object.entries(options.validate?.() ?? {})) {
       if (message) clientErrors[name] = message;
@@ -75,6 +93,10 @@ export function useAsyncForm<V extends Values = Record<never, string>>(initialVa
       const errors = { ...apiProblem.fieldErrors };
       const field = options.codeToField?.[apiProblem.code];
       if (field && !errors[field]) errors[field] = apiProblem.message;
+      if (apiProblem.status === 429 && apiProblem.retryAfter) {
+        limitedRef.current = Date.now() + apiProblem.retryAfter * 1000;
+        setLimitedUntil(limitedRef.current);
+      }
       setProblem(apiProblem);
       setFieldErrors(errors);
       setFocusRequest((n) => n + 1);
@@ -115,6 +137,11 @@ export function useAsyncForm<V extends Values = Record<never, string>>(initialVa
 
   /** The problem's sentence already stands next to a field: the alert would only repeat it. */
   const problemInline = !!problem && Object.values(fieldErrors).includes(problem.message);
+  // While rate limited, the sentence counts down with the clock.
+  const shownProblem =
+    problem && problem.status === 429 && waiting > 0
+      ? { ...problem, message: `Too many attempts. Try again in ${formatWait(waiting)}.` }
+      : problem;
 
   return {
     values,
@@ -122,7 +149,9 @@ export function useAsyncForm<V extends Values = Record<never, string>>(initialVa
     setValues,
     field,
     submitting,
-    problem,
+    /** Seconds until a rate-limited form may send again (0: it may). */
+    waiting,
+    problem: shownProblem,
     problemInline,
     fieldErrors,
     run,

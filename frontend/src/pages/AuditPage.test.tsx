@@ -3,7 +3,7 @@ import { http, HttpResponse } from 'msw';
 import { describe, expect, it } from 'vitest';
 import { signedInHandlers, server } from '../test/server';
 import { renderApp } from '../test/render';
-import { endOfDayIso, startOfDayIso } from './AuditPage';
+import { endOfDayIso, eventSentence, eventTitle, FILTER_GROUPS, startOfDayIso } from './AuditPage';
 
 function event(n: number, type = 'login.success') {
   return {
@@ -69,7 +69,15 @@ describe('AuditPage', () => {
     await waitFor(() => expect(screen.getAllByRole('row')).toHaveLength(2));
     expect(within(screen.getByRole('table')).getByText(/^Password changed/)).toBeInTheDocument();
     const last = queries[queries.length - 1]!;
-    expect(last.getAll('event_type')).toEqual(['mfa.*', 'password.*', 'user.*', 'email.*', 'permission.*']);
+    expect(last.getAll('event_type')).toEqual([
+      'mfa.*',
+      'password.*',
+      'auth.*',
+      'identity.*',
+      'user.*',
+      'email.*',
+      'permission.*',
+    ]);
     expect(last.get('since')).toBe(startOfDayIso('2025-03-01'));
     expect(last.get('until')).toBe(endOfDayIso('2025-03-31'));
     expect(last.get('cursor')).toBeNull();
@@ -157,5 +165,96 @@ describe('AuditPage', () => {
     expect(alert).not.toHaveTextContent('psycopg');
     await user.click(within(alert).getByRole('button', { name: 'Retry' }));
     expect(await screen.findByRole('table')).toBeInTheDocument();
+  });
+
+  // Every event type the service writes into a user's audit trail (service/user_service: each
+  // `audit.record(...)` and the trading-account audit rows), so none reads as a bare fallback.
+  const SERVICE_EVENT_TYPES = [
+    'auth.reauthenticated',
+    'credentials.released',
+    'email.verification_sent',
+    'email.verified',
+    'identity.link_requested',
+    'identity.linked',
+    'identity.unlinked',
+    'login.failed',
+    'login.new_device',
+    'login.rate_limited',
+    'login.risk',
+    'login.success',
+    'logout',
+    'mfa.backup_codes_regenerated',
+    'mfa.disabled',
+    'mfa.enabled',
+    'mfa.factor_added',
+    'mfa.factor_removed',
+    'mfa.factor_renamed',
+    'mfa.failed',
+    'mfa.passkey_cloned',
+    'mfa.step_up',
+    'password.change_failed',
+    'password.changed',
+    'password.reset',
+    'password.reset_requested',
+    'permission.changed',
+    'refresh.reuse_detected',
+    'token.refreshed',
+    'trading_account.credentials_rotated',
+    'trading_account.credentials_unreadable',
+    'trading_account.expired',
+    'trading_account.link_expired',
+    'trading_account.link_taken_over',
+    'trading_account.linked',
+    'trading_account.member_added',
+    'trading_account.member_removed',
+    'trading_account.member_updated',
+    'trading_account.unlinked',
+    'trading_account.verified',
+    'user.deactivate_failed',
+    'user.deactivated',
+    'user.exported',
+    'user.frozen',
+    'user.identity_link_failed',
+    'user.registered',
+    'user.unfreeze_requested',
+    'user.unfrozen',
+    'user.updated',
+  ];
+
+  it('titles every event type the service records in plain words, and each falls in a filter group', () => {
+    for (const type of SERVICE_EVENT_TYPES) {
+      const title = eventTitle({ ...event(1, type), details: {} });
+      expect(title, type).not.toBe('Account event');
+      expect(title, type).not.toMatch(/[a-z]+[._][a-z]+/);
+      const grouped = FILTER_GROUPS.some((group) =>
+        group.types.some((pattern) =>
+          pattern.endsWith('.*') ? type.startsWith(pattern.slice(0, -1)) : type === pattern,
+        ),
+      );
+      expect(grouped, type).toBe(true);
+    }
+  });
+
+  it('says why a Kite check failed, after where it came from', () => {
+    const failed = {
+      ...event(1, 'trading_account.verified'),
+      user_agent: 'Mozilla/5.0 (X11; Linux x86_64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/126.0 Safari/537.36',
+      details: { user_id_broker: 'ZX1234', reason: 'access_token_expired', account_id: 'a-1' },
+    };
+    expect(eventSentence(failed)).toBe(
+      'Kite check failed for Kite ZX1234 on Chrome on Linux from 203.0.113.x: Kite had ended the day’s session.',
+    );
+  });
+
+  it('names factors and providers, never their ids', () => {
+    expect(
+      eventTitle({ ...event(1, 'mfa.factor_added'), details: { factor_id: 'f-1', type: 'passkey', name: 'Laptop' } }),
+    ).toBe('Passkey “Laptop” added');
+    expect(eventTitle({ ...event(1, 'identity.linked'), details: { provider: 'google', identity_id: 'i-1' } })).toBe(
+      'Google account linked',
+    );
+    expect(eventTitle({ ...event(1, 'user.identity_link_failed'), details: { provider: 'google' } })).toBe(
+      'Failed attempt to link a Google account',
+    );
   });
 });

@@ -35,6 +35,15 @@ export const EVENT_LABELS: Record<string, string> = {
   'mfa.failed': 'Wrong two-factor code',
   'mfa.step_up': 'Second factor confirmed',
   'mfa.backup_codes_regenerated': 'Backup codes regenerated',
+  'mfa.factor_added': 'Second factor added',
+  'mfa.factor_removed': 'Second factor removed',
+  'mfa.factor_renamed': 'Second factor renamed',
+  'mfa.passkey_cloned': 'A copied passkey was refused',
+  'auth.reauthenticated': 'Password confirmed again',
+  'identity.link_requested': 'Linking of a sign-in account started',
+  'identity.linked': 'Sign-in account linked',
+  'identity.unlinked': 'Sign-in account unlinked',
+  'user.identity_link_failed': 'Failed attempt to link a sign-in account',
   'token.refreshed': 'Session refreshed',
   'refresh.reuse_detected': 'Session ended: token reuse detected',
   logout: 'Signed out',
@@ -45,6 +54,8 @@ export const EVENT_LABELS: Record<string, string> = {
   'password.reset_requested': 'Password reset requested',
   'trading_account.linked': 'Trading account linked',
   'trading_account.unlinked': 'Trading account unlinked',
+  'trading_account.link_expired': 'Unconfirmed trading account link expired',
+  'trading_account.link_taken_over': 'Unconfirmed trading account link removed',
   'trading_account.verified': 'Trading account verified',
   'trading_account.expired': 'Trading token expired',
   'trading_account.credentials_rotated': 'Trading credentials rotated',
@@ -58,7 +69,7 @@ export const EVENT_LABELS: Record<string, string> = {
 
 export const FILTER_GROUPS: { id: string; label: string; types: string[] }[] = [
   { id: 'signin', label: 'Sign-in', types: ['login.*', 'logout', 'token.refreshed', 'refresh.*', 'session.*'] },
-  { id: 'security', label: 'Security', types: ['mfa.*', 'password.*'] },
+  { id: 'security', label: 'Security', types: ['mfa.*', 'password.*', 'auth.*', 'identity.*'] },
   { id: 'account', label: 'Account', types: ['user.*', 'email.*', 'permission.*'] },
   { id: 'trading', label: 'Trading accounts', types: ['trading_account.*', 'credentials.*'] },
 ];
@@ -75,6 +86,42 @@ function detailsOf(event: AuditEvent): Details {
 function accountName(details: Details): string {
   const id = typeof details.user_id_broker === 'string' ? details.user_id_broker : null;
   return id ? `Kite ${id}` : 'a trading account';
+}
+
+/** Why a Kite check failed, said after the sentence (the code stays in Details). */
+const CHECK_FAILURES: Record<string, string> = {
+  access_token_expired: 'Kite had ended the day’s session',
+  session_ended_daily: 'Kite had ended the day’s session',
+  credentials_rejected: 'Kite did not accept the API key and secret',
+  broker_auth_failed: 'Kite refused the session',
+  broker_user_mismatch: 'the Kite sign-in was for another client ID',
+};
+
+const FACTOR_KIND: Record<string, string> = { totp: 'Authenticator app', passkey: 'Passkey' };
+
+/** "Passkey “Laptop” added" — the factor's kind and name, never its id. */
+function factorTitle(what: 'added' | 'removed', details: Details): string {
+  const kind = FACTOR_KIND[String(details.type ?? details.method ?? '')] ?? 'Second factor';
+  const name = typeof details.name === 'string' && details.name ? ` “${details.name}”` : '';
+  return `${kind}${name} ${what}`;
+}
+
+const PROVIDERS: Record<string, string> = { google: 'Google' };
+
+/** "Google account linked" — the provider by name (a sign-in account when unknown). */
+function identityTitle(type: string, details: Details): string {
+  const provider = PROVIDERS[String(details.provider ?? '')];
+  const account = provider ? `${provider} account` : 'sign-in account';
+  switch (type) {
+    case 'identity.linked':
+      return provider ? `${account} linked` : 'Sign-in account linked';
+    case 'identity.unlinked':
+      return provider ? `${account} unlinked` : 'Sign-in account unlinked';
+    case 'identity.link_requested':
+      return `Linking of a ${account} started`;
+    default:
+      return `Failed attempt to link a ${account}`;
+  }
 }
 
 /** The row's title: failures are titled as failures. */
@@ -102,6 +149,18 @@ export function eventTitle(event: AuditEvent): string {
       return `Access to ${account} removed`;
     case 'credentials.released':
       return `${account} used by a Quantagro service`;
+    case 'trading_account.link_expired':
+      return `Unconfirmed link of ${account} expired`;
+    case 'trading_account.link_taken_over':
+      return `Unconfirmed link of ${account} removed: its owner connected it with Kite`;
+    case 'mfa.factor_added':
+    case 'mfa.factor_removed':
+      return factorTitle(event.event_type === 'mfa.factor_added' ? 'added' : 'removed', details);
+    case 'identity.linked':
+    case 'identity.unlinked':
+    case 'identity.link_requested':
+    case 'user.identity_link_failed':
+      return identityTitle(event.event_type, details);
     case 'logout':
       return details.all_devices ? 'Signed out on all devices' : 'Signed out';
     default:
@@ -115,14 +174,17 @@ export function eventSentence(event: AuditEvent): string {
   const device = event.user_agent ? deviceName(event.user_agent) : null;
   if (device) parts.push(`on ${device}`);
   if (event.ip) parts.push(`from ${event.ip}`);
-  return `${parts.join(' ')}.`;
+  const details = detailsOf(event);
+  const why = event.event_type === 'trading_account.verified' ? CHECK_FAILURES[String(details.reason ?? '')] : null;
+  return why ? `${parts.join(' ')}: ${why}.` : `${parts.join(' ')}.`;
 }
 
 function isFailure(event: AuditEvent): boolean {
   const details = detailsOf(event);
   return (
-    /\.(failed|rate_limited|reuse_detected|change_failed|credentials_unreadable)$/.test(event.event_type) ||
-    Boolean(details.reason && event.event_type === 'trading_account.verified')
+    /\.(failed|rate_limited|reuse_detected|change_failed|credentials_unreadable|link_failed|passkey_cloned)$/.test(
+      event.event_type,
+    ) || Boolean(details.reason && event.event_type === 'trading_account.verified')
   );
 }
 

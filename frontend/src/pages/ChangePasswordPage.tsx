@@ -81,7 +81,7 @@ export function ChangePasswordPage() {
           <PasswordChecklist id="password-policy" result={policy} touched={touched} />
           <PasswordField label="Confirm new password" autoComplete="new-password" {...form.field('confirm_password')} />
           <div className="form__actions">
-            <Button type="submit" loading={form.submitting}>
+            <Button type="submit" loading={form.submitting} disabled={form.waiting > 0}>
               Change password
             </Button>
             <Link to="/security" className="btn btn--ghost">

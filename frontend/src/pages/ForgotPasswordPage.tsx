@@ -57,7 +57,7 @@ export function ForgotPasswordPage() {
           {...form.field('email')}
           required
         />
-        <Button type="submit" block loading={form.submitting}>
+        <Button type="submit" block loading={form.submitting} disabled={form.waiting > 0}>
           Send reset link
         </Button>
       </form>

@@ -10,6 +10,7 @@ import { PasskeyMfaOption } from '../components/PasskeyMfaOption';
 import { PasskeySignIn } from '../components/PasskeySignIn';
 import type { LoginRedirectState } from '../components/ProtectedRoute';
 import { useAsyncForm } from '../components/useAsyncForm';
+import { useCountdown } from '../components/useCountdown';
 import { useAuth } from '../contexts/AuthContext';
 import type { MfaMethod } from '../api/types';
 import { setFlash } from '../services/flash';
@@ -124,8 +125,8 @@ function PasswordStepForm({
           <Checkbox label="Keep me signed in" checked={persist} onChange={(e) => setPersist(e.target.checked)} />
           <Link to="/forgot-password">Forgot password?</Link>
         </div>
-        <Button type="submit" block loading={form.submitting}>
-          {form.submitting ? 'Signing in…' : 'Sign in'}
+        <Button type="submit" block loading={form.submitting} disabled={form.waiting > 0}>
+          {form.submitting ? 'Signing in…' : form.waiting > 0 ? `Wait ${formatWait(form.waiting)}` : 'Sign in'}
         </Button>
       </form>
       {/* Google brings its own "or" divider when configured; the passkey button follows it. */}
@@ -136,18 +137,6 @@ function PasswordStepForm({
       </p>
     </>
   );
-}
-
-/** Seconds left until `until` (a Date.now() value), ticking once a second; 0 when passed. */
-function useCountdown(until: number | null): number {
-  const [now, setNow] = useState(() => Date.now());
-  useEffect(() => {
-    if (until === null) return;
-    setNow(Date.now());
-    const timer = window.setInterval(() => setNow(Date.now()), 1000);
-    return () => window.clearInterval(timer);
-  }, [until]);
-  return until === null ? 0 : Math.max(0, Math.ceil((until - now) / 1000));
 }
 
 function MfaStepForm({

@@ -109,7 +109,7 @@ export function RegisterPage() {
           {...form.field('confirm_password')}
           required
         />
-        <Button type="submit" block loading={form.submitting}>
+        <Button type="submit" block loading={form.submitting} disabled={form.waiting > 0}>
           {form.submitting ? 'Creating account…' : 'Create account'}
         </Button>
       </form>

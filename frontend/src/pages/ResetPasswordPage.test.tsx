@@ -43,4 +43,16 @@ describe('the reset link', () => {
     expect(await screen.findByRole('heading', { level: 1, name: 'Choose a new password' })).toBeInTheDocument();
     expect(calls).toBe(2);
   });
+
+  it('keeps Retry disabled while a rate limit lasts, counting down', async () => {
+    server.use(http.post(CHECK, () => apiError(429, 'rate_limited', '20 per 1 hour', {}, { 'Retry-After': '2' })));
+    renderApp('/reset-password?token=tok-1');
+    const alert = await screen.findByRole('alert');
+    expect(alert).toHaveTextContent('Too many attempts. Try again in 2 seconds.');
+    expect(alert).not.toHaveTextContent('per 1 hour');
+    expect(screen.getByRole('button', { name: 'Retry' })).toBeDisabled();
+    expect(await screen.findByText(/Try again in 1 second\./, {}, { timeout: 2500 })).toBeInTheDocument();
+    await screen.findByText('You can try again now.', {}, { timeout: 2500 });
+    expect(screen.getByRole('button', { name: 'Retry' })).toBeEnabled();
+  });
 });

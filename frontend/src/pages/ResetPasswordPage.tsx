@@ -4,6 +4,7 @@ import { Link, useSearchParams } from 'react-router';
 import { Alert } from '../components/Alert';
 import { Button } from '../components/Button';
 import { FormAlert } from '../components/FormAlert';
+import { LoadError } from '../components/LoadError';
 import { PasswordField } from '../components/Field';
 import { PageHeader } from '../components/PageHeader';
 import { PasswordChecklist } from '../components/PasswordChecklist';
@@ -86,15 +87,15 @@ export function ResetPasswordPage() {
     return (
       <>
         <PageHeader title="Reset your password" />
-        <Alert tone="error">{dead ? (LINK_REASONS[problem.reason ?? ''] ?? DEAD_LINK) : problem.message}</Alert>
-        {!dead ? (
-          <Button block loading={check.isFetching} onClick={() => void check.refetch()}>
-            Retry
-          </Button>
+        {dead ? (
+          <>
+            <Alert tone="error">{LINK_REASONS[problem.reason ?? ''] ?? DEAD_LINK}</Alert>
+            <Link className="btn btn--primary btn--block" to="/forgot-password">
+              Request a new link
+            </Link>
+          </>
         ) : (
-          <Link className="btn btn--primary btn--block" to="/forgot-password">
-            Request a new link
-          </Link>
+          <LoadError error={check.error} loading={check.isFetching} onRetry={() => void check.refetch()} />
         )}
       </>
     );
@@ -147,7 +148,7 @@ export function ResetPasswordPage() {
         />
         <PasswordChecklist id="password-policy" result={policy} touched={touched} />
         <PasswordField label="Confirm new password" autoComplete="new-password" {...form.field('confirm_password')} />
-        <Button type="submit" block loading={form.submitting}>
+        <Button type="submit" block loading={form.submitting} disabled={form.waiting > 0}>
           Set new password
         </Button>
       </form>

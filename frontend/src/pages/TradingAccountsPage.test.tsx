@@ -310,6 +310,7 @@ describe('TradingAccountsPage', () => {
     await user.click(verify);
     expect(await screen.findByRole('alert')).toHaveTextContent('Kite ends sessions daily at 6:00');
     expect(screen.getByRole('alert')).not.toHaveTextContent('access_token_expired');
+    expect(screen.getAllByText(/Kite ends sessions daily/)).toHaveLength(1);
     expect(screen.getByText('Session ended', { selector: '.badge' })).toBeInTheDocument();
     expect(screen.queryByText(/Token valid until/)).not.toBeInTheDocument();
     expect(screen.getByRole('button', { name: 'Reconnect with Kite' })).toHaveClass('btn--primary');

@@ -28,6 +28,11 @@ const PERMISSIONS: { id: AccountPermission; label: string; hint: string }[] = [
   { id: 'manage', label: 'Manage', hint: 'Credentials, sharing, unlinking' },
 ];
 
+/** "View, Trade" — the permissions as the share form names them, never their codes. */
+export function permissionNames(permissions: readonly string[]): string {
+  return permissions.map((id) => PERMISSIONS.find((p) => p.id === id)?.label ?? id).join(', ');
+}
+
 function canManage(account: TradingAccount): boolean {
   return account.role === 'owner' || account.permissions?.includes('manage');
 }
@@ -486,11 +491,12 @@ function AccountCard({
             ) : null}
             <span>API key {account.api_key_masked ?? '••••'}</span>
             <span>Linked {formatDate(account.created_at)}</span>
-            {!owner ? <span>Shared with you: {account.permissions.join(', ')}</span> : null}
+            {!owner ? <span>Shared with you: {permissionNames(account.permissions)}</span> : null}
             {!owner && account.expires_at ? <span>Your access ends {formatDateTime(account.expires_at)}</span> : null}
             {account.verified_at ? <span>Checked {formatDateTime(account.verified_at)}</span> : null}
           </p>
-          {session.text ? (
+          {/* After a failed Verify the alert below says it (and is read out): not twice. */}
+          {session.text && !(error && session.needsConnection) ? (
             <p className={session.needsConnection ? 'account__session account__session--warn' : 'account__session'}>
               {session.text}
             </p>
@@ -546,7 +552,7 @@ function AccountCard({
           onCancel={() => setPanel('none')}
           onAdded={(member) => {
             setMembers((list) => [...list.filter((m) => m.user_id !== member.user_id), member]);
-            onNotice(`Shared ${account.user_id_broker} with ${member.email} (${member.permissions.join(', ')}).`);
+            onNotice(`Shared ${account.user_id_broker} with ${member.email} (${permissionNames(member.permissions)}).`);
           }}
         />
       ) : null}
@@ -753,7 +759,7 @@ function ShareForm({
         ) : null}
       </fieldset>
       <TextField
-        label="Access ends (optional)"
+        label="Access ends"
         type="datetime-local"
         optional
         hint={
@@ -820,7 +826,7 @@ function MemberList({
           <li key={member.user_id}>
             <span>
               {member.name ? `${member.name} · ` : ''}
-              {member.email} <span className="muted">({member.permissions.join(', ')})</span>
+              {member.email} <span className="muted">({permissionNames(member.permissions)})</span>
               {member.expires_at ? <span className="muted"> · until {formatDateTime(member.expires_at)}</span> : null}
             </span>
             <Button

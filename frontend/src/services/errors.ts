@@ -151,6 +151,37 @@ function fieldName(field: unknown): string {
   return parts[parts.length - 1] ?? text;
 }
 
+/**
+ * A 422's per-field message in the trader's words: the service passes the validator's own
+ * sentence (“String should match pattern '^\\+?[0-9 ()-]{4,32}$'”, “Value error, …”), which may
+ * name a regular expression or a type.
+ */
+export function plainFieldMessage(type: unknown, message: string): string {
+  const count = message.match(/\d+/)?.[0];
+  switch (type) {
+    case 'missing':
+      return 'This field is required.';
+    case 'string_too_short':
+      return count ? `Use at least ${count} character${count === '1' ? '' : 's'}.` : 'This is too short.';
+    case 'string_too_long':
+      return count ? `Use at most ${count} characters.` : 'This is too long.';
+    case 'string_pattern_mismatch':
+      return 'This is not in the expected format.';
+    case 'string_type':
+    case 'int_parsing':
+    case 'bool_parsing':
+    case 'enum':
+    case 'literal_error':
+      return 'This value is not accepted.';
+    default:
+      break;
+  }
+  if (/email address/i.test(message)) return 'Enter a valid email address, like name@example.com.';
+  const plain = message.replace(/^(Value error|Assertion failed), /, '');
+  // Anything still naming a pattern, a type or an internal value is not for a trader.
+  return /[\^$\\[\]{}]|\binput\b|\btype\b/i.test(plain) ? 'This value is not accepted.' : plain;
+}
+
 export function formatWait(seconds: number): string {
   if (seconds < 90) return `${seconds} second${seconds === 1 ? '' : 's'}`;
   const minutes = Math.ceil(seconds / 60);
@@ -179,7 +210,7 @@ export function toApiProblem(error: unknown): ApiProblem {
     const rawErrors = Array.isArray(body.errors) ? body.errors : Array.isArray(body.detail) ? body.detail : [];
     for (const item of rawErrors as Array<Record<string, unknown>>) {
       const name = fieldName(item.field ?? item.loc);
-      const message = String(item.message ?? item.msg ?? 'Invalid value.');
+      const message = plainFieldMessage(item.type, String(item.message ?? item.msg ?? 'This value is not accepted.'));
       if (name && !fieldErrors[name]) fieldErrors[name] = message;
       else if (name) fieldErrors[name] = `${fieldErrors[name]} ${message}`;
     }
