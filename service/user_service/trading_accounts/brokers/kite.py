@@ -130,7 +130,11 @@ class KiteConnectBroker:
         self._client = client or httpx.AsyncClient(
             timeout=httpx.Timeout(timeout),
             follow_redirects=False,
-            limits=limits or httpx.Limits(max_connections=20, max_keepalive_connections=5),
+            # An idle connection is dropped after 1 s, before any common server's keep-alive
+            # timeout (2 to 5 s): reusing one the server is closing at that moment fails a
+            # non-idempotent POST (seen with httpx's default 5 s against a 5 s server).
+            limits=limits
+            or httpx.Limits(max_connections=20, max_keepalive_connections=5, keepalive_expiry=1.0),
         )
 
     def __repr__(self) -> str:
