@@ -484,8 +484,12 @@ def no_server_errors(outcome: Outcome, calls: list[Call], where: str) -> None:
     bad = [c for c in calls if c.status is not None and c.status >= 500 and c.status != 503]
     outcome.check(not bad, f"{len(bad)} answers 5xx other than 503 {where}: {status_summary(bad)}")
     lost = [c for c in calls if c.status is None]
+    which = "; ".join(
+        f"{c.op} sent at {c.start:.1f} s, given up after {c.seconds:.1f} s" for c in lost[:5]
+    )
     outcome.check(
-        not lost, f"{len(lost)} requests without an answer {where}: {status_summary(lost)}"
+        not lost,
+        f"{len(lost)} requests without an answer {where}: {status_summary(lost)} ({which})",
     )
 
 
@@ -590,7 +594,8 @@ def _postgres_outage(
         recovered_in <= 5.0, f"{mode}: errors went on {recovered_in:.1f} s after the return"
     )
     outcome.figures[mode] = (
-        f"outage {restart_at - stopped_at:.1f} s (+{back_at - restart_at:.1f} s start-up): "
+        f"outage {restart_at - stopped_at:.1f} s from {stopped_at:.1f} s "
+        f"(+{back_at - restart_at:.1f} s start-up): "
         f"{len(outage)} answers ({status_summary(outage)}), p50 "
         f"{ms(p([c.seconds for c in started_in], 0.5))}, max {ms(slowest)}; readiness "
         f"{ready_during and ready_during.status_code} during, "

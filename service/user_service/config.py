@@ -47,8 +47,8 @@ class Settings(BaseSettings):
     database_pool_size: int = Field(10, ge=1)
     # PostgreSQL time limits of the serving engine: a database that is down, restarting or
     # frozen costs a request a quick 503 instead of a hang (docs/reliability.md).
-    db_connect_timeout_seconds: float = Field(3.0, gt=0, le=60)
-    db_pool_timeout_seconds: float = Field(5.0, gt=0, le=120)
+    db_connect_timeout_seconds: float = Field(2.0, gt=0, le=60)
+    db_pool_timeout_seconds: float = Field(2.0, gt=0, le=120)
     db_statement_timeout_seconds: float = Field(5.0, gt=0, le=600)
     # One Redis call (connect or command): past it, rate limits fall back to the instance's
     # own windows and the cache to the database, so a slow Redis never slows a request much.

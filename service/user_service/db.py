@@ -124,8 +124,11 @@ def secure_sqlite_file(database_url: str) -> None:
 # engine only (``build_services``), not for migrations or the CLI's long reads — one statement
 # (the pool's pre-ping included) at most COMMAND_TIMEOUT before asyncpg gives up on it. The
 # serving engine takes them from the settings (``DB_*_TIMEOUT_SECONDS``); these are defaults.
-CONNECT_TIMEOUT_SECONDS = 3.0
-POOL_TIMEOUT_SECONDS = 5.0
+# Their sum bounds a request on a frozen database — the wait for a pooled connection, its
+# pre-ping, a reconnect: 2 + 5 + 2 = 9 s, under a 10 s client timeout (with 5 s for the pool
+# wait, a `make drills` run saw one request pass 10 s).
+CONNECT_TIMEOUT_SECONDS = 2.0
+POOL_TIMEOUT_SECONDS = 2.0
 COMMAND_TIMEOUT_SECONDS = 5.0
 
 

@@ -72,6 +72,35 @@ async def test_unknown_email_costs_a_hash_too(client, app):
     assert len(calls) == 1
 
 
+async def test_no_database_connection_is_held_while_bcrypt_runs(client, app):
+    """A sign-in storm queues on bcrypt's threads: a login waiting there must not hold a
+    pooled connection (on SQLite, the write lock), or the pool runs dry for everyone."""
+    services = app.state.services
+    user = await register(client)
+    held: list[int] = []
+    verify_and_update, burn_time = services.hasher.verify_and_update, services.hasher.burn_time
+
+    async def verify_watched(password, password_hash):
+        held.append(services.engine.sync_engine.pool.checkedout())
+        return await verify_and_update(password, password_hash)
+
+    async def burn_watched(password):
+        held.append(services.engine.sync_engine.pool.checkedout())
+        return await burn_time(password)
+
+    services.hasher.verify_and_update, services.hasher.burn_time = verify_watched, burn_watched
+    idle = services.engine.sync_engine.pool.checkedout()  # a listener's own connection, if any
+    await login(client, user)
+    wrong = await client.post(
+        "/v1/auth/login", json={"email": user.email, "password": "Wrong-Password-123"}
+    )
+    unknown = await client.post(
+        "/v1/auth/login", json={"email": unique_email(), "password": "Whatever-123!"}
+    )
+    assert wrong.status_code == unknown.status_code == 401
+    assert held == [idle, idle, idle]
+
+
 async def test_failed_logins_are_audited_and_success_is_too(client):
     user = await register(client)
     await client.post(

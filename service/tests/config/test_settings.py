@@ -134,7 +134,7 @@ def test_database_time_limits_are_settings_with_the_production_defaults():
         defaults.db_connect_timeout_seconds,
         defaults.db_pool_timeout_seconds,
         defaults.db_statement_timeout_seconds,
-    ) == (3.0, 5.0, 5.0)
+    ) == (2.0, 2.0, 5.0)
     with pytest.raises(ValidationError):
         settings(db_statement_timeout_seconds=0)
 

@@ -59,8 +59,8 @@ def own(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Own]:
 
 # The production time limits (config.py's defaults): the drills prove the fast 503s.
 PRODUCTION_DB_TIMEOUTS = {
-    "db_connect_timeout_seconds": 3.0,
-    "db_pool_timeout_seconds": 5.0,
+    "db_connect_timeout_seconds": 2.0,
+    "db_pool_timeout_seconds": 2.0,
     "db_statement_timeout_seconds": 5.0,
     "redis_timeout_seconds": 0.5,
 }

@@ -12,6 +12,7 @@ from user_service.audit import service as audit
 from user_service.audit.service import RequestContext
 from user_service.auth import guessing, password_policy
 from user_service.auth.schemas import LoginIn, RegisterIn
+from user_service.db import commit_before_slow_call
 from user_service.events.outbox import emit_user_event
 from user_service.exceptions import Conflict, Forbidden, RateLimited, Unauthorized
 from user_service.kit.ratelimit import Attempt
@@ -148,6 +149,10 @@ async def login(
 ) -> sessions.SessionGrant | MfaPending:
     user = await users_repository.get_by_email(db, data.email)
     by_ip, by_account = await _acquire_login_attempt(services, db, data.email, user, context)
+    # bcrypt takes a quarter of a second, longer in a storm's queue: no pooled connection (on
+    # SQLite, not the write lock) is held meanwhile. Nothing was written yet, and the user row
+    # read above was never locked on PostgreSQL either: the sign-in goes on with it as read.
+    await commit_before_slow_call(db)
     if user is None:
         await services.hasher.burn_time(data.password)
         await audit.record(
