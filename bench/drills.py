@@ -517,7 +517,7 @@ async def drill_postgres(stack: Stack, outage_seconds: float = 6.0) -> Outcome:
             stopped_at = rec.now()
             await asyncio.sleep(1)
             ready_during = await rec.request(client, "ready", "GET", "/health/ready")
-            # A frozen server is noticed by time limits only (≈ 8 s, docs/reliability.md):
+            # A frozen server is noticed by time limits only (≈ 9 s, docs/reliability.md):
             # it stays frozen long enough for them to fire.
             lasting = outage_seconds if mode != "freeze" else outage_seconds + 6
             await asyncio.sleep(max(0.0, lasting - 1))
