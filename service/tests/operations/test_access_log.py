@@ -35,7 +35,8 @@ def test_the_access_log_never_writes_tokens_or_full_ips(backend, tmp_path):
         **os.environ,
         "DATABASE_URL": backend.database_url,
         "REDIS_URL": backend.redis_url or "",
-        "REDIS_KEY_PREFIX": f"t{port}",
+        # Under the run's own prefix, so the back-end's clean-up removes this server's keys too.
+        "REDIS_KEY_PREFIX": f"{backend.redis_prefix}-{port}",
         "KMS_MASTER_KEY_FILE": str(backend.key_file),
         "JWT_KEY_SIZE": "2048",
         "COOKIE_SECURE": "false",
